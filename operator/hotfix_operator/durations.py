@@ -22,7 +22,7 @@ def parse_duration(text: str) -> timedelta:
         )
     seconds = sum(int(n) * _SECONDS[unit] for n, unit in _PART.findall(text))
     if seconds <= 0:
-        raise ValueError(f"{text!r} is not a positive duration: write e.g. 24h")
+        raise ValueError(f"{text!r} is not a positive duration: write e.g. 72h or 30m")
     return timedelta(seconds=seconds)
 
 
