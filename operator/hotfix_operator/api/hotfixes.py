@@ -1,0 +1,273 @@
+"""HotfixDeployment: "deploy this hotfix image on the config of that release"."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from hotfix_operator.api.common import (
+    DNS_LABEL_PATTERN,
+    ApiModel,
+    AppName,
+    CommitSha,
+    Condition,
+    ContainerName,
+    Count,
+    Duration,
+    Environment,
+    ImageRef,
+    ObjectMeta,
+    Resolution,
+    SpecModel,
+    Time,
+    VersionName,
+    with_short_sha,
+)
+from hotfix_operator.api.delta import ConfigDelta
+from hotfix_operator.api.parsing import parse_object
+from hotfix_operator.durations import parse_duration
+
+__all__ = [
+    "HotfixDeployment",
+    "HotfixDeploymentSpec",
+    "HotfixDeploymentStatus",
+    "InventoryItem",
+    "Phase",
+    "ReleaseRef",
+    "SourceStatus",
+    "parse_hotfix",
+]
+
+
+class Phase(StrEnum):
+    """Where a HotfixDeployment is in its life."""
+
+    PENDING = "Pending"
+    RESOLVING = "Resolving"
+    DEPLOYING = "Deploying"
+    READY = "Ready"
+    FAILED = "Failed"
+    EXPIRED = "Expired"
+
+
+class HotfixDeploymentSpec(SpecModel):
+    """Which hotfix image to deploy, on the config of which production release."""
+
+    app: AppName = Field(
+        description="Name of the app to hotfix, as in its ConfigReleases, e.g. orders."
+    )
+    base_version: VersionName | None = Field(
+        default=None,
+        description=(
+            "The production version being hotfixed, e.g. 1.4.0: the ConfigRelease of app with "
+            "this version (in this namespace) gives the config. Default: the newest "
+            "ConfigRelease of app here, by releasedAt."
+        ),
+    )
+    image: ImageRef = Field(
+        description=(
+            "The hotfix image to deploy, e.g. quay.io/acme/orders:1.4.1-hotfix.1 (a digest "
+            "reference ...@sha256:<digest> pins it exactly)."
+        )
+    )
+    containers: Annotated[list[ContainerName], Field(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description=(
+            "Names of the containers that get the hotfix image, e.g. [orders]. Default: every "
+            "container whose image repository equals the release image's repository; when "
+            "none matches, the HotfixDeployment fails and lists the containers it found."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    environment: Environment = Field(
+        default=Environment.NOP,
+        description=(
+            "Which historical config to use: nop (the non-production config tested with the "
+            "release) or prd (the production config of the release). Default: nop."
+        ),
+    )
+    ttl: Duration | None = Field(
+        default=None,
+        description=(
+            "How long the hotfix namespace lives, e.g. 72h or 1h30m; then it is deleted and "
+            "the phase becomes Expired. No default in the schema: when empty the operator's "
+            "setting HOTFIX_DEFAULT_TTL applies (24h unless the admin changed it); longer "
+            "than HOTFIX_MAX_TTL (7 days by default) is refused."
+        ),
+        # The pattern admits 0s; this rule refuses it on the server, as parse_duration does here.
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "duration(self) > duration('0s')",
+                    "message": "spec.ttl must be longer than 0s, e.g. 72h",
+                }
+            ]
+        },
+    )
+
+    @field_validator("ttl")
+    @classmethod
+    def _positive_ttl(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)  # rejects 0s with a message saying what to write
+        return value
+
+    def ttl_timedelta(self) -> timedelta | None:
+        """The ttl as a timedelta; None means the operator's default applies."""
+        return None if self.ttl is None else parse_duration(self.ttl)
+
+
+class ReleaseRef(ApiModel):
+    """The ConfigRelease a HotfixDeployment was built on."""
+
+    name: Annotated[str, Field(min_length=1, max_length=253)] = Field(
+        description="Name of the ConfigRelease (same namespace), e.g. orders-1.4.0."
+    )
+    version: VersionName = Field(description="Its spec.version, e.g. 1.4.0.")
+
+
+class SourceStatus(ApiModel):
+    """The exact config the hotfix was rendered from."""
+
+    repo_url: Annotated[str, Field(min_length=1, max_length=2048)] = Field(
+        alias="repoURL", description="The config repository, from the ConfigRelease."
+    )
+    path: Annotated[str, Field(min_length=1, max_length=512)] = Field(
+        description="The app's folder in that repository, e.g. apps/orders."
+    )
+    revision: CommitSha = Field(
+        description="The commit the config was rendered from (full SHA).",
+    )
+    short_revision: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None,
+        description="The first 7 characters of revision, for kubectl get.",
+    )
+    resolution: Resolution = Field(
+        description=(
+            "How revision was found: Recorded (a SHA recorded in the ConfigRelease; always "
+            "for environment prd), MergeBase or Timestamp."
+        )
+    )
+    environment: Environment = Field(description="Which branch's history was used: nop or prd.")
+    from_snapshot: bool = Field(
+        default=False,
+        description=(
+            "true when the config came from the ConfigRelease's in-cluster snapshot because "
+            "git was unavailable; a condition says why."
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, data: Any) -> Any:
+        return with_short_sha(data, "revision", "short_revision")
+
+
+class InventoryItem(ApiModel):
+    """One object the operator applied in the hotfix namespace (and may prune)."""
+
+    api_version: Annotated[str, Field(min_length=1, max_length=253)] = Field(
+        alias="apiVersion", description="The object's apiVersion, e.g. apps/v1."
+    )
+    kind: Annotated[str, Field(min_length=1, max_length=63)] = Field(
+        description="The object's kind, e.g. Deployment."
+    )
+    name: Annotated[str, Field(min_length=1, max_length=253)] = Field(
+        description="The object's name in the hotfix namespace, e.g. orders."
+    )
+
+
+class HotfixDeploymentStatus(ApiModel):
+    """What the operator deployed, where, and how it is going; written by the operator only."""
+
+    phase: Phase | None = Field(
+        default=None,
+        description=(
+            "Pending, Resolving, Deploying, Ready (the workloads are available), Failed "
+            "(see conditions) or Expired (ttl elapsed, namespace deleted)."
+        ),
+    )
+    observed_generation: Count | None = Field(
+        default=None, description="metadata.generation the operator last acted on."
+    )
+    release: ReleaseRef | None = Field(
+        default=None, description="The ConfigRelease used (name and version)."
+    )
+    source: SourceStatus | None = Field(
+        default=None,
+        description="The repository, folder, commit and resolution the config came from.",
+    )
+    namespace: (
+        Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)] | None
+    ) = Field(
+        default=None,
+        description="The namespace created for this hotfix, e.g. hotfix-orders-1-4-1-5d2c9.",
+    )
+    inventory: list[InventoryItem] = Field(
+        default_factory=list,
+        description=(
+            "Every object applied in the hotfix namespace; only these are ever pruned on "
+            "a spec change."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
+    )
+    config_delta: ConfigDelta | None = Field(
+        default=None,
+        description=(
+            "What differs between the pinned config the hotfix got and today's head of the "
+            "same branch (e.g. a key removed since the release)."
+        ),
+    )
+    expires_at: Time | None = Field(
+        default=None, description="When the ttl elapses and the namespace is deleted (RFC 3339)."
+    )
+    last_drift_correction: Time | None = Field(
+        default=None,
+        description="When the operator last restored objects changed or deleted by hand.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Kubernetes-style conditions, e.g. Ready, with the reason for any failure.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+
+
+class HotfixDeployment(ApiModel):
+    """A hotfix image deployed on the config of the production release it fixes, in a
+    throwaway namespace that is deleted when the ttl elapses or this object is deleted."""
+
+    api_version: Literal["hotfix.gitops.dev/v1alpha1"] = Field(
+        default="hotfix.gitops.dev/v1alpha1", alias="apiVersion"
+    )
+    kind: Literal["HotfixDeployment"] = "HotfixDeployment"
+    metadata: ObjectMeta
+    spec: HotfixDeploymentSpec = Field(
+        description="The hotfix image and the release whose config it is deployed with."
+    )
+    status: HotfixDeploymentStatus = Field(
+        default_factory=HotfixDeploymentStatus,
+        description="Written by the operator: phase, namespace, source, inventory, delta.",
+    )
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str | None:
+        return self.metadata.namespace
+
+
+def parse_hotfix(obj: Mapping[str, Any]) -> HotfixDeployment:
+    """A HotfixDeployment from its Kubernetes object (a dict from kopf, the API or a file).
+
+    Raises InputError with one line naming the resource and each bad field.
+    """
+    return parse_object(HotfixDeployment, obj)

@@ -1,0 +1,380 @@
+"""The generated CRDs on a real API server: accepted, serving, and refusing bad objects.
+
+What a user sees with ``oc apply``: the samples are accepted (with server-side
+defaults), invalid objects are rejected with a message naming the field, and a
+recorded revision cannot be rewritten.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+from tests.controlplane import Cluster
+from tests.polling import wait_for
+
+from hotfix_operator.api import (
+    GROUP,
+    VERSION,
+    ConfigReleaseStatus,
+    Environment,
+    Resolution,
+    SourceStatus,
+    parse_hotfix,
+    parse_release,
+    to_wire,
+)
+
+pytestmark = pytest.mark.cluster
+
+REPO = Path(__file__).resolve().parents[2]
+CRDS = REPO / "crds"
+SAMPLES = REPO / "deploy" / "samples"
+KUBECTL = Path(sys.executable).parent / "kubectl"
+NOP = "2f7e9a1c4b8d03e6f5a2c7b9d1e4f8a0c3b6d5e2"
+OTHER = "0123456789abcdef0123456789abcdef01234567"
+
+
+def kubectl(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(KUBECTL), *args],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def sample(kind: str) -> dict[str, Any]:
+    for path in sorted(SAMPLES.glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if document and document["kind"] == kind:
+                return dict(document)
+    raise AssertionError(f"no {kind} sample in {SAMPLES}")
+
+
+def server_message(error: ApiException) -> str:
+    """The API server's own words: ``message`` of the Status it returned."""
+    return str(json.loads(error.body)["message"])
+
+
+@pytest.fixture(scope="module")
+def crds_applied(cluster: Cluster) -> Cluster:
+    """The CRDs from crds/, applied server-side as an admin would, and Established."""
+    dry_run = kubectl(cluster, "apply", "--dry-run=server", "-f", str(CRDS))
+    assert dry_run.returncode == 0, f"the API server refuses crds/: {dry_run.stderr}"
+    applied = kubectl(
+        cluster,
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=hotfix-crd-tests",
+        "-f",
+        str(CRDS),
+    )
+    assert applied.returncode == 0, applied.stderr
+    established = kubectl(
+        cluster,
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        f"crd/configreleases.{GROUP}",
+        f"crd/hotfixdeployments.{GROUP}",
+    )
+    assert established.returncode == 0, established.stderr
+    return cluster
+
+
+@pytest.fixture
+def namespace(crds_applied: Cluster) -> Iterator[str]:
+    name = f"crd-test-{uuid.uuid4().hex[:8]}"
+    with crds_applied.api_client() as api:
+        core = client.CoreV1Api(api)
+        core.create_namespace({"metadata": {"name": name}})
+        custom = client.CustomObjectsApi(api)
+
+        def serving() -> bool:  # the endpoints may lag Established by a moment
+            try:
+                for plural in ("configreleases", "hotfixdeployments"):
+                    custom.list_namespaced_custom_object(GROUP, VERSION, name, plural)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return False
+                raise
+            return True
+
+        wait_for(serving, 30, "the API server never served the hotfix.gitops.dev resources")
+        yield name
+        try:
+            core.delete_namespace(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+@pytest.fixture
+def custom(crds_applied: Cluster) -> Iterator[client.CustomObjectsApi]:
+    with crds_applied.api_client() as api:
+        yield client.CustomObjectsApi(api)
+
+
+Create = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@pytest.fixture
+def create(custom: client.CustomObjectsApi, namespace: str) -> Create:
+    """Create an object as ``kubectl create`` does: unknown fields are errors (Strict)."""
+
+    def create_object(body: dict[str, Any]) -> dict[str, Any]:
+        plural = {"ConfigRelease": "configreleases", "HotfixDeployment": "hotfixdeployments"}
+        created: dict[str, Any] = custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural[body["kind"]], body, field_validation="Strict"
+        )
+        return created
+
+    return create_object
+
+
+def rejection(create: Create, body: dict[str, Any]) -> str:
+    with pytest.raises(ApiException) as rejected:
+        create(body)
+    # 422 Invalid for schema and CEL errors; 400 BadRequest for strict decoding.
+    assert rejected.value.status in (400, 422), rejected.value.body
+    return server_message(rejected.value)
+
+
+# --- accepted ---
+
+
+def test_samples_are_accepted_and_read_back_as_models(create: Create) -> None:
+    release = parse_release(create(sample("ConfigRelease")))
+    hotfix = parse_hotfix(create(sample("HotfixDeployment")))
+
+    assert release.spec.revisions.nop == NOP
+    assert hotfix.spec.base_version == release.spec.version
+    assert hotfix.metadata.uid and release.metadata.generation == 1
+
+
+def test_the_server_fills_the_documented_defaults(create: Create) -> None:
+    release = sample("ConfigRelease")
+    del release["spec"]["pinning"], release["spec"]["source"]["branches"]
+    hotfix = sample("HotfixDeployment")
+    del hotfix["spec"]["environment"], hotfix["spec"]["ttl"]
+
+    stored_release, stored_hotfix = create(release), create(hotfix)
+
+    assert stored_release["spec"]["pinning"] == "Auto"
+    assert stored_release["spec"]["source"]["branches"] == {"nop": "nop", "prd": "prd"}
+    assert stored_hotfix["spec"]["environment"] == "nop"
+    assert "ttl" not in stored_hotfix["spec"]  # the operator's HOTFIX_DEFAULT_TTL applies
+
+
+def test_kubectl_get_shows_the_printer_columns_and_the_category(
+    crds_applied: Cluster, create: Create, custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    create(sample("ConfigRelease"))
+    create(sample("HotfixDeployment"))
+    release_status = ConfigReleaseStatus(nop_revision=NOP, strategy=Resolution.RECORDED)
+    source = SourceStatus(
+        repo_url="https://git.example.com/acme/orders-config.git",
+        path="apps/orders",
+        revision=NOP,
+        resolution=Resolution.RECORDED,
+        environment=Environment.NOP,
+    )
+    custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, "configreleases", "orders-1.4.0",
+        {"status": to_wire(release_status)},
+    )  # fmt: skip
+    custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, "hotfixdeployments", "orders-1.4.1",
+        {"status": {"phase": "Ready", "namespace": "hotfix-orders-1-4-1",
+                    "release": {"name": "orders-1.4.0", "version": "1.4.0"},
+                    "source": to_wire(source)}},
+    )  # fmt: skip
+
+    releases = kubectl(crds_applied, "get", "crel", "-n", namespace)
+    hotfixes = kubectl(crds_applied, "get", "hfd", "-n", namespace)
+    both = kubectl(crds_applied, "get", "hotfix", "-n", namespace, "-o", "name")
+
+    assert releases.returncode == 0, releases.stderr
+    assert releases.stdout.split()[:7] == [
+        "NAME",
+        "APP",
+        "VERSION",
+        "STRATEGY",
+        "NOP",
+        "RELEASED",
+        "AGE",
+    ]
+    assert releases.stdout.split()[7:12] == ["orders-1.4.0", "orders", "1.4.0", "Recorded", NOP[:7]]
+    assert hotfixes.stdout.split()[:7] == [
+        "NAME",
+        "APP",
+        "BASE",
+        "PHASE",
+        "NAMESPACE",
+        "REVISION",
+        "AGE",
+    ]
+    assert hotfixes.stdout.split()[7:13] == [
+        "orders-1.4.1",
+        "orders",
+        "1.4.0",
+        "Ready",
+        "hotfix-orders-1-4-1",
+        NOP[:7],
+    ]
+    assert sorted(both.stdout.split()) == [
+        f"configrelease.{GROUP}/orders-1.4.0",
+        f"hotfixdeployment.{GROUP}/orders-1.4.1",
+    ]
+
+
+# --- rejected, with a message naming the field ---
+
+
+def with_spec(kind: str, **changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(sample(kind))
+    for dotted, value in changes.items():
+        node = body["spec"]
+        *parents, last = dotted.split("__")
+        for parent in parents:
+            node = node[parent]
+        node[last] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(
+            with_spec("ConfigRelease", revisions__prd="abc123"),
+            "spec.revisions.prd in body should match '^[0-9a-f]{40}$'",
+            id="short-sha",
+        ),
+        pytest.param(
+            with_spec("ConfigRelease", pinning="merge-base"),
+            'spec.pinning: Unsupported value: "merge-base": supported values: "Auto", '
+            '"Recorded", "MergeBase", "Timestamp"',
+            id="pinning-enum",
+        ),
+        pytest.param(
+            with_spec("ConfigRelease", pinnning="Auto"),
+            'unknown field "spec.pinnning"',
+            id="unknown-field",
+        ),
+        pytest.param(
+            with_spec("ConfigRelease", source__path="../other-team"),
+            "spec.source.path in body should match",
+            id="path-escape",
+        ),
+        pytest.param(
+            with_spec("ConfigRelease", releasedAt="2024-05-01T10:00:00"),
+            "spec.releasedAt in body should match",
+            id="time-without-zone",
+        ),
+        pytest.param(
+            with_spec("ConfigRelease", pinning="Recorded", revisions={"prd": OTHER}),
+            "spec.pinning Recorded needs spec.revisions.nop",
+            id="recorded-without-nop",
+        ),
+        pytest.param(
+            with_spec("HotfixDeployment", ttl="3d"),
+            "spec.ttl in body should match '^([0-9]+(h|m|s))+$'",
+            id="ttl-days",
+        ),
+        pytest.param(
+            with_spec("HotfixDeployment", ttl="0h"),
+            "spec.ttl must be longer than 0s",
+            id="ttl-zero",
+        ),
+        pytest.param(
+            with_spec("HotfixDeployment", environment="stage"),
+            'spec.environment: Unsupported value: "stage"',
+            id="environment-enum",
+        ),
+        pytest.param(
+            with_spec("HotfixDeployment", image="Quay.io/Acme/Orders:1"),
+            "spec.image in body should match",
+            id="image",
+        ),
+    ],
+)
+def test_invalid_objects_are_rejected_with_the_field_named(
+    create: Create, body: dict[str, Any], expected: str
+) -> None:
+    assert expected in rejection(create, body)
+
+
+def test_without_strict_validation_unknown_fields_are_pruned_not_stored(
+    custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    body = with_spec("HotfixDeployment", imagePullPolicy="Always")
+
+    stored = custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, "hotfixdeployments", body, field_validation="Ignore"
+    )
+
+    assert "imagePullPolicy" not in stored["spec"]
+
+
+# --- recorded revisions are fixed once set ---
+
+
+def patch_revisions(
+    custom: client.CustomObjectsApi, namespace: str, revisions: dict[str, str | None]
+) -> dict[str, Any]:
+    patched: dict[str, Any] = custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "configreleases", "orders-1.4.0",
+        {"spec": {"revisions": revisions}},
+    )  # fmt: skip
+    return patched
+
+
+def test_changing_the_recorded_prd_revision_is_refused(
+    create: Create, custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    create(sample("ConfigRelease"))
+
+    with pytest.raises(ApiException) as rejected:
+        patch_revisions(custom, namespace, {"prd": OTHER})
+
+    assert rejected.value.status == 422
+    assert "spec.revisions.prd cannot be changed once set" in server_message(rejected.value)
+
+
+def test_changing_or_removing_the_recorded_nop_revision_is_refused(
+    create: Create, custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    create(sample("ConfigRelease"))
+
+    changes: list[dict[str, str | None]] = [{"nop": OTHER}, {"nop": None}]
+    for change in changes:
+        with pytest.raises(ApiException) as rejected:
+            patch_revisions(custom, namespace, change)
+        assert "spec.revisions.nop cannot be changed or removed" in server_message(rejected.value)
+
+
+def test_a_missing_nop_revision_may_be_recorded_later(
+    create: Create, custom: client.CustomObjectsApi, namespace: str
+) -> None:
+    body = sample("ConfigRelease")
+    del body["spec"]["revisions"]["nop"]
+    create(body)
+
+    patched = patch_revisions(custom, namespace, {"nop": NOP})
+
+    assert patched["spec"]["revisions"]["nop"] == NOP
+    assert patched["metadata"]["generation"] == 2
