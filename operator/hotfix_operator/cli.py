@@ -1,13 +1,197 @@
-"""``hotfixctl``: plan, diff and record hotfixes from the command line; run the operator."""
+"""``hotfixctl``: plan, diff and record hotfixes from the command line; run the operator.
+
+Errors: exit code 1, nothing on stdout, one line on stderr that says what was wrong and
+what to do. Usage errors: exit code 2 (argparse).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from hotfix_operator import __version__
-from hotfix_operator.errors import HotfixError
+from hotfix_operator.errors import HotfixError, InputError
+
+__all__ = ["main"]
+
+_EPILOG = """\
+examples:
+  hotfixctl plan --release releases.yaml --hotfix hotfix.yaml
+  hotfixctl plan --release releases.yaml --hotfix hotfix.yaml --output json | jq .source
+  hotfixctl diff --release orders-1.4.0.yaml
+  hotfixctl release record --app orders --version 1.4.0 \\
+      --image registry.example.com/orders:1.4.0 \\
+      --repo https://git.example.com/team/config.git --path apps/orders | oc apply -f -
+
+settings come from HOTFIX_* environment variables (HOTFIX_ALLOWED_REPOS, HOTFIX_CACHE_DIR, …);
+see the README's settings reference.
+"""
+
+
+def _load_documents(path: str, what: str) -> list[dict[str, Any]]:
+    """Every YAML document of FILE (or stdin for '-') that is a mapping."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} file {path!r}: {exc.strerror}") from exc
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise InputError(f"{what} file {path!r} is not valid YAML: {exc}") from exc
+    items: list[dict[str, Any]] = []
+    for document in documents:
+        if isinstance(document, dict) and document.get("kind") == "List":
+            items.extend(i for i in document.get("items") or [] if isinstance(i, dict))
+        elif isinstance(document, dict):
+            items.append(document)
+        else:
+            raise InputError(f"{what} file {path!r} holds a document that is not an object")
+    return items
+
+
+def _planner() -> Any:
+    from hotfix_operator.config.planning import Planner
+    from hotfix_operator.settings import load_settings
+
+    return Planner(load_settings())
+
+
+def _releases_from(path: str) -> list[Any]:
+    from hotfix_operator.api.releases import parse_release
+
+    documents = [d for d in _load_documents(path, "--release") if d.get("kind") == "ConfigRelease"]
+    if not documents:
+        raise InputError(
+            f"--release file {path!r} holds no ConfigRelease: pass the file a release "
+            "pipeline applies (see hotfixctl release record)"
+        )
+    return [parse_release(d) for d in documents]
+
+
+def _hotfix_from(path: str) -> Any:
+    from hotfix_operator.api.hotfixes import parse_hotfix
+
+    documents = [
+        d for d in _load_documents(path, "--hotfix") if d.get("kind") == "HotfixDeployment"
+    ]
+    if len(documents) != 1:
+        raise InputError(
+            f"--hotfix file {path!r} must hold exactly one HotfixDeployment, found {len(documents)}"
+        )
+    return parse_hotfix(documents[0])
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from hotfix_operator.config.planning import select_release
+    from hotfix_operator.presenting import describe_plan
+
+    hotfix = _hotfix_from(args.hotfix)
+    releases = _releases_from(args.release)
+    release = select_release(releases, app=hotfix.spec.app, base_version=hotfix.spec.base_version)
+    plan = _planner().plan(release, hotfix)
+    if args.output == "json":
+        print(json.dumps(plan.to_json(), indent=2, sort_keys=False))
+    elif args.output == "yaml":
+        print(yaml.safe_dump(plan.to_json(), sort_keys=False), end="")
+    else:
+        print(describe_plan(plan, colour=_colour(args)), end="")
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from hotfix_operator.config.planning import select_release
+    from hotfix_operator.presenting import describe_delta
+
+    releases = _releases_from(args.release)
+    if args.version is None and len({r.spec.app for r in releases}) > 1:
+        raise InputError("--release holds releases of several apps: add --app to choose one")
+    app = args.app or releases[0].spec.app
+    release = select_release(releases, app=app, base_version=args.version)
+    planner = _planner()
+    resolution = planner.resolve(release, args.environment)
+    source = release.spec.source
+    pinned = planner.render(source.repo_url, source.path, resolution.revision)
+    delta = planner.head_delta(release, args.environment, pinned)
+    if args.output == "json":
+        print(json.dumps(delta.model_dump(mode="json", by_alias=True), indent=2))
+    else:
+        print(
+            describe_delta(
+                delta,
+                release=release,
+                environment=args.environment,
+                revision=resolution.revision,
+                resolution=resolution.strategy,
+                colour=_colour(args),
+            ),
+            end="",
+        )
+    return 0
+
+
+def _cmd_release_record(args: argparse.Namespace) -> int:
+    from hotfix_operator.recording import record_release
+
+    released_at = args.released_at or datetime.now(UTC).replace(microsecond=0)
+    manifest = record_release(
+        _planner(),
+        app=args.app,
+        version=args.version,
+        image=args.image,
+        repo_url=args.repo,
+        path=args.path,
+        released_at=released_at,
+        pinning=args.pinning,
+        nop_branch=args.nop_branch,
+        prd_branch=args.prd_branch,
+        prd_revision=args.prd_revision,
+        nop_revision=args.nop_revision,
+        name=args.name,
+        namespace=args.namespace,
+    )
+    print(yaml.safe_dump(manifest, sort_keys=False), end="")
+    return 0
+
+
+def _cmd_crds(args: argparse.Namespace) -> int:
+    from hotfix_operator.api.crds import write_crds
+
+    for path in write_crds(Path(args.output_dir)):
+        print(path)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from hotfix_operator.running import run_operator
+
+    return run_operator(namespaces=args.namespace, all_namespaces=args.all_namespaces)  # type: ignore[no-any-return]
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time: write e.g. 2026-03-02T14:00:00Z"
+        ) from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone: add Z or +01:00")
+    return value
+
+
+def _colour(args: argparse.Namespace) -> bool:
+    import os
+
+    if args.color == "auto":
+        return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return bool(args.color == "always")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,9 +201,106 @@ def build_parser() -> argparse.ArgumentParser:
             "Deploy a hotfix image on the non-production config as it was when the "
             "production version was released."
         ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"hotfixctl {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, **kwargs)
+        sub.add_argument(
+            "--color",
+            choices=["auto", "always", "never"],
+            default="auto",
+            help="colour for people (default: auto, off when piped or NO_COLOR is set)",
+        )
+        return sub
+
+    plan = command("plan", "show exactly what a HotfixDeployment would deploy, without a cluster")
+    plan.add_argument(
+        "--release",
+        required=True,
+        metavar="FILE",
+        help="ConfigRelease YAML (several documents allowed; '-' reads stdin)",
+    )
+    plan.add_argument("--hotfix", required=True, metavar="FILE", help="HotfixDeployment YAML")
+    plan.add_argument(
+        "--output",
+        "-o",
+        choices=["text", "yaml", "json"],
+        default="text",
+        help="text for people (default); yaml/json: one object for machines",
+    )
+    plan.set_defaults(handler=_cmd_plan)
+
+    diff = command("diff", "compare a release's pinned config with today's branch head")
+    diff.add_argument("--release", required=True, metavar="FILE", help="ConfigRelease YAML")
+    diff.add_argument("--app", help="app to compare when FILE holds several apps")
+    diff.add_argument(
+        "--version",
+        dest="version",
+        metavar="VERSION",
+        help="release version in FILE (default: the newest)",
+    )
+    diff.add_argument(
+        "--environment",
+        choices=["nop", "prd"],
+        default="nop",
+        help="which branch's history to compare (default: nop)",
+    )
+    diff.add_argument("--output", "-o", choices=["text", "json"], default="text")
+    diff.set_defaults(handler=_cmd_diff)
+
+    release = commands.add_parser("release", help="work with ConfigReleases")
+    release_commands = release.add_subparsers(
+        dest="release_command", metavar="COMMAND", required=True
+    )
+    record = release_commands.add_parser(
+        "record",
+        help="print the ConfigRelease a release pipeline applies",
+        description="Resolve the prd head (and, per pinning, the nop revision) now and print "
+        "the ConfigRelease YAML to apply: hotfixctl release record … | oc apply -f -",
+    )
+    record.add_argument("--app", required=True, help="app name (DNS label)")
+    record.add_argument("--version", required=True, help="released version, e.g. 1.4.0")
+    record.add_argument("--image", required=True, help="image that went to production")
+    record.add_argument("--repo", required=True, help="config repository URL")
+    record.add_argument("--path", required=True, help="the app's folder in the repository")
+    record.add_argument("--released-at", type=_timestamp, help="RFC 3339 (default: now)")
+    record.add_argument(
+        "--pinning",
+        choices=["Auto", "Recorded", "MergeBase", "Timestamp"],
+        default="Auto",
+        help="how the nop revision is found (default: Auto)",
+    )
+    record.add_argument("--nop-branch", default="nop")
+    record.add_argument("--prd-branch", default="prd")
+    record.add_argument("--prd-revision", help="prd commit to record (default: the prd head)")
+    record.add_argument("--nop-revision", help="nop commit tested for this release")
+    record.add_argument("--name", help="resource name (default: <app>-<version>)")
+    record.add_argument("--namespace", help="metadata.namespace to write")
+    record.set_defaults(handler=_cmd_release_record)
+
+    crds = commands.add_parser("crds", help="write the CRDs generated from the API models")
+    crds.add_argument("--output-dir", required=True, metavar="DIR")
+    crds.set_defaults(handler=_cmd_crds)
+
+    run = commands.add_parser("run", help="run the operator (settings from HOTFIX_* variables)")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        help="watch this namespace (repeatable); default: all namespaces",
+    )
+    run.add_argument(
+        "--all-namespaces",
+        "-A",
+        action="store_true",
+        help="watch every namespace (the default when no --namespace is given)",
+    )
+    run.set_defaults(handler=_cmd_run)
     return parser
 
 
@@ -34,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HotfixError as exc:
         print(f"hotfixctl: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("hotfixctl: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,7 +59,9 @@ def hotfix_namespace(prefix: str, namespace: str, name: str) -> str:
 
 def label_value(text: str) -> str:
     """A valid label value for any object name (names may be 253 long, values 63)."""
-    if len(text) <= _MAX_NAME and re.fullmatch(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", text):
+    if len(text) <= _MAX_NAME and re.fullmatch(
+        r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", text
+    ):
         return text
     return _dns_part(text)[: _MAX_NAME - _HASH_LEN - 1].rstrip("-") + "-" + _digest(text)
 

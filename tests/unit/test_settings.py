@@ -43,7 +43,7 @@ def test_a_wrong_setting_names_the_variable_and_value(variable, value, expected)
 
 
 def test_default_ttl_longer_than_max_is_refused():
-    with pytest.raises(SettingsError, match="HOTFIX_DEFAULT_TTL.*HOTFIX_MAX_TTL"):
+    with pytest.raises(SettingsError, match=r"HOTFIX_DEFAULT_TTL.*HOTFIX_MAX_TTL"):
         load_settings({"HOTFIX_DEFAULT_TTL": "200h", "HOTFIX_MAX_TTL": "100h"})
 
 

@@ -63,7 +63,9 @@ def resolve_revision(
     if environment == "prd":
         history.ensure_commit(prd_revision)
         return Resolution(
-            prd_revision, "Recorded", f"prd config at the recorded production revision {prd_revision}"
+            prd_revision,
+            "Recorded",
+            f"prd config at the recorded production revision {prd_revision}",
         )
     if environment != "nop":
         raise InputError(f"unknown environment {environment!r}: use nop or prd")

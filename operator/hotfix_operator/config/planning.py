@@ -1,0 +1,224 @@
+"""Planning: from a ConfigRelease and a HotfixDeployment to the exact objects to apply.
+
+    select_release  which ConfigRelease a HotfixDeployment means
+    Planner.resolve  the pinned revision (pinning strategies)
+    Planner.render   the app folder at a revision → checked manifests (cached by tree SHA)
+    Planner.plan     resolve → render → policy → transform → delta, as one Plan
+
+The same Plan feeds ``hotfixctl plan`` and the operator, so what a user checks on the
+command line is what the operator applies.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hotfix_operator.api.delta import ConfigDelta
+from hotfix_operator.api.hotfixes import HotfixDeployment
+from hotfix_operator.api.releases import ConfigRelease
+from hotfix_operator.config.delta import config_delta
+from hotfix_operator.config.mirroring import MirrorPool
+from hotfix_operator.config.pinning import Resolution, resolve_revision
+from hotfix_operator.config.policy import check_policy
+from hotfix_operator.config.render_cache import RenderCache
+from hotfix_operator.config.rendering import render_folder
+from hotfix_operator.config.transforming import transform
+from hotfix_operator.errors import (
+    HotfixError,
+    PolicyViolation,
+    ReleaseNotFound,
+    UnknownVersion,
+)
+from hotfix_operator.naming import hotfix_namespace, ownership_labels
+from hotfix_operator.settings import Settings
+
+__all__ = ["Plan", "Planner", "select_release"]
+
+Objects = list[dict[str, Any]]
+
+#: How old a fetched branch head may be before a resolution fetches again (seconds).
+BRANCH_MAX_AGE = 30.0
+
+
+def select_release(
+    releases: Iterable[ConfigRelease], *, app: str, base_version: str | None
+) -> ConfigRelease:
+    """The release named by ``base_version``, or the newest of ``app`` by releasedAt."""
+    of_app = [r for r in releases if r.spec.app == app]
+    if not of_app:
+        raise ReleaseNotFound(
+            f"no ConfigRelease for app {app!r} yet: record the production release "
+            "(hotfixctl release record … | oc apply -f -) or check spec.app"
+        )
+    if base_version is None:
+        return max(of_app, key=lambda r: r.spec.released_at)
+    matching = [r for r in of_app if r.spec.version == base_version]
+    if not matching:
+        known = ", ".join(sorted({r.spec.version for r in of_app})) or "none"
+        raise UnknownVersion(
+            f"app {app!r} has no ConfigRelease with version {base_version!r} "
+            f"(versions recorded: {known}): fix spec.baseVersion or record that release"
+        )
+    if len(matching) > 1:
+        names = ", ".join(sorted(r.name for r in matching))
+        raise UnknownVersion(
+            f"app {app!r} has several ConfigReleases with version {base_version!r} ({names}): "
+            "delete the duplicates so the base config is unambiguous"
+        )
+    return matching[0]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the operator applies for one HotfixDeployment, and why."""
+
+    release_name: str
+    release_version: str
+    environment: str
+    repo_url: str
+    path: str
+    revision: str
+    resolution: str
+    namespace: str
+    objects: Objects
+    swapped: list[str] = field(default_factory=list)
+    config_delta: ConfigDelta | None = None
+    #: Why there is no delta (e.g. today's head does not render); the plan still stands.
+    delta_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape ``hotfixctl plan --output json`` prints (a stable contract)."""
+        return {
+            "release": {"name": self.release_name, "version": self.release_version},
+            "environment": self.environment,
+            "source": {
+                "repoURL": self.repo_url,
+                "path": self.path,
+                "revision": self.revision,
+                "resolution": self.resolution,
+            },
+            "namespace": self.namespace,
+            "objects": self.objects,
+            "configDelta": (
+                self.config_delta.model_dump(mode="json", by_alias=True)
+                if self.config_delta is not None
+                else None
+            ),
+        }
+
+
+class Planner:
+    """Resolves, renders and transforms; holds the mirrors and the render cache."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        mirrors: MirrorPool | None = None,
+        cache: RenderCache | None = None,
+    ) -> None:
+        self.settings = settings
+        self.mirrors = mirrors or MirrorPool(settings)
+        self.cache = cache or RenderCache(settings.cache_dir / "renders")
+
+    def resolve(self, release: ConfigRelease, environment: str) -> Resolution:
+        spec = release.spec
+        mirror = self.mirrors.get(spec.source.repo_url)
+        return resolve_revision(
+            environment=environment,
+            pinning=spec.pinning,
+            prd_revision=spec.revisions.prd,
+            nop_revision=spec.revisions.nop,
+            nop_branch=spec.source.branches.nop,
+            released_at=spec.released_at,
+            history=mirror,
+            branch_max_age=BRANCH_MAX_AGE,
+        )
+
+    def render(self, repo_url: str, path: str, revision: str) -> Objects:
+        """The app folder at ``revision``, rendered and policy-checked (not transformed)."""
+        mirror = self.mirrors.get(repo_url)
+        mirror.ensure_commit(revision)
+        tree = mirror.tree_sha(revision, path)
+        if tree is None:
+            raise PolicyViolation(
+                f"folder {path!r} does not exist at commit {revision[:12]} of {repo_url}: "
+                "fix spec.source.path of the ConfigRelease"
+            )
+        key = RenderCache.key(tree)
+        objects = self.cache.get(key)
+        if objects is None:
+            with tempfile.TemporaryDirectory(prefix="hotfix-render-") as tmp:
+                folder = Path(tmp) / "app"
+                mirror.export(revision, path, folder)
+                objects = render_folder(folder, self.settings)
+            self.cache.put(key, objects)
+        check_policy(objects, self.settings)
+        return objects
+
+    def head_delta(
+        self, release: ConfigRelease, environment: str, pinned: Sequence[dict[str, Any]]
+    ) -> ConfigDelta:
+        """Pinned config against today's head of the same branch."""
+        source = release.spec.source
+        branch = source.branches.nop if environment == "nop" else source.branches.prd
+        head = self.mirrors.get(source.repo_url).branch_head(branch, max_age=BRANCH_MAX_AGE)
+        try:
+            head_objects = self.render(source.repo_url, source.path, head)
+        except PolicyViolation as exc:
+            # Today's head may break a rule the pinned config keeps: still show a delta.
+            raise PolicyViolation(f"today's {branch} head {head[:12]}: {exc}") from exc
+        return config_delta(pinned, head_objects, head_revision=head)
+
+    def plan(
+        self,
+        release: ConfigRelease,
+        hotfix: HotfixDeployment,
+        *,
+        with_delta: bool = True,
+        namespace: str | None = None,
+    ) -> Plan:
+        spec = hotfix.spec
+        environment = spec.environment
+        resolution = self.resolve(release, environment)
+        source = release.spec.source
+        rendered = self.render(source.repo_url, source.path, resolution.revision)
+        # A file without metadata.namespace is applied to the user's current namespace;
+        # "default" stands in for it (the operator always knows the real one).
+        owner_namespace = hotfix.namespace or "default"
+        target = namespace or hotfix_namespace(
+            self.settings.namespace_prefix, owner_namespace, hotfix.name
+        )
+        result = transform(
+            rendered,
+            namespace=target,
+            image=spec.image,
+            release_image=release.spec.image,
+            containers=spec.containers,
+            labels=ownership_labels(owner_namespace, hotfix.name),
+        )
+        delta: ConfigDelta | None = None
+        delta_error: str | None = None
+        if with_delta:
+            try:
+                delta = self.head_delta(release, environment, rendered)
+            except HotfixError as exc:  # the delta informs; it never blocks a hotfix
+                delta_error = str(exc)
+        return Plan(
+            release_name=release.name,
+            release_version=release.spec.version,
+            environment=environment,
+            repo_url=source.repo_url,
+            path=source.path,
+            revision=resolution.revision,
+            resolution=resolution.strategy,
+            namespace=target,
+            objects=result.objects,
+            swapped=result.swapped,
+            config_delta=delta,
+            delta_error=delta_error,
+        )

@@ -1,0 +1,108 @@
+"""Plans and deltas as text for people: aligned, short, coloured only on a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hotfix_operator.api.delta import ConfigDelta
+from hotfix_operator.config.planning import Plan
+
+__all__ = ["describe_delta", "describe_plan"]
+
+_CODES = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "dim": "2"}
+
+
+class _Paint:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, style: str) -> str:
+        return f"\033[{_CODES[style]}m{text}\033[0m" if self.enabled else text
+
+
+def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ") -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        indent
+        + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def _delta_lines(delta: ConfigDelta, paint: _Paint, branch: str) -> list[str]:
+    lines = [
+        paint(
+            f"Today's {branch} head ({delta.head_revision[:12]}) compared with the pinned config:",
+            "bold",
+        )
+    ]
+    if delta.empty and not delta.keys:
+        return [*lines, "  no difference: today's config would do as well"]
+    for name in delta.objects_removed:
+        lines.append(paint(f"  - {name}  (only in the pinned config: the hotfix gets it)", "red"))
+    for name in delta.objects_added:
+        lines.append(paint(f"  + {name}  (added later: the hotfix does not get it)", "green"))
+    by_object = {k.object: k for k in delta.keys}
+    for name in delta.objects_changed:
+        lines.append(paint(f"  ~ {name}", "yellow"))
+        keys = by_object.get(name)
+        if keys is None:
+            continue
+        lines += [
+            paint(f"      - {k}  (removed later; the hotfix keeps it)", "red") for k in keys.removed
+        ]
+        lines += [
+            paint(f"      + {k}  (added later; the hotfix lacks it)", "green") for k in keys.added
+        ]
+        lines += [paint(f"      ~ {k}  (value changed later)", "yellow") for k in keys.changed]
+    return lines
+
+
+def _identity(obj: dict[str, Any]) -> tuple[str, str]:
+    return str(obj.get("kind", "?")), str((obj.get("metadata") or {}).get("name", "?"))
+
+
+def describe_plan(plan: Plan, *, colour: bool = False) -> str:
+    paint = _Paint(colour)
+    summary = [
+        ("release", f"{plan.release_name} (version {plan.release_version})"),
+        ("environment", plan.environment),
+        ("config", f"{plan.repo_url}  {plan.path}"),
+        ("revision", f"{plan.revision}  ({plan.resolution})"),
+        ("namespace", plan.namespace),
+        ("image swap", ", ".join(plan.swapped) or "none"),
+    ]
+    lines = [paint(f"Hotfix plan: {plan.release_name} on its {plan.environment} config", "bold")]
+    lines += _table(summary)
+    lines += ["", paint(f"Objects to apply ({len(plan.objects)}):", "bold")]
+    lines += _table([("KIND", "NAME"), *(_identity(o) for o in plan.objects)])
+    if plan.config_delta is not None:
+        lines += ["", *_delta_lines(plan.config_delta, paint, plan.environment)]
+    elif plan.delta_error:
+        lines += ["", paint(f"No delta against today's head: {plan.delta_error}", "yellow")]
+    return "\n".join(lines) + "\n"
+
+
+def describe_delta(
+    delta: ConfigDelta,
+    *,
+    release: Any,
+    environment: str,
+    revision: str,
+    resolution: str,
+    colour: bool = False,
+) -> str:
+    paint = _Paint(colour)
+    lines = [
+        paint(f"{release.name}: {release.spec.app} {release.spec.version}", "bold"),
+        *_table(
+            [
+                ("config", f"{release.spec.source.repo_url}  {release.spec.source.path}"),
+                ("pinned", f"{revision}  ({resolution}, {environment})"),
+            ]
+        ),
+        "",
+        *_delta_lines(delta, paint, environment),
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,98 @@
+"""Recording a production release: the ConfigRelease a release pipeline applies.
+
+Resolved now, while the branches still point where the release left them, so the
+record stays right however the config repository moves on afterwards.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from hotfix_operator.api.releases import parse_release
+from hotfix_operator.config.planning import Planner
+from hotfix_operator.errors import PinningError, PolicyViolation
+
+__all__ = ["record_release"]
+
+
+def record_release(
+    planner: Planner,
+    *,
+    app: str,
+    version: str,
+    image: str,
+    repo_url: str,
+    path: str,
+    released_at: datetime,
+    pinning: str = "Auto",
+    nop_branch: str = "nop",
+    prd_branch: str = "prd",
+    prd_revision: str | None = None,
+    nop_revision: str | None = None,
+    name: str | None = None,
+    namespace: str | None = None,
+) -> dict[str, Any]:
+    """The ConfigRelease manifest, validated against the API model before it is shown.
+
+    Auto records the nop revision (the merge-base of prd and nop, i.e. the newest nop
+    commit promoted with this release) so later resolutions need no git history;
+    Recorded records the given nop revision or today's nop head; MergeBase and
+    Timestamp record nothing for nop but are checked now, so a pipeline learns at
+    release time — not during an outage — that they cannot resolve.
+    """
+    mirror = planner.mirrors.get(repo_url)
+    prd = prd_revision or mirror.branch_head(prd_branch)
+    mirror.ensure_commit(prd)
+    if mirror.tree_sha(prd, path) is None:
+        raise PolicyViolation(
+            f"folder {path!r} does not exist at {prd_branch} commit {prd[:12]} of "
+            f"{repo_url}: check --path"
+        )
+    nop: str | None = nop_revision
+    if nop is not None:
+        mirror.ensure_commit(nop)
+    nop_head = mirror.branch_head(nop_branch)
+    if pinning in ("Auto", "MergeBase") and nop is None:
+        base = mirror.merge_base(prd, nop_head)
+        if base is None:
+            raise PinningError(
+                f"{prd_branch} commit {prd[:12]} shares no history with {nop_branch}: "
+                "releases are cherry-picked, use --pinning Timestamp (or --nop-revision)"
+            )
+        nop = base if pinning == "Auto" else None
+    elif pinning == "Recorded" and nop is None:
+        nop = nop_head
+    elif pinning == "Timestamp":
+        history = mirror.first_parent_history(nop_head)
+        if not any(date <= released_at for _, date in history):
+            raise PinningError(
+                f"no {nop_branch} commit is older than --released-at "
+                f"{released_at.isoformat()}: check the time or use --nop-revision"
+            )
+    revisions: dict[str, str] = {"prd": prd}
+    if nop is not None:
+        revisions["nop"] = nop
+    metadata: dict[str, Any] = {"name": name or f"{app}-{version}"}
+    if namespace:
+        metadata["namespace"] = namespace
+    manifest: dict[str, Any] = {
+        "apiVersion": "hotfix.gitops.dev/v1alpha1",
+        "kind": "ConfigRelease",
+        "metadata": metadata,
+        "spec": {
+            "app": app,
+            "version": version,
+            "image": image,
+            "source": {
+                "repoURL": repo_url,
+                "path": path,
+                "branches": {"nop": nop_branch, "prd": prd_branch},
+            },
+            "revisions": revisions,
+            "releasedAt": released_at.isoformat().replace("+00:00", "Z"),
+            "pinning": pinning,
+        },
+    }
+    parse_release(manifest)  # the same validation the API server and operator apply
+    return manifest

@@ -1,0 +1,303 @@
+"""hotfixctl as a user runs it: a real process, real git repositories, files on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
+
+HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"
+
+
+def hotfixctl(
+    scenario: Scenario | None, cache: Path, *args: str, allowed: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTFIX_")}
+    env["HOTFIX_CACHE_DIR"] = str(cache)
+    env["HOTFIX_ALLOWED_REPOS"] = allowed or (scenario.allowed_prefix if scenario else "")
+    return subprocess.run(
+        [sys.executable, "-m", "hotfix_operator.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def write_yaml(path: Path, *documents: dict[str, Any]) -> str:
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    return str(path)
+
+
+def record(
+    scenario: Scenario, cache: Path, *extra: str, version: str = "1.4.0", path: str = "apps/orders"
+) -> dict[str, Any]:
+    result = hotfixctl(
+        scenario,
+        cache,
+        "release",
+        "record",
+        "--app",
+        "orders",
+        "--version",
+        version,
+        "--image",
+        ORDERS_IMAGE,
+        "--repo",
+        scenario.url,
+        "--path",
+        path,
+        "--released-at",
+        scenario.released_at.isoformat(),
+        *extra,
+    )
+    assert result.returncode == 0, result.stderr
+    manifest: dict[str, Any] = yaml.safe_load(result.stdout)
+    return manifest
+
+
+def hotfix_manifest(base_version: str | None = "1.4.0", **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"app": "orders", "image": HOTFIX_IMAGE, **spec}
+    if base_version:
+        body["baseVersion"] = base_version
+    return {
+        "apiVersion": "hotfix.gitops.dev/v1alpha1",
+        "kind": "HotfixDeployment",
+        "metadata": {"name": "orders-1-4-1", "namespace": "team-orders"},
+        "spec": body,
+    }
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    matches = [o for o in objects if o["kind"] == kind]
+    assert len(matches) == 1, [o["kind"] for o in objects]
+    return matches[0]
+
+
+def plan_json(
+    scenario: Scenario, tmp_path: Path, release: dict[str, Any], hotfix: dict[str, Any]
+) -> dict[str, Any]:
+    result = hotfixctl(
+        scenario,
+        tmp_path / "cache",
+        "plan",
+        "--release",
+        write_yaml(tmp_path / "release.yaml", release),
+        "--hotfix",
+        write_yaml(tmp_path / "hotfix.yaml", hotfix),
+        "--output",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    plan: dict[str, Any] = json.loads(result.stdout)  # exactly one JSON object
+    return plan
+
+
+@pytest.fixture
+def merged(tmp_path: Path) -> Scenario:
+    return merge_flow(tmp_path)
+
+
+def test_record_pins_the_promoted_nop_commit(merged: Scenario, tmp_path: Path) -> None:
+    manifest = record(merged, tmp_path / "cache")
+    assert manifest["kind"] == "ConfigRelease"
+    assert manifest["metadata"]["name"] == "orders-1.4.0"
+    assert manifest["spec"]["revisions"] == {
+        "prd": merged.repo.head("prd"),
+        "nop": merged.nop_revision,
+    }
+
+
+def test_plan_of_the_mission_story(merged: Scenario, tmp_path: Path) -> None:
+    """The old version keeps its partner endpoint; the delta shows nop dropped it."""
+    release = record(merged, tmp_path / "cache")
+    plan = plan_json(merged, tmp_path, release, hotfix_manifest())
+
+    assert plan["release"] == {"name": "orders-1.4.0", "version": "1.4.0"}
+    assert plan["environment"] == "nop"
+    assert plan["source"]["revision"] == merged.nop_revision
+    assert plan["source"]["resolution"] == "Recorded"
+    namespace = plan["namespace"]
+    assert namespace.startswith("hotfix-team-orders-orders-1-4-1-")
+    objects = plan["objects"]
+    assert {o["metadata"]["namespace"] for o in objects} == {namespace}
+    config = by_kind(objects, "ConfigMap")
+    assert config["data"]["PARTNER_ENDPOINT"].startswith("https://")
+    containers = {
+        c["name"]: c["image"]
+        for c in by_kind(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    }
+    assert containers["app"] == HOTFIX_IMAGE
+    assert containers["envoy"] == "registry.example.com/envoy:1.30"
+    assert "host" not in by_kind(objects, "Route")["spec"]
+    removed = {k["object"]: k["removed"] for k in plan["configDelta"]["keys"]}
+    assert "PARTNER_ENDPOINT" in removed[f"ConfigMap/{config['metadata']['name']}"]
+    assert plan["configDelta"]["headRevision"] == merged.repo.head("nop")
+
+
+def test_plan_for_people_and_diff(merged: Scenario, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    release_file = write_yaml(tmp_path / "release.yaml", record(merged, cache))
+    hotfix_file = write_yaml(tmp_path / "hotfix.yaml", hotfix_manifest())
+    text = hotfixctl(merged, cache, "plan", "--release", release_file, "--hotfix", hotfix_file)
+    assert text.returncode == 0, text.stderr
+    assert merged.nop_revision in text.stdout
+    assert "PARTNER_ENDPOINT" in text.stdout
+    assert "\033[" not in text.stdout  # no colour codes when piped
+    diff = hotfixctl(merged, cache, "diff", "--release", release_file)
+    assert diff.returncode == 0, diff.stderr
+    assert "PARTNER_ENDPOINT" in diff.stdout and "removed later" in diff.stdout
+
+
+def test_prd_environment_uses_the_production_commit(merged: Scenario, tmp_path: Path) -> None:
+    release = record(merged, tmp_path / "cache")
+    plan = plan_json(merged, tmp_path, release, hotfix_manifest(environment="prd"))
+    assert plan["environment"] == "prd"
+    assert plan["source"]["revision"] == merged.prd_revision
+    config = by_kind(plan["objects"], "ConfigMap")
+    assert "prd" in config["data"]["PARTNER_ENDPOINT"] or config["data"]["PARTNER_ENDPOINT"]
+
+
+def test_cherry_pick_flow_needs_timestamp(tmp_path: Path) -> None:
+    picked = cherry_pick_flow(tmp_path)
+    cache = tmp_path / "cache"
+    release = record(picked, cache, "--pinning", "Timestamp")
+    plan = plan_json(picked, tmp_path, release, hotfix_manifest())
+    assert (plan["source"]["revision"], plan["source"]["resolution"]) == (
+        picked.nop_revision,
+        "Timestamp",
+    )
+    merge_base = dict(release, spec={**release["spec"], "pinning": "MergeBase"})
+    wrong = plan_json(picked, tmp_path, merge_base, hotfix_manifest())
+    assert wrong["source"]["revision"] == picked.commits["initial"]  # too old: why Timestamp
+
+
+def test_kustomize_app(merged: Scenario, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    release = record(merged, cache, path="apps/billing")
+    release["spec"]["app"] = "billing"
+    release["spec"]["image"] = "registry.example.com/billing:2.7.1"
+    hotfix = hotfix_manifest(app="billing", image="registry.example.com/billing:2.7.2")
+    hotfix["spec"]["app"] = "billing"
+    plan = plan_json(merged, tmp_path, release, hotfix)
+    deployment = by_kind(plan["objects"], "Deployment")
+    images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+    assert "registry.example.com/billing:2.7.2" in images
+    assert any(o["kind"] == "ConfigMap" for o in plan["objects"])
+
+
+# --- every bad input: exit 1, nothing on stdout, one clear line on stderr -------------
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def plan_refused(
+    scenario: Scenario,
+    tmp_path: Path,
+    release: dict[str, Any],
+    hotfix: dict[str, Any],
+    *fragments: str,
+    allowed: str | None = None,
+) -> None:
+    result = hotfixctl(
+        scenario,
+        tmp_path / "cache",
+        "plan",
+        "--release",
+        write_yaml(tmp_path / "release.yaml", release),
+        "--hotfix",
+        write_yaml(tmp_path / "hotfix.yaml", hotfix),
+        "--output",
+        "json",
+        allowed=allowed,
+    )
+    assert_refused(result, *fragments)
+
+
+def test_unknown_base_version_lists_the_versions(merged: Scenario, tmp_path: Path) -> None:
+    release = record(merged, tmp_path / "cache")
+    plan_refused(merged, tmp_path, release, hotfix_manifest("1.3.9"), "1.3.9", "1.4.0")
+
+
+def test_recorded_commit_gone_after_history_rewrite(merged: Scenario, tmp_path: Path) -> None:
+    release = record(merged, tmp_path / "other-cache")
+    merged.repo.force_push("nop", merged.commits["initial"])
+    merged.repo.force_push("prd", merged.commits["initial"])
+    plan_refused(merged, tmp_path, release, hotfix_manifest(), merged.nop_revision[:12])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ext::sh -c touch% /tmp/pwned",
+        "--upload-pack=touch /tmp/pwned",
+        "http://169.254.169.254/latest/meta-data",
+        "file:///etc/",
+    ],
+)
+def test_unsafe_repository_urls(merged: Scenario, tmp_path: Path, url: str) -> None:
+    release = record(merged, tmp_path / "cache")
+    release["spec"]["source"]["repoURL"] = url
+    plan_refused(
+        merged,
+        tmp_path,
+        release,
+        hotfix_manifest(),
+        "spec.source.repoURL",
+        allowed=f"{merged.allowed_prefix},http://169.254.169.254/",
+    )
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_forbidden_object_is_named(merged: Scenario, tmp_path: Path) -> None:
+    sha = merged.repo.commit(
+        "nop",
+        "add a cluster role",
+        date=merged.released_at + timedelta(days=9),
+        files={
+            "apps/orders/clusterrole.yaml": (
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+                "metadata:\n  name: orders-admin\nrules: []\n"
+            )
+        },
+    )
+    release = record(merged, tmp_path / "cache", "--nop-revision", sha)
+    plan_refused(merged, tmp_path, release, hotfix_manifest(), "ClusterRole", "orders-admin")
+
+
+def test_no_matching_container_lists_the_containers(merged: Scenario, tmp_path: Path) -> None:
+    release = record(merged, tmp_path / "cache")
+    release["spec"]["image"] = "registry.example.com/payments:9.9.9"
+    plan_refused(merged, tmp_path, release, hotfix_manifest(), "app=", "envoy=")
+
+
+def test_missing_file_and_wrong_kind(merged: Scenario, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    missing = hotfixctl(
+        merged,
+        cache,
+        "plan",
+        "--release",
+        str(tmp_path / "nope.yaml"),
+        "--hotfix",
+        str(tmp_path / "nope.yaml"),
+    )
+    assert_refused(missing, "nope.yaml")
+    release = record(merged, cache)
+    bad = dict(release, spec={**release["spec"], "revisions": {"prd": "abc"}})
+    plan_refused(merged, tmp_path, bad, hotfix_manifest(), "revisions.prd")
