@@ -39,5 +39,8 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
 
+bench: install ## benchmarks (bench/): ratios against a naive clone-and-render baseline
+	$(PY) -m bench.bench_config
+
 clean: cluster-stop ## remove .venv and .cache (the control plane binaries stay in the user cache)
 	rm -rf $(VENV) .cache
