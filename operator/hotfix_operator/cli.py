@@ -171,7 +171,9 @@ def _cmd_crds(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from hotfix_operator.running import run_operator
 
-    return run_operator(namespaces=args.namespace, all_namespaces=args.all_namespaces)  # type: ignore[no-any-return]
+    if args.namespace and args.all_namespaces:
+        raise InputError("give either --namespace or --all-namespaces, not both")
+    return run_operator(namespaces=args.namespace, liveness=args.liveness_endpoint)
 
 
 def _timestamp(text: str) -> datetime:
@@ -299,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-A",
         action="store_true",
         help="watch every namespace (the default when no --namespace is given)",
+    )
+    run.add_argument(
+        "--liveness-endpoint",
+        metavar="URL",
+        help="serve a health check, e.g. http://0.0.0.0:8080/healthz",
     )
     run.set_defaults(handler=_cmd_run)
     return parser

@@ -79,6 +79,10 @@ class Settings(BaseModel):
         "hotfix-"
     )
     drift_interval: timedelta = timedelta(minutes=5)
+    #: How often each HotfixDeployment is looked at for readiness and TTL expiry.
+    check_interval: timedelta = timedelta(seconds=15)
+    #: Server-side applies in flight at once for one HotfixDeployment.
+    apply_concurrency: Annotated[int, Field(gt=0, le=64)] = 4
     kustomize: tuple[str, ...] = ()
     credentials: tuple[GitCredential, ...] = ()
 
@@ -89,7 +93,7 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("default_ttl", "max_ttl", "drift_interval", mode="before")
+    @field_validator("default_ttl", "max_ttl", "drift_interval", "check_interval", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
@@ -123,6 +127,8 @@ _VARIABLES: Mapping[str, str] = {
     "HOTFIX_MAX_RENDER_BYTES": "max_render_bytes",
     "HOTFIX_NAMESPACE_PREFIX": "namespace_prefix",
     "HOTFIX_DRIFT_INTERVAL": "drift_interval",
+    "HOTFIX_CHECK_INTERVAL": "check_interval",
+    "HOTFIX_APPLY_CONCURRENCY": "apply_concurrency",
     "HOTFIX_KUSTOMIZE": "kustomize",
 }
 _FIELD_TO_VARIABLE = {field: var for var, field in _VARIABLES.items()}

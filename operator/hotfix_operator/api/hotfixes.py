@@ -229,6 +229,13 @@ class HotfixDeploymentStatus(ApiModel):
         default=None,
         description="When the operator last restored objects changed or deleted by hand.",
     )
+    last_drift_check: Time | None = Field(
+        default=None,
+        description=(
+            "When the operator last re-applied the config to look for drift "
+            "(every HOTFIX_DRIFT_INTERVAL)."
+        ),
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         description="Kubernetes-style conditions, e.g. Ready, with the reason for any failure.",

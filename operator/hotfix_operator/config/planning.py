@@ -182,11 +182,36 @@ class Planner:
         with_delta: bool = True,
         namespace: str | None = None,
     ) -> Plan:
-        spec = hotfix.spec
-        environment = spec.environment
-        resolution = self.resolve(release, environment)
+        """Resolve and render from git, then transform (see ``plan_rendered``)."""
+        resolution = self.resolve(release, hotfix.spec.environment)
         source = release.spec.source
         rendered = self.render(source.repo_url, source.path, resolution.revision)
+        return self.plan_rendered(
+            release,
+            hotfix,
+            revision=resolution.revision,
+            resolution=resolution.strategy,
+            rendered=rendered,
+            with_delta=with_delta,
+            namespace=namespace,
+        )
+
+    def plan_rendered(
+        self,
+        release: ConfigRelease,
+        hotfix: HotfixDeployment,
+        *,
+        revision: str,
+        resolution: str,
+        rendered: Objects,
+        with_delta: bool = True,
+        namespace: str | None = None,
+    ) -> Plan:
+        """Transform an already rendered config (from git or a release snapshot)."""
+        spec = hotfix.spec
+        environment = spec.environment
+        check_policy(rendered, self.settings)
+        source = release.spec.source
         # A file without metadata.namespace is applied to the user's current namespace;
         # "default" stands in for it (the operator always knows the real one).
         owner_namespace = hotfix.namespace or "default"
@@ -214,8 +239,8 @@ class Planner:
             environment=environment,
             repo_url=source.repo_url,
             path=source.path,
-            revision=resolution.revision,
-            resolution=resolution.strategy,
+            revision=revision,
+            resolution=resolution,
             namespace=target,
             objects=result.objects,
             swapped=result.swapped,
