@@ -1,0 +1,92 @@
+"""Fixtures shared by every test tier.
+
+``cluster`` (session scope) is the local control plane for tests marked
+``@pytest.mark.cluster``: the one ``make cluster`` started if it is up, else a
+private one for this session, stopped at its end. When it cannot start the test
+fails with the reason; it never skips (with or without ``CI=true``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.controlplane import (
+    DEFAULT_STATE_DIR,
+    Cluster,
+    ControlPlane,
+    ControlPlaneError,
+    ensure_binaries,
+)
+
+_BUILD_ERROR = pytest.StashKey[ControlPlaneError]()
+
+
+def _live_writer(config: pytest.Config) -> Callable[[str], None]:
+    """Progress lines shown at once, past output capturing: a first build takes minutes."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def write(message: str) -> None:
+        if reporter is None:
+            return
+        if capture is None:
+            reporter.write_line(f"[controlplane] {message}")
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"[controlplane] {message}")
+
+    return write
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses ``cluster``; build the binaries now if any was collected.
+
+    Building here, not in the fixture, keeps a first (cold, minutes-long) build out of
+    the per-test timeout. A build error is kept and reported by the fixture.
+    """
+    needs_cluster = False
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cluster)
+            needs_cluster = True
+    if needs_cluster and not config.option.collectonly:
+        try:
+            ensure_binaries(_live_writer(config))
+        except ControlPlaneError as exc:
+            config.stash[_BUILD_ERROR] = exc
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    shared = ControlPlane(DEFAULT_STATE_DIR)
+    server = shared.server()
+    if server is not None:
+        yield Cluster(kubeconfig=shared.kubeconfig, server=server)
+        return
+
+    build_error = request.config.stash.get(_BUILD_ERROR, None)
+    if build_error is not None:
+        pytest.fail(f"the local control plane could not be built: {build_error}", pytrace=False)
+
+    # A private state folder: concurrent test sessions never share, nor stop, each other's.
+    workdir = Path(tempfile.mkdtemp(prefix="hotfix-test-cluster-"))
+    own = ControlPlane(workdir / "cluster", detach=False, progress=_live_writer(request.config))
+    try:
+        own.start()
+        server = own.server()
+        if server is None:
+            raise ControlPlaneError(f"it started but is not ready; logs in {own.logs}")
+    except ControlPlaneError as exc:
+        own.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        pytest.fail(f"the local control plane could not start: {exc}", pytrace=False)
+    try:
+        yield Cluster(kubeconfig=own.kubeconfig, server=server)
+    finally:
+        own.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
