@@ -13,6 +13,7 @@
     │   ├── RepositoryNotAllowed     the URL is not allowlisted or is unsafe: no retry
     │   └── RevisionNotFound         the commit or branch is not in the repository
     └── ClusterError                 the Kubernetes API failed: retried with backoff
+        └── Forbidden                RBAC denied the operator: the admin must grant it, no retry
 
 Every message says what was wrong and what to do. Lower-level exceptions are
 translated once, at the edge that caught them, with the cause chained
@@ -25,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "ClusterError",
     "ContainerNotFound",
+    "Forbidden",
     "GitError",
     "HotfixError",
     "InputError",
@@ -130,3 +132,10 @@ class ClusterError(HotfixError):
 
     reason = "ClusterError"
     permanent = False
+
+
+class Forbidden(ClusterError):
+    """The API server denied the operator a request (HTTP 403): its RBAC must be extended."""
+
+    reason = "Forbidden"
+    permanent = True

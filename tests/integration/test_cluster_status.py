@@ -1,0 +1,360 @@
+"""Readiness, the operator's own resources, Events and snapshots on a real API server.
+
+No kubelet runs: a workload becomes available when the test marks its pods Running
+and Ready; the ReplicaSet, Deployment and StatefulSet controllers do the rest.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+import tests.controlplane as controlplane
+from hotfix_operator.api.crds import build_crds
+from hotfix_operator.api.group import API_VERSION
+from hotfix_operator.cluster.applying import apply_objects
+from hotfix_operator.cluster.clients import Cluster
+from hotfix_operator.cluster.namespaces import delete_namespace, ensure_namespace
+from hotfix_operator.cluster.readiness import workloads_ready
+from hotfix_operator.cluster.resources import (
+    get_release,
+    list_releases,
+    patch_status,
+    post_event,
+)
+from hotfix_operator.cluster.snapshots import SNAPSHOT_KEY, load_snapshot, save_snapshot
+from hotfix_operator.errors import PolicyViolation, RenderError
+from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
+from tests.polling import wait_for
+
+SAMPLE = Path(__file__).resolve().parents[2] / "deploy/samples/configrelease-orders-1.4.0.yaml"
+NOP = "2f7e9a1c4b8d03e6f5a2c7b9d1e4f8a0c3b6d5e2"
+PRD = "8c1d5f0e2b9a47c3d6e1f0a8b7c2d9e4f5a6b3c1"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def kube(cluster: controlplane.Cluster) -> Iterator[Cluster]:
+    with Cluster(cluster.api_client()) as kube:
+        yield kube
+
+
+@pytest.fixture
+def namespace(kube: Cluster) -> Iterator[str]:
+    name = unique("cl-status")
+    ensure_namespace(kube, name, labels={}, annotations={})
+    yield name
+    delete_namespace(kube, name)
+
+
+@pytest.fixture(scope="module")
+def crds(cluster: controlplane.Cluster) -> None:
+    """The operator's CRDs, generated from the models, applied and Established."""
+    with Cluster(cluster.api_client()) as kube:
+        for crd in build_crds():
+            kube.apply(crd)
+        for crd in build_crds():
+            name = crd["metadata"]["name"]
+
+            def established(name: str = name) -> bool:
+                found = kube.read("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+                conditions = ((found or {}).get("status") or {}).get("conditions") or []
+                return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+            wait_for(established, 30, f"CRD {name} is not established")
+
+
+def create_release(kube: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    release = yaml.safe_load(SAMPLE.read_text())
+    release["metadata"] = {"name": name, "namespace": namespace}
+    return kube.create(release)
+
+
+# -- readiness ---------------------------------------------------------------------------
+
+
+def workloads(namespace: str, image: str = "quay.io/acme/orders:1.4.1") -> list[dict[str, Any]]:
+    def workload(kind: str, name: str, **spec: Any) -> dict[str, Any]:
+        labels = {"app": name}
+        pod = {"containers": [{"name": "app", "image": image}]}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": pod},
+                **spec,
+            },
+        }
+
+    return [workload("Deployment", "orders"), workload("StatefulSet", "db", serviceName="db")]
+
+
+def start_pods(core: client.CoreV1Api, namespace: str, count: int) -> None:
+    """What a kubelet would do: the ``count`` pods not started yet become Running and Ready."""
+
+    def waiting() -> list[Any]:
+        pods = core.list_namespaced_pod(namespace).items
+        new = [p for p in pods if not p.status.conditions and not p.metadata.deletion_timestamp]
+        return new if len(new) == count else []
+
+    pods = wait_for(waiting, 30, f"the controllers did not create {count} pods in {namespace}")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for pod in pods:
+        core.patch_namespaced_pod_status(
+            pod.metadata.name,
+            namespace,
+            {
+                "status": {
+                    "phase": "Running",
+                    "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}],
+                }
+            },
+        )
+
+
+def test_an_empty_namespace_is_ready(kube: Cluster, namespace: str) -> None:
+    assert workloads_ready(kube, namespace) == (True, "no workloads")
+
+
+def test_ready_once_every_workload_is_available(kube: Cluster, namespace: str) -> None:
+    core = client.CoreV1Api(kube.api_client)
+    apply_objects(kube, workloads(namespace))
+
+    wait_for(
+        lambda: (
+            workloads_ready(kube, namespace)
+            == (False, "Deployment/orders: 0/1 available; StatefulSet/db: 0/1 ready")
+        ),
+        30,
+        "a new Deployment and StatefulSet without running pods are not reported as such",
+    )
+    start_pods(core, namespace, 2)
+
+    wait_for(
+        lambda: workloads_ready(kube, namespace) == (True, "2 workloads available"),
+        30,
+        "workloads with ready pods are not reported available",
+    )
+
+    apply_objects(kube, workloads(namespace, image="quay.io/acme/orders:1.4.2"))
+
+    ready, message = workloads_ready(kube, namespace)
+
+    assert not ready, "a rollout of a new image is ready before its pods run"
+    assert message.startswith("Deployment/orders: ")
+    start_pods(core, namespace, 2)
+    wait_for(
+        lambda: workloads_ready(kube, namespace) == (True, "2 workloads available"),
+        30,
+        "the finished rollout is not reported available",
+    )
+
+
+# -- ConfigReleases, status and Events ---------------------------------------------------
+
+
+@pytest.mark.usefixtures("crds")
+def test_releases_are_listed_and_read_by_name(kube: Cluster, namespace: str) -> None:
+    create_release(kube, namespace, "orders-1.4.0")
+    create_release(kube, namespace, "orders-1.5.0")
+
+    names = sorted(r["metadata"]["name"] for r in list_releases(kube, namespace))
+    found = get_release(kube, namespace, "orders-1.5.0")
+
+    assert names == ["orders-1.4.0", "orders-1.5.0"]
+    assert found is not None and found["spec"]["image"] == "quay.io/acme/orders:1.4.0"
+    assert all(r["kind"] == "ConfigRelease" for r in list_releases(kube, namespace))
+    assert get_release(kube, namespace, "orders-9.9.9") is None
+
+
+@pytest.mark.usefixtures("crds")
+def test_status_is_merged_into_the_status_subresource(kube: Cluster, namespace: str) -> None:
+    release = create_release(kube, namespace, "orders-1.4.0")
+    condition = {
+        "type": "Resolved",
+        "status": "True",
+        "reason": "Recorded",
+        "message": "nop pinned",
+        "lastTransitionTime": "2024-05-01T10:00:00Z",
+    }
+
+    patch_status(
+        kube,
+        plural="configreleases",
+        namespace=namespace,
+        name="orders-1.4.0",
+        status={"nopRevision": NOP, "strategy": "Recorded", "conditions": [condition]},
+    )
+    patch_status(
+        kube,
+        plural="configreleases",
+        namespace=namespace,
+        name="orders-1.4.0",
+        status={"resolvedAt": "2024-05-02T08:00:00Z"},
+    )
+
+    found = get_release(kube, namespace, "orders-1.4.0")
+    assert found is not None
+    assert found["status"]["nopRevision"] == NOP
+    assert found["status"]["resolvedAt"] == "2024-05-02T08:00:00Z"
+    assert found["status"]["conditions"][0]["reason"] == "Recorded"
+    assert found["metadata"]["generation"] == release["metadata"]["generation"], "spec untouched"
+    # The resource is gone: nothing left to report on, and no error.
+    patch_status(kube, plural="configreleases", namespace=namespace, name="gone", status={})
+
+
+@pytest.mark.usefixtures("crds")
+def test_events_are_posted_about_the_resource(kube: Cluster, namespace: str) -> None:
+    release = create_release(kube, namespace, "orders-1.4.0")
+    uid = release["metadata"]["uid"]
+
+    post_event(kube, involved=release, type="Warning", reason="PinningFailed", message="x" * 5000)
+    post_event(
+        kube,
+        involved={
+            "apiVersion": API_VERSION,
+            "kind": "ConfigRelease",
+            "name": "orders-1.4.0",
+            "namespace": namespace,
+            "uid": uid,
+        },
+        type="Normal",
+        reason="Resolved",
+        message="nop pinned to 2f7e9a1",
+    )
+    # An Event that cannot be posted (no such namespace) is logged, not raised.
+    post_event(
+        kube,
+        involved={"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "namespace": unique("no")},
+        type="Normal",
+        reason="Nothing",
+        message="never stored",
+    )
+
+    events = client.CoreV1Api(kube.api_client).list_namespaced_event(
+        namespace, field_selector=f"involvedObject.uid={uid}"
+    )
+    seen = sorted((e.type, e.reason, len(e.message), e.involved_object.kind) for e in events.items)
+    assert seen == [
+        ("Normal", "Resolved", len("nop pinned to 2f7e9a1"), "ConfigRelease"),
+        ("Warning", "PinningFailed", 1024, "ConfigRelease"),
+    ]
+    assert {e.source.component for e in events.items} == {MANAGER}
+
+
+# -- snapshots ---------------------------------------------------------------------------
+
+
+def rendered_config(namespace: str) -> dict[str, list[dict[str, Any]]]:
+    def settings(url: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "orders-config", "namespace": namespace},
+            "data": {"PARTNER_URL": url},
+        }
+
+    return {
+        "nop": [settings("https://partner.nop.example")],
+        "prd": [settings("https://partner.example")],
+    }
+
+
+@pytest.mark.usefixtures("crds")
+def test_a_snapshot_round_trips_and_goes_with_its_release(kube: Cluster, namespace: str) -> None:
+    release = create_release(kube, namespace, "orders-1.4.0")
+    rendered = rendered_config(namespace)
+    revisions = {"nop": NOP, "prd": PRD}
+
+    name, digest = save_snapshot(kube, release=release, rendered=rendered, revisions=revisions)
+
+    assert name == "orders-1.4.0-snapshot"
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
+    stored = kube.read("v1", "ConfigMap", name, namespace=namespace)
+    assert stored is not None
+    assert stored["metadata"]["labels"][LABEL_MANAGED_BY] == MANAGER
+    [owner] = stored["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == (
+        "ConfigRelease",
+        release["metadata"]["uid"],
+        True,
+    )
+    assert save_snapshot(kube, release=release, rendered=rendered, revisions=revisions) == (
+        name,
+        digest,
+    )
+    again = kube.read("v1", "ConfigMap", name, namespace=namespace)
+    assert again is not None
+    assert again["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
+
+    payload = load_snapshot(kube, namespace=namespace, name=name, digest=digest)
+
+    assert payload == {"format": 1, "revisions": revisions, "rendered": rendered}
+
+    kube.delete(API_VERSION, "ConfigRelease", "orders-1.4.0", namespace=namespace)
+    wait_for(
+        lambda: kube.read("v1", "ConfigMap", name, namespace=namespace) is None,
+        60,
+        "the snapshot outlived its ConfigRelease (garbage collection)",
+    )
+    with pytest.raises(RenderError) as missing:
+        load_snapshot(kube, namespace=namespace, name=name, digest=digest, release="orders-1.4.0")
+    assert f"snapshot {namespace}/{name} of ConfigRelease {namespace}/orders-1.4.0 is missing" in (
+        str(missing.value)
+    )
+
+
+@pytest.mark.usefixtures("crds")
+def test_a_modified_snapshot_is_not_used(kube: Cluster, namespace: str) -> None:
+    release = create_release(kube, namespace, "orders-1.4.0")
+    rendered = rendered_config(namespace)
+    name, digest = save_snapshot(
+        kube, release=release, rendered=rendered, revisions={"nop": NOP, "prd": PRD}
+    )
+    rendered["nop"][0]["data"]["PARTNER_URL"] = "https://attacker.example"
+    forged = gzip.compress(
+        yaml.safe_dump({"format": 1, "revisions": {}, "rendered": rendered}).encode()
+    )
+    kube.merge_patch(
+        "v1",
+        "ConfigMap",
+        name,
+        {"binaryData": {SNAPSHOT_KEY: base64.b64encode(forged).decode()}},
+        namespace=namespace,
+    )
+
+    with pytest.raises(PolicyViolation) as modified:
+        load_snapshot(kube, namespace=namespace, name=name, digest=digest)
+
+    assert f"snapshot {namespace}/{name} was modified and is not used" in str(modified.value)
+    assert digest in str(modified.value)
+
+
+@pytest.mark.usefixtures("crds")
+def test_a_snapshot_too_large_for_a_configmap_is_refused(kube: Cluster, namespace: str) -> None:
+    release = create_release(kube, namespace, "orders-1.4.0")
+    noise = base64.b64encode(os.urandom(1_200_000)).decode()  # does not compress below 900 KiB
+    rendered = rendered_config(namespace)
+    rendered["nop"][0]["data"]["BLOB"] = noise
+
+    with pytest.raises(PolicyViolation) as refused:
+        save_snapshot(kube, release=release, rendered=rendered, revisions={"nop": NOP, "prd": PRD})
+
+    assert "KiB compressed, more than the 900 KiB a snapshot can hold" in str(refused.value)
+    assert kube.read("v1", "ConfigMap", "orders-1.4.0-snapshot", namespace=namespace) is None
