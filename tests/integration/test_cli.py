@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
 
 HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"

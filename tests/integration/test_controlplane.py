@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+
 from tests.controlplane import Cluster
 from tests.polling import wait_for
 

@@ -20,8 +20,6 @@ import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-from tests.controlplane import Cluster
-from tests.polling import wait_for
 
 from hotfix_operator.api import (
     GROUP,
@@ -34,6 +32,8 @@ from hotfix_operator.api import (
     parse_release,
     to_wire,
 )
+from tests.controlplane import Cluster
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.gitrepos import T0, Scenario, merge_flow, recorded_processes
 
 from hotfix_operator.config.mirroring import Mirror, MirrorPool
 from hotfix_operator.errors import (
@@ -23,6 +22,7 @@ from hotfix_operator.errors import (
     RevisionNotFound,
 )
 from hotfix_operator.settings import GitCredential, Settings
+from tests.gitrepos import T0, Scenario, merge_flow, recorded_processes
 
 TOKEN = "glpat-NEVER-SHOW-ME-4242"
 

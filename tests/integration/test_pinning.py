@@ -7,6 +7,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+from hotfix_operator.config.mirroring import Mirror, MirrorPool
+from hotfix_operator.config.pinning import Resolution, resolve_revision
+from hotfix_operator.errors import InputError, PinningError, RevisionNotFound
+from hotfix_operator.settings import Settings
 from tests.gitrepos import (
     ORDERS_IMAGE,
     T0,
@@ -16,11 +21,6 @@ from tests.gitrepos import (
     merge_flow,
     recorded_processes,
 )
-
-from hotfix_operator.config.mirroring import Mirror, MirrorPool
-from hotfix_operator.config.pinning import Resolution, resolve_revision
-from hotfix_operator.errors import InputError, PinningError, RevisionNotFound
-from hotfix_operator.settings import Settings
 
 
 @pytest.fixture(scope="module")

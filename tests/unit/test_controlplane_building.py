@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from tests.controlplane import building
 from tests.controlplane.building import (
     MODULE_DIR,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from tests.controlplane.kubeconfigs import render_kubeconfig
 from tests.controlplane.state import ProcessRecord, State, load_state, save_state
 from tests.polling import wait_for

@@ -1,0 +1,79 @@
+"""Thin kopf handlers: parse → reconcile → map our errors to kopf's, nothing else.
+
+Handlers are registered on a registry built from the settings (intervals come from
+them), so importing this module changes nothing global.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import kopf
+
+from hotfix_operator import reconciling
+from hotfix_operator.api.group import GROUP, VERSION
+from hotfix_operator.errors import HotfixError
+from hotfix_operator.reconciling import Operator
+
+__all__ = ["register_handlers"]
+
+RELEASES = "configreleases"
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+HOTFIXES = "hotfixdeployments"
+
+#: Retry delays for temporary errors: 5s, 10s, 20s … capped at 5 minutes.
+_BASE_DELAY, _MAX_DELAY = 5.0, 300.0
+
+
+def _backoff(retry: int) -> float:
+    return float(min(_BASE_DELAY * 2.0 ** max(retry, 0), _MAX_DELAY))
+
+
+def _mapped(
+    step: Callable[[Operator, Mapping[str, Any], Logger], object],
+    op: Operator,
+    body: Mapping[str, Any],
+    logger: Logger,
+    retry: int,
+) -> object:
+    """Run one reconciliation step; our errors become kopf's (and only here)."""
+    try:
+        return step(op, body, logger)
+    except HotfixError as exc:
+        if exc.permanent:
+            raise kopf.PermanentError(f"{exc.reason}: {exc}") from exc
+        raise kopf.TemporaryError(f"{exc.reason}: {exc}", delay=_backoff(retry)) from exc
+
+
+def register_handlers(registry: kopf.OperatorRegistry, op: Operator) -> None:
+    """Attach every handler to ``registry``; ``op`` carries settings, API and planner."""
+    check_every = op.settings.check_interval.total_seconds()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        """In a pod: the ServiceAccount; elsewhere: KUBECONFIG (kopf's own readers)."""
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.resume(GROUP, VERSION, RELEASES, registry=registry)
+    @kopf.on.create(GROUP, VERSION, RELEASES, registry=registry)
+    def release_recorded(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:
+        _mapped(reconciling.reconcile_release, op, body, logger, retry)
+
+    @kopf.on.resume(GROUP, VERSION, HOTFIXES, registry=registry)
+    @kopf.on.create(GROUP, VERSION, HOTFIXES, registry=registry)
+    @kopf.on.update(GROUP, VERSION, HOTFIXES, field="spec", registry=registry)
+    def hotfix_changed(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:
+        _mapped(reconciling.reconcile_hotfix, op, body, logger, retry)
+
+    @kopf.timer(
+        GROUP, VERSION, HOTFIXES, interval=check_every, initial_delay=check_every, registry=registry
+    )
+    def hotfix_checked(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:
+        _mapped(reconciling.check_hotfix, op, body, logger, retry)
+
+    @kopf.on.delete(GROUP, VERSION, HOTFIXES, registry=registry)
+    def hotfix_deleted(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:
+        if not _mapped(reconciling.finalize_hotfix, op, body, logger, retry):
+            raise kopf.TemporaryError("waiting for the hotfix namespace to be deleted", delay=2)

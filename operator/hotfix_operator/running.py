@@ -1,0 +1,98 @@
+"""Starting the operator: settings validated first, kopf configured on purpose.
+
+kopf settings and why:
+
+* progress and diff-base in annotations under ``hotfix.gitops.dev`` — the CRDs' status
+  schema is strict, so kopf's default ``status.kopf`` would be pruned by the API server;
+* finalizer ``hotfix.gitops.dev/finalizer`` — deletion waits until the namespace is gone;
+* Events: our own, with meaningful reasons, are posted by the reconciler; kopf posts
+  only warnings and errors (its handler failures), so nothing is said twice;
+* standalone (no peering CRD): the Deployment runs one replica with the Recreate strategy;
+* watch timeouts below the usual load-balancer idle timeouts, so a silently dropped
+  watch is noticed within minutes; a batch window of 0.1 s folds bursts of events;
+* a worker pool for the synchronous handlers sized for I/O-bound work on small nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+import kopf
+
+from hotfix_operator.cluster.clients import Cluster
+from hotfix_operator.config.planning import Planner
+from hotfix_operator.errors import HotfixError
+from hotfix_operator.handlers import register_handlers
+from hotfix_operator.reconciling import Operator
+from hotfix_operator.settings import Settings, describe, load_settings
+
+__all__ = ["kopf_settings", "run_operator"]
+
+PREFIX = "hotfix.gitops.dev"
+
+
+def kopf_settings() -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.peering.standalone = True
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.watching.connect_timeout = 30
+    settings.networking.request_timeout = 60
+    settings.batching.batch_window = 0.1
+    settings.batching.worker_limit = 32
+    settings.execution.max_workers = 8
+    return settings
+
+
+def build_operator(settings: Settings) -> Operator:
+    return Operator(
+        settings=settings, cluster=Cluster.from_environment(), planner=Planner(settings)
+    )
+
+
+def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None) -> int:
+    """Run until interrupted; a wrong setting stops it before anything starts."""
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s [%(name)s] %(message)s",
+    )
+    log = logging.getLogger("hotfix_operator")
+    try:
+        settings = load_settings()
+        if not settings.allowed_repos:
+            log.warning(
+                "HOTFIX_ALLOWED_REPOS is empty: every ConfigRelease will be refused "
+                "until the admin lists the config repositories"
+            )
+        op = build_operator(settings)
+    except HotfixError as exc:
+        print(f"hotfixctl run: {exc}", file=sys.stderr)
+        return 1
+    log.info("starting with settings %s", describe(settings))
+    registry = kopf.OperatorRegistry()
+    register_handlers(registry, op)
+    try:
+        asyncio.run(
+            kopf.operator(
+                registry=registry,
+                settings=kopf_settings(),
+                standalone=True,
+                clusterwide=not namespaces,
+                namespaces=list(namespaces),
+                liveness_endpoint=liveness,
+            )
+        )
+    finally:
+        op.planner.mirrors.close()
+        op.cluster.close()
+    return 0

@@ -1,0 +1,500 @@
+"""The operator as a real process on the local control plane, driven like a user would.
+
+Every test has its own team namespace; one operator serves them all (tests that must
+stop or kill it restart it before they end).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from hotfix_operator.config.planning import Planner
+from hotfix_operator.recording import record_release
+from hotfix_operator.settings import Settings
+from tests.controlplane.clusters import Cluster
+from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
+from tests.operator_harness import Kube, OperatorProcess, install_crds
+from tests.polling import wait_for
+
+pytestmark = pytest.mark.cluster
+
+HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"
+ENVOY_IMAGE = "registry.example.com/envoy:1.30"
+HOTFIXES, RELEASES = "hotfixdeployments", "configreleases"
+
+
+@pytest.fixture(scope="module")
+def repos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every test's config repositories live below this folder (the allowlisted prefix)."""
+    return tmp_path_factory.mktemp("repos")
+
+
+@pytest.fixture(scope="module")
+def operator_env(repos: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return {
+        "HOTFIX_ALLOWED_REPOS": f"file://{repos}/",
+        "HOTFIX_CACHE_DIR": str(tmp_path_factory.mktemp("operator-cache")),
+        "HOTFIX_CHECK_INTERVAL": "1s",
+        "HOTFIX_DRIFT_INTERVAL": "3s",
+        "HOTFIX_GIT_TIMEOUT": "20",
+    }
+
+
+@pytest.fixture(scope="module")
+def kube(cluster: Cluster) -> Kube:
+    api = cluster.api_client()
+    install_crds(api)
+    return Kube(api)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: Cluster,
+    kube: Kube,
+    operator_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator-log") / "operator.log"
+    process = OperatorProcess(cluster, log, operator_env).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def team(kube: Kube, operator: OperatorProcess) -> Iterator[str]:
+    """A fresh team namespace; at the end its HotfixDeployments are deleted (and with
+    them their hotfix namespaces)."""
+    name = kube.create_namespace(f"team-{uuid.uuid4().hex[:8]}")
+    yield name
+    for item in kube.custom.list_namespaced_custom_object(
+        "hotfix.gitops.dev", "v1alpha1", name, HOTFIXES
+    )["items"]:
+        kube.delete(HOTFIXES, name, item["metadata"]["name"])
+    kube.core.delete_namespace(name)
+
+
+def scenario_in(repos: Path, flow: Any) -> Scenario:
+    return flow(repos / uuid.uuid4().hex[:8])
+
+
+def release_body(
+    scenario: Scenario,
+    namespace: str,
+    operator_env: dict[str, str],
+    *,
+    version: str = "1.4.0",
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """What a release pipeline applies (hotfixctl release record), built in-process."""
+    settings = Settings(
+        cache_dir=Path(operator_env["HOTFIX_CACHE_DIR"]) / "pipeline",
+        allowed_repos=(operator_env["HOTFIX_ALLOWED_REPOS"],),
+    )
+    planner = Planner(settings)
+    try:
+        manifest = record_release(
+            planner,
+            app="orders",
+            version=version,
+            image=ORDERS_IMAGE,
+            repo_url=scenario.url,
+            path=scenario.app_path,
+            released_at=scenario.released_at,
+            namespace=namespace,
+            **kwargs,
+        )
+    finally:
+        planner.mirrors.close()
+    return manifest
+
+
+def hotfix_body(namespace: str, name: str = "orders-hotfix", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "hotfix.gitops.dev/v1alpha1",
+        "kind": "HotfixDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"app": "orders", "baseVersion": "1.4.0", "image": HOTFIX_IMAGE, **spec},
+    }
+
+
+def wait_recorded(
+    kube: Kube, namespace: str, name: str, operator: OperatorProcess
+) -> dict[str, Any]:
+    def recorded() -> dict[str, Any] | None:
+        body = kube.get(RELEASES, namespace, name) or {}
+        status = body.get("status") or {}
+        return body if status.get("snapshot") and status.get("nopRevision") else None
+
+    try:
+        return wait_for(recorded, 60, f"ConfigRelease {name} recorded", interval=0.3)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{operator.tail()}") from None
+
+
+def workload(kube: Kube, namespace: str) -> dict[str, str]:
+    deployment = kube.apps.read_namespaced_deployment("orders", namespace)
+    return {c.name: c.image for c in deployment.spec.template.spec.containers}
+
+
+def managed_objects(kube: Kube, namespace: str) -> set[str]:
+    selector = "app.kubernetes.io/managed-by=hotfix-operator"
+    found = set()
+    for kind, lister in (
+        ("ConfigMap", kube.core.list_namespaced_config_map),
+        ("Service", kube.core.list_namespaced_service),
+        ("Deployment", kube.apps.list_namespaced_deployment),
+    ):
+        found |= {
+            f"{kind}/{o.metadata.name}" for o in lister(namespace, label_selector=selector).items
+        }
+    return found
+
+
+def test_mission_story(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """1.4.0 recorded; nop later drops the partner endpoint; the hotfix still gets it."""
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    release = wait_recorded(kube, team, "orders-1.4.0", operator)
+    assert release["status"]["nopRevision"] == scenario.nop_revision
+
+    kube.apply_cr(hotfix_body(team))
+    body = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)
+    status = body["status"]
+    target = status["namespace"]
+    assert status["source"]["revision"] == scenario.nop_revision
+    assert status["source"]["resolution"] == "Recorded"
+    assert status["release"] == {"name": "orders-1.4.0", "version": "1.4.0"}
+    removed = {k["object"]: k["removed"] for k in status["configDelta"]["keys"]}
+    assert "PARTNER_ENDPOINT" in removed["ConfigMap/orders-config"]
+
+    config = kube.core.read_namespaced_config_map("orders-config", target)
+    assert config.data["PARTNER_ENDPOINT"].startswith("https://")
+    assert workload(kube, target) == {"app": HOTFIX_IMAGE, "envoy": ENVOY_IMAGE}
+    route = kube.custom.get_namespaced_custom_object(
+        "route.openshift.io", "v1", target, "routes", "orders"
+    )
+    assert "host" not in route["spec"]
+    namespace = kube.core.read_namespace(target)
+    assert namespace.metadata.labels["app.kubernetes.io/managed-by"] == "hotfix-operator"
+    assert "openshift.io/display-name" in namespace.metadata.annotations
+
+    kube.mark_available(target)
+    ready = kube.wait_phase(team, "orders-hotfix", "Ready", operator=operator)
+    conditions = {c["type"]: c["status"] for c in ready["status"]["conditions"]}
+    assert conditions == {"Resolved": "True", "Applied": "True", "Ready": "True"}
+    reasons = {reason for _, reason, _ in kube.events(team, "orders-hotfix")}
+    assert {"Resolved", "Applied", "Ready"} <= reasons
+
+    kube.delete(HOTFIXES, team, "orders-hotfix")
+    wait_for(
+        lambda: kube.get(HOTFIXES, team, "orders-hotfix") is None,
+        60,
+        "HotfixDeployment deleted after its namespace",
+    )
+    assert not kube.namespace_exists(target)
+
+
+def test_cherry_pick_flow_with_timestamp_and_prd(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, cherry_pick_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env, pinning="Timestamp"))
+    kube.apply_cr(hotfix_body(team, "on-nop"))
+    kube.apply_cr(hotfix_body(team, "on-prd", environment="prd"))
+    nop = kube.wait_phase(team, "on-nop", "Deploying", operator=operator)["status"]
+    prd = kube.wait_phase(team, "on-prd", "Deploying", operator=operator)["status"]
+    assert (nop["source"]["revision"], nop["source"]["resolution"]) == (
+        scenario.nop_revision,
+        "Timestamp",
+    )
+    assert (prd["source"]["revision"], prd["source"]["environment"]) == (
+        scenario.prd_revision,
+        "prd",
+    )
+    assert nop["namespace"] != prd["namespace"]
+
+
+def test_updates_reapply_and_prune(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    later = scenario.repo.commit(
+        "nop",
+        "orders 1.5.0: feature flags",
+        date=scenario.released_at + timedelta(days=2),
+        files={
+            "apps/orders/feature-flags.yaml": (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: orders-feature-flags\n"
+                "data:\n  NEW_CHECKOUT: 'true'\n"
+            )
+        },
+    )
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    kube.apply_cr(release_body(scenario, team, operator_env, version="1.5.0", nop_revision=later))
+    kube.apply_cr(hotfix_body(team, baseVersion="1.5.0"))
+    target = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)["status"][
+        "namespace"
+    ]
+    assert "ConfigMap/orders-feature-flags" in managed_objects(kube, target)
+
+    kube.apply_cr(hotfix_body(team, image="registry.example.com/orders:1.5.1"))
+    wait_for(
+        lambda: workload(kube, target)["app"] == "registry.example.com/orders:1.5.1",
+        60,
+        "new image applied",
+    )
+
+    kube.apply_cr(hotfix_body(team, baseVersion="1.4.0"))
+    wait_for(
+        lambda: "ConfigMap/orders-feature-flags" not in managed_objects(kube, target),
+        60,
+        "feature flags pruned after moving back to 1.4.0",
+    )
+    status = kube.hotfix(team, "orders-hotfix")["status"]
+    assert status["release"]["version"] == "1.4.0"
+    assert {f"{i['kind']}/{i['name']}" for i in status["inventory"]} >= managed_objects(
+        kube, target
+    )
+
+
+def test_drift_is_corrected(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    kube.apply_cr(hotfix_body(team))
+    target = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)["status"][
+        "namespace"
+    ]
+    kube.core.delete_namespaced_config_map("orders-config", target)
+    kube.apps.patch_namespaced_deployment(
+        "orders",
+        target,
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {"name": "app", "image": "registry.example.com/orders:tampered"}
+                        ]
+                    }
+                }
+            }
+        },
+    )
+
+    def restored() -> bool:
+        try:
+            kube.core.read_namespaced_config_map("orders-config", target)
+        except ApiException:
+            return False
+        return workload(kube, target)["app"] == HOTFIX_IMAGE
+
+    wait_for(restored, 60, "ConfigMap recreated and image restored", interval=0.5)
+    wait_for(
+        lambda: kube.hotfix(team, "orders-hotfix")["status"].get("lastDriftCorrection"),
+        30,
+        "status shows the drift correction",
+    )
+
+
+def test_ttl_expiry_keeps_the_record(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    kube.apply_cr(hotfix_body(team, ttl="10s"))
+    target = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)["status"][
+        "namespace"
+    ]
+    expired = kube.wait_phase(team, "orders-hotfix", "Expired", timeout=60, operator=operator)
+    wait_for(lambda: not kube.namespace_exists(target), 60, "hotfix namespace deleted")
+    assert expired["status"]["expiresAt"]
+    assert kube.get(HOTFIXES, team, "orders-hotfix") is not None
+
+
+def test_release_applied_after_its_hotfix(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(hotfix_body(team))
+    pending = kube.wait_phase(team, "orders-hotfix", "Pending", operator=operator)
+    reasons = {c["reason"] for c in pending["status"]["conditions"]}
+    assert "ReleaseNotFound" in reasons
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    kube.wait_phase(team, "orders-hotfix", "Deploying", timeout=90, operator=operator)
+
+
+def test_access_mirrors_the_team_bindings(
+    kube: Kube,
+    operator: OperatorProcess,
+    team: str,
+    repos: Path,
+    operator_env: dict[str, str],
+    cluster: Cluster,
+) -> None:
+    rbac = client.RbacAuthorizationV1Api(kube.api)
+    rbac.create_namespaced_role_binding(
+        team,
+        {
+            "metadata": {"name": "developers"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "edit",
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}
+            ],
+        },
+    )
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    kube.apply_cr(hotfix_body(team))
+    target = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)["status"][
+        "namespace"
+    ]
+
+    def can_read(user: str) -> bool:
+        api = cluster.api_client()
+        api.set_default_header("Impersonate-User", user)
+        try:
+            client.CoreV1Api(api).read_namespaced_config_map("orders-config", target)
+        except ApiException as exc:
+            assert exc.status == 403
+            return False
+        return True
+
+    assert can_read("alice")
+    assert not can_read("mallory")
+
+
+def test_operator_killed_after_namespace_creation(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    wait_recorded(kube, team, "orders-1.4.0", operator)
+    kube.apply_cr(hotfix_body(team))
+
+    def namespace_created() -> str | None:
+        status = kube.hotfix(team, "orders-hotfix").get("status") or {}
+        target = status.get("namespace")
+        return target if target and kube.namespace_exists(target) else None
+
+    target = wait_for(namespace_created, 60, "hotfix namespace created", interval=0.02)
+    operator.kill()
+    operator.start()
+    kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)
+    kube.mark_available(target)
+    status = kube.wait_phase(team, "orders-hotfix", "Ready", operator=operator)["status"]
+    inventory = sorted(f"{i['kind']}/{i['name']}" for i in status["inventory"])
+    assert len(inventory) == len(set(inventory)) == 4  # ConfigMap, Deployment, Service, Route
+    assert managed_objects(kube, target) == {
+        "ConfigMap/orders-config",
+        "Deployment/orders",
+        "Service/orders",
+    }
+    assert len(kube.apps.list_namespaced_deployment(target).items) == 1
+
+
+def test_git_unreachable_deploys_from_the_snapshot(
+    kube: Kube,
+    operator: OperatorProcess,
+    team: str,
+    repos: Path,
+    operator_env: dict[str, str],
+    cluster: Cluster,
+    tmp_path: Path,
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    wait_recorded(kube, team, "orders-1.4.0", operator)
+    # The config repository disappears, and a fresh operator (empty cache) takes over.
+    shutil.move(str(scenario.repo.path), str(tmp_path / "gone"))
+    operator.stop()
+    fresh = OperatorProcess(
+        operator.cluster,
+        tmp_path / "fresh.log",
+        {**operator_env, "HOTFIX_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    fresh.start()
+    try:
+        kube.apply_cr(hotfix_body(team))
+        status = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=fresh)["status"]
+        assert status["source"]["fromSnapshot"] is True
+        assert status["source"]["revision"] == scenario.nop_revision
+        reasons = {c["reason"] for c in status["conditions"]}
+        assert "FromSnapshot" in reasons
+        config = kube.core.read_namespaced_config_map("orders-config", status["namespace"])
+        assert config.data["PARTNER_ENDPOINT"].startswith("https://")
+    finally:
+        fresh.stop()
+        operator.start()
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("unknown-version", "UnknownVersion"),
+        ("cluster-scoped", "PolicyViolation"),
+        ("no-container", "ContainerNotFound"),
+        ("unsafe-url", "RepositoryNotAllowed"),
+    ],
+)
+def test_bad_input_fails_with_a_reason_and_applies_nothing(
+    kube: Kube,
+    operator: OperatorProcess,
+    team: str,
+    repos: Path,
+    operator_env: dict[str, str],
+    case: str,
+    reason: str,
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    release = release_body(scenario, team, operator_env)
+    hotfix = hotfix_body(team)
+    if case == "unknown-version":
+        hotfix["spec"]["baseVersion"] = "9.9.9"
+    elif case == "cluster-scoped":
+        bad = scenario.repo.commit(
+            "nop",
+            "cluster role",
+            date=scenario.released_at + timedelta(days=3),
+            files={
+                "apps/orders/clusterrole.yaml": (
+                    "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
+                    "metadata:\n  name: orders-admin\nrules: []\n"
+                )
+            },
+        )
+        release = release_body(scenario, team, operator_env, nop_revision=bad)
+    elif case == "no-container":
+        release["spec"]["image"] = "registry.example.com/payments:1.0.0"
+    elif case == "unsafe-url":
+        release["spec"]["source"]["repoURL"] = "ext::sh -c touch% /tmp/pwned"
+    kube.apply_cr(release)
+    kube.apply_cr(hotfix)
+    failed = kube.wait_phase(team, "orders-hotfix", "Failed", operator=operator)["status"]
+    messages = {c["reason"]: c["message"] for c in failed["conditions"]}
+    assert reason in messages, messages
+    wait_for(
+        lambda: [
+            r for t, r, _ in kube.events(team, "orders-hotfix") if (t, r) == ("Warning", reason)
+        ],
+        10,
+        f"a Warning Event with reason {reason}",
+    )
+    target = failed.get("namespace")
+    assert target is None or not managed_objects(kube, target)

@@ -1,0 +1,215 @@
+"""Running the operator as a real process against the local control plane, and the
+few things tests do to a cluster that a user would: apply CRs, read status, look
+into the hotfix namespace, play the kubelet (mark a Deployment available)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from hotfix_operator.api.crds import build_crds
+from tests.controlplane.clusters import Cluster
+from tests.polling import wait_for
+
+GROUP, VERSION = "hotfix.gitops.dev", "v1alpha1"
+ROUTE_CRD = Path(__file__).parent / "integration" / "route_crd.yaml"
+
+
+class OperatorProcess:
+    """``hotfixctl run`` in a subprocess, its log in a file the test can show."""
+
+    def __init__(self, cluster: Cluster, log: Path, env: Mapping[str, str]) -> None:
+        self.cluster = cluster
+        self.log = log
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("HOTFIX_")}
+        self.env.update(cluster.env)
+        self.env.update(env)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hotfix_operator.cli", "run", "--all-namespaces"],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+        )
+        handle.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, as when a node dies."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def install_crds(api: client.ApiClient) -> None:
+    """The generated CRDs and the test Route CRD, applied and established."""
+    import yaml
+
+    extensions = client.ApiextensionsV1Api(api)
+    crds = [*build_crds(), yaml.safe_load(ROUTE_CRD.read_text())]
+    for crd in crds:
+        try:
+            extensions.create_custom_resource_definition(crd)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            live = extensions.read_custom_resource_definition(crd["metadata"]["name"])
+            crd["metadata"]["resourceVersion"] = live.metadata.resource_version
+            extensions.replace_custom_resource_definition(crd["metadata"]["name"], crd)
+
+    def established() -> bool:
+        for crd in crds:
+            live = extensions.read_custom_resource_definition(crd["metadata"]["name"])
+            conditions = {c.type: c.status for c in (live.status.conditions or [])}
+            if conditions.get("Established") != "True":
+                return False
+        return True
+
+    wait_for(established, 30, "CRDs established")
+
+
+class Kube:
+    """What a user does with oc/kubectl, as calls."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+
+    def create_namespace(self, name: str) -> str:
+        self.core.create_namespace({"metadata": {"name": name}})
+        return name
+
+    def apply_cr(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        plural = {"ConfigRelease": "configreleases", "HotfixDeployment": "hotfixdeployments"}[
+            body["kind"]
+        ]
+        namespace = body["metadata"]["namespace"]
+        name = body["metadata"]["name"]
+        try:
+            current = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return dict(
+                self.custom.create_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, dict(body)
+                )
+            )
+        return dict(
+            self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, {"spec": body["spec"]}
+            )
+        )
+        del current
+
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(
+                self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def delete(self, plural: str, namespace: str, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+
+    def hotfix(self, namespace: str, name: str) -> dict[str, Any]:
+        found = self.get("hotfixdeployments", namespace, name)
+        assert found is not None, f"HotfixDeployment {namespace}/{name} is gone"
+        return found
+
+    def wait_phase(
+        self,
+        namespace: str,
+        name: str,
+        phase: str,
+        timeout: float = 60,
+        operator: OperatorProcess | None = None,
+    ) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            body = self.hotfix(namespace, name)
+            return body if (body.get("status") or {}).get("phase") == phase else None
+
+        try:
+            return wait_for(reached, timeout, f"{namespace}/{name} phase {phase}", interval=0.3)
+        except AssertionError as exc:
+            status = (self.get("hotfixdeployments", namespace, name) or {}).get("status")
+            log = operator.tail() if operator else ""
+            raise AssertionError(f"{exc}\nstatus: {status}\noperator log:\n{log}") from None
+
+    def namespace_exists(self, name: str) -> bool:
+        try:
+            self.core.read_namespace(name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def events(self, namespace: str, name: str) -> list[tuple[str, str, str]]:
+        found = self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}"
+        )
+        return [(e.type, e.reason, e.message) for e in found.items]
+
+    def mark_available(self, namespace: str, timeout: float = 30) -> list[str]:
+        """Play the kubelet: every pod of every Deployment in ``namespace`` runs and is
+        ready. The ReplicaSet and Deployment controllers then report availability
+        themselves, as on a real cluster (patching a Deployment's status would be
+        overwritten by its controller)."""
+        deployments = self.apps.list_namespaced_deployment(namespace).items
+        wanted = sum(d.spec.replicas or 1 for d in deployments)
+
+        def pods() -> list[Any]:
+            found = self.core.list_namespaced_pod(namespace).items
+            return found if len(found) >= wanted else []
+
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        marked = []
+        for pod in wait_for(pods, timeout, f"{wanted} pods created in {namespace}"):
+            self.core.patch_namespaced_pod_status(
+                pod.metadata.name,
+                namespace,
+                {
+                    "status": {
+                        "phase": "Running",
+                        "conditions": [
+                            {"type": t, "status": "True", "lastTransitionTime": now}
+                            for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+                        ],
+                    }
+                },
+            )
+            marked.append(pod.metadata.name)
+        return marked
