@@ -39,6 +39,9 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
 
+demo: install ## the mission story end to end on the local control plane (the main job)
+	$(PY) -m demo.run
+
 bench: install ## benchmarks (bench/): ratios against a naive clone-and-render baseline
 	$(PY) -m bench.bench_config
 

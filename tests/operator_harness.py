@@ -168,6 +168,28 @@ class Kube:
             log = operator.tail() if operator else ""
             raise AssertionError(f"{exc}\nstatus: {status}\noperator log:\n{log}") from None
 
+    def wait_applied(
+        self,
+        namespace: str,
+        name: str,
+        timeout: float = 60,
+        operator: OperatorProcess | None = None,
+    ) -> dict[str, Any]:
+        """Until condition Applied is True: every object is in the hotfix namespace."""
+
+        def applied() -> dict[str, Any] | None:
+            body = self.hotfix(namespace, name)
+            conditions = (body.get("status") or {}).get("conditions") or []
+            ok = any(c["type"] == "Applied" and c["status"] == "True" for c in conditions)
+            return body if ok else None
+
+        try:
+            return wait_for(applied, timeout, f"{namespace}/{name} Applied", interval=0.3)
+        except AssertionError as exc:
+            status = (self.get("hotfixdeployments", namespace, name) or {}).get("status")
+            log = operator.tail() if operator else ""
+            raise AssertionError(f"{exc}\nstatus: {status}\noperator log:\n{log}") from None
+
     def namespace_exists(self, name: str) -> bool:
         try:
             self.core.read_namespace(name)

@@ -172,6 +172,18 @@ def _target_namespace(op: Operator, hotfix: HotfixDeployment) -> str:
     return hotfix_namespace(op.settings.namespace_prefix, str(hotfix.namespace), hotfix.name)
 
 
+def _releases(op: Operator, hotfix: HotfixDeployment, logger: Logger) -> list[ConfigRelease]:
+    """The valid ConfigReleases of the hotfix's namespace; an invalid one (reported on
+    itself) must not block hotfixes of other apps."""
+    releases = []
+    for body in list_releases(op.cluster, str(hotfix.namespace)):
+        try:
+            releases.append(parse_release(body))
+        except InputError as exc:
+            logger.warning("ignoring an invalid ConfigRelease: %s", exc)
+    return releases
+
+
 def _expires_at(op: Operator, hotfix: HotfixDeployment) -> datetime:
     """creationTimestamp + ttl (default and cap: operator settings)."""
     created = hotfix.metadata.creation_timestamp or _now()
@@ -232,7 +244,7 @@ def reconcile_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> N
         return
     target = _target_namespace(op, hotfix)
     try:
-        releases = [parse_release(r) for r in list_releases(op.cluster, str(hotfix.namespace))]
+        releases = _releases(op, hotfix, logger)
         release = select_release(
             releases, app=hotfix.spec.app, base_version=hotfix.spec.base_version
         )
@@ -397,7 +409,7 @@ def correct_drift(op: Operator, body: Mapping[str, Any], logger: Logger) -> None
     status = body.get("status") or {}
     target = status.get("namespace")
     hotfix = parse_hotfix(body)
-    releases = [parse_release(r) for r in list_releases(op.cluster, str(hotfix.namespace))]
+    releases = _releases(op, hotfix, logger)
     release = select_release(releases, app=hotfix.spec.app, base_version=hotfix.spec.base_version)
     plan, _ = _plan(op, release, hotfix, target or _target_namespace(op, hotfix))
     changed = apply_objects(op.cluster, plan.objects, report_changes=True)

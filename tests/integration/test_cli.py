@@ -302,3 +302,17 @@ def test_missing_file_and_wrong_kind(merged: Scenario, tmp_path: Path) -> None:
     release = record(merged, cache)
     bad = dict(release, spec={**release["spec"], "revisions": {"prd": "abc"}})
     plan_refused(merged, tmp_path, bad, hotfix_manifest(), "revisions.prd")
+
+
+def test_run_refuses_a_wrong_setting(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTFIX_")}
+    env.update(HOTFIX_MAX_OBJECTS="lots", HOTFIX_CACHE_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "hotfix_operator.cli", "run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "HOTFIX_MAX_OBJECTS='lots'" in result.stderr

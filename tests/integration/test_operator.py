@@ -169,7 +169,7 @@ def test_mission_story(
     assert release["status"]["nopRevision"] == scenario.nop_revision
 
     kube.apply_cr(hotfix_body(team))
-    body = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)
+    body = kube.wait_applied(team, "orders-hotfix", operator=operator)
     status = body["status"]
     target = status["namespace"]
     assert status["source"]["revision"] == scenario.nop_revision
@@ -212,8 +212,8 @@ def test_cherry_pick_flow_with_timestamp_and_prd(
     kube.apply_cr(release_body(scenario, team, operator_env, pinning="Timestamp"))
     kube.apply_cr(hotfix_body(team, "on-nop"))
     kube.apply_cr(hotfix_body(team, "on-prd", environment="prd"))
-    nop = kube.wait_phase(team, "on-nop", "Deploying", operator=operator)["status"]
-    prd = kube.wait_phase(team, "on-prd", "Deploying", operator=operator)["status"]
+    nop = kube.wait_applied(team, "on-nop", operator=operator)["status"]
+    prd = kube.wait_applied(team, "on-prd", operator=operator)["status"]
     assert (nop["source"]["revision"], nop["source"]["resolution"]) == (
         scenario.nop_revision,
         "Timestamp",
@@ -243,9 +243,7 @@ def test_updates_reapply_and_prune(
     kube.apply_cr(release_body(scenario, team, operator_env))
     kube.apply_cr(release_body(scenario, team, operator_env, version="1.5.0", nop_revision=later))
     kube.apply_cr(hotfix_body(team, baseVersion="1.5.0"))
-    target = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)["status"][
-        "namespace"
-    ]
+    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
     assert "ConfigMap/orders-feature-flags" in managed_objects(kube, target)
 
     kube.apply_cr(hotfix_body(team, image="registry.example.com/orders:1.5.1"))
@@ -274,9 +272,7 @@ def test_drift_is_corrected(
     scenario = scenario_in(repos, merge_flow)
     kube.apply_cr(release_body(scenario, team, operator_env))
     kube.apply_cr(hotfix_body(team))
-    target = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)["status"][
-        "namespace"
-    ]
+    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
     kube.core.delete_namespaced_config_map("orders-config", target)
     kube.apps.patch_namespaced_deployment(
         "orders",
@@ -315,9 +311,7 @@ def test_ttl_expiry_keeps_the_record(
     scenario = scenario_in(repos, merge_flow)
     kube.apply_cr(release_body(scenario, team, operator_env))
     kube.apply_cr(hotfix_body(team, ttl="10s"))
-    target = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)["status"][
-        "namespace"
-    ]
+    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
     expired = kube.wait_phase(team, "orders-hotfix", "Expired", timeout=60, operator=operator)
     wait_for(lambda: not kube.namespace_exists(target), 60, "hotfix namespace deleted")
     assert expired["status"]["expiresAt"]
@@ -333,7 +327,7 @@ def test_release_applied_after_its_hotfix(
     reasons = {c["reason"] for c in pending["status"]["conditions"]}
     assert "ReleaseNotFound" in reasons
     kube.apply_cr(release_body(scenario, team, operator_env))
-    kube.wait_phase(team, "orders-hotfix", "Deploying", timeout=90, operator=operator)
+    kube.wait_applied(team, "orders-hotfix", timeout=90, operator=operator)
 
 
 def test_access_mirrors_the_team_bindings(
@@ -362,9 +356,7 @@ def test_access_mirrors_the_team_bindings(
     scenario = scenario_in(repos, merge_flow)
     kube.apply_cr(release_body(scenario, team, operator_env))
     kube.apply_cr(hotfix_body(team))
-    target = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)["status"][
-        "namespace"
-    ]
+    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
 
     def can_read(user: str) -> bool:
         api = cluster.api_client()
@@ -396,7 +388,7 @@ def test_operator_killed_after_namespace_creation(
     target = wait_for(namespace_created, 60, "hotfix namespace created", interval=0.02)
     operator.kill()
     operator.start()
-    kube.wait_phase(team, "orders-hotfix", "Deploying", operator=operator)
+    kube.wait_applied(team, "orders-hotfix", operator=operator)
     kube.mark_available(target)
     status = kube.wait_phase(team, "orders-hotfix", "Ready", operator=operator)["status"]
     inventory = sorted(f"{i['kind']}/{i['name']}" for i in status["inventory"])
@@ -432,7 +424,7 @@ def test_git_unreachable_deploys_from_the_snapshot(
     fresh.start()
     try:
         kube.apply_cr(hotfix_body(team))
-        status = kube.wait_phase(team, "orders-hotfix", "Deploying", operator=fresh)["status"]
+        status = kube.wait_applied(team, "orders-hotfix", operator=fresh)["status"]
         assert status["source"]["fromSnapshot"] is True
         assert status["source"]["revision"] == scenario.nop_revision
         reasons = {c["reason"] for c in status["conditions"]}
@@ -451,6 +443,7 @@ def test_git_unreachable_deploys_from_the_snapshot(
         ("cluster-scoped", "PolicyViolation"),
         ("no-container", "ContainerNotFound"),
         ("unsafe-url", "RepositoryNotAllowed"),
+        ("server-rejected", "PolicyViolation"),
     ],
 )
 def test_bad_input_fails_with_a_reason_and_applies_nothing(
@@ -484,6 +477,21 @@ def test_bad_input_fails_with_a_reason_and_applies_nothing(
         release["spec"]["image"] = "registry.example.com/payments:1.0.0"
     elif case == "unsafe-url":
         release["spec"]["source"]["repoURL"] = "ext::sh -c touch% /tmp/pwned"
+    elif case == "server-rejected":  # passes our policy, refused by the API server
+        bad = scenario.repo.commit(
+            "nop",
+            "broken worker",
+            date=scenario.released_at + timedelta(days=3),
+            files={
+                "apps/orders/worker.yaml": (
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: orders-worker\n"
+                    "spec:\n  replicas: -1\n  selector: {matchLabels: {app: worker}}\n"
+                    "  template:\n    metadata: {labels: {app: worker}}\n    spec:\n"
+                    "      containers: [{name: app, image: registry.example.com/orders:1.4.0}]\n"
+                )
+            },
+        )
+        release = release_body(scenario, team, operator_env, nop_revision=bad)
     kube.apply_cr(release)
     kube.apply_cr(hotfix)
     failed = kube.wait_phase(team, "orders-hotfix", "Failed", operator=operator)["status"]
@@ -496,5 +504,10 @@ def test_bad_input_fails_with_a_reason_and_applies_nothing(
         10,
         f"a Warning Event with reason {reason}",
     )
+    ready = next(c for c in failed["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"
     target = failed.get("namespace")
+    if case == "server-rejected":  # never Ready after a partial apply, and says which
+        assert "orders-worker" in messages[reason]
+        return
     assert target is None or not managed_objects(kube, target)

@@ -1,0 +1,270 @@
+"""The mission story, end to end, on the local control plane: ``make demo``.
+
+Production runs orders 1.4.0. Since its release, nop has dropped the partner endpoint
+that 1.4.0 needs. The demo records the releases the way a release pipeline does,
+runs the operator, deploys a hotfix of 1.4.0 and shows that it got the nop config of
+its time — endpoint included — then cleans up. Everything it starts, it stops, also
+when interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+
+from tests.controlplane import DEFAULT_STATE_DIR, ControlPlane
+from tests.controlplane.clusters import Cluster
+from tests.gitrepos import ORDERS_IMAGE, T0, merge_flow
+from tests.operator_harness import Kube, OperatorProcess, install_crds
+from tests.polling import wait_for
+
+HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"
+TEAM = "team-orders"
+STEPS = 8
+_colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def paint(text: str, code: str) -> str:
+    return f"\033[{code}m{text}\033[0m" if _colour else text
+
+
+def step(number: int, text: str) -> None:
+    print(paint(f"\n[{number}/{STEPS}] {text}", "1"), flush=True)
+
+
+def say(text: str = "") -> None:
+    print(f"      {text}", flush=True)
+
+
+def hotfixctl(env: dict[str, str], *args: str) -> str:
+    shown = " ".join(a if len(a) < 60 else a[:57] + "…" for a in args)
+    say(paint(f"$ hotfixctl {shown}", "2"))
+    result = subprocess.run(
+        [sys.executable, "-m", "hotfix_operator.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"hotfixctl failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+@contextmanager
+def control_plane(workdir: Path) -> Iterator[Cluster]:
+    """The running `make cluster` one if there is one (left running), else our own."""
+    shared = ControlPlane(DEFAULT_STATE_DIR)
+    server = shared.server()
+    if server is not None:
+        say("using the control plane `make cluster` started (it stays running)")
+        yield Cluster(kubeconfig=shared.kubeconfig, server=server)
+        return
+    own = ControlPlane(workdir / "cluster", detach=False, progress=lambda m: say(m))
+    try:
+        own.start()
+        server = own.server()
+        assert server is not None, f"control plane not ready; logs in {own.logs}"
+        yield Cluster(kubeconfig=own.kubeconfig, server=server)
+    finally:
+        own.stop()
+        print("stopped the control plane", flush=True)
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupted)
+    print(
+        paint("hotfix-operator demo: a hotfix of orders 1.4.0 on the nop config of its time", "1")
+    )
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hotfix-demo-")))
+        try:
+            return story(stack, workdir)
+        except KeyboardInterrupt:
+            print("\ninterrupted: stopping everything the demo started", flush=True)
+            return 130
+    return 0
+
+
+def story(stack: ExitStack, workdir: Path) -> int:
+    step(1, "Starting the local Kubernetes control plane")
+    cluster = stack.enter_context(control_plane(workdir))
+    kube = Kube(cluster.api_client())
+
+    step(2, "Creating the config repository, with the history of the story")
+    scenario = merge_flow(workdir / "git")
+    log = scenario.repo.git("log", "--format=%h %ad %s", "--date=short", "--graph", "--all")
+    for line in log.splitlines():
+        say(line)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTFIX_")}
+    env.update(cluster.env)
+    env.update(
+        HOTFIX_ALLOWED_REPOS=scenario.allowed_prefix,
+        HOTFIX_CACHE_DIR=str(workdir / "cache"),
+        HOTFIX_CHECK_INTERVAL="1s",
+    )
+
+    step(3, "Recording the production releases (what a release pipeline does)")
+    releases = []
+    for version, extra in (
+        (
+            "1.3.0",
+            [
+                "--prd-revision",
+                scenario.commits["prd-values"],
+                "--nop-revision",
+                scenario.commits["initial"],
+                "--released-at",
+                (T0 + timedelta(minutes=30)).isoformat(),
+            ],
+        ),
+        ("1.4.0", ["--released-at", scenario.released_at.isoformat()]),
+    ):
+        text = hotfixctl(
+            env,
+            "release",
+            "record",
+            "--app",
+            "orders",
+            "--version",
+            version,
+            "--image",
+            ORDERS_IMAGE.replace("1.4.0", version),
+            "--repo",
+            scenario.url,
+            "--path",
+            "apps/orders",
+            "--namespace",
+            TEAM,
+            *extra,
+        )
+        release = yaml.safe_load(text)
+        revisions = release["spec"]["revisions"]
+        say(
+            f"ConfigRelease {release['metadata']['name']}: prd {revisions['prd'][:7]}, "
+            f"nop {revisions['nop'][:7]}"
+        )
+        releases.append(release)
+
+    step(4, "Installing the CRDs and starting the operator (hotfixctl run)")
+    install_crds(cluster.api_client())
+    kube.create_namespace(TEAM)
+    operator = OperatorProcess(cluster, workdir / "operator.log", env).start()
+    stack.callback(lambda: (operator.stop(), print("stopped the operator", flush=True)))
+    for release in releases:
+        kube.apply_cr(release)
+    wait_for(
+        lambda: all(
+            (
+                (kube.get("configreleases", TEAM, r["metadata"]["name"]) or {}).get("status") or {}
+            ).get("snapshot")
+            for r in releases
+        ),
+        60,
+        "releases recorded by the operator",
+    )
+    say("both releases recorded, each with an in-cluster snapshot of its config")
+
+    step(5, f"Applying a HotfixDeployment: {HOTFIX_IMAGE} on the config of 1.4.0")
+    hotfix = {
+        "apiVersion": "hotfix.gitops.dev/v1alpha1",
+        "kind": "HotfixDeployment",
+        "metadata": {"name": "orders-1-4-1", "namespace": TEAM},
+        "spec": {"app": "orders", "baseVersion": "1.4.0", "image": HOTFIX_IMAGE, "ttl": "2h"},
+    }
+    kube.apply_cr(hotfix)
+    body = follow_phases(kube, operator, until="Deploying")
+    status = body["status"]
+    target = status["namespace"]
+    say(f"(no kubelet in the local control plane: the demo marks the pods of {target} ready)")
+    kube.mark_available(target)
+    body = follow_phases(kube, operator, until="Ready", seen="Deploying")
+    status = body["status"]
+
+    step(6, "What the operator deployed")
+    source = status["source"]
+    say(f"config revision  {source['revision']} ({source['resolution']}, {source['environment']})")
+    say(f"namespace        {target}")
+    config = kube.core.read_namespaced_config_map("orders-config", target).data
+    say(
+        f"ConfigMap orders-config: PARTNER_ENDPOINT={config.get('PARTNER_ENDPOINT')}  "
+        + paint("← still there", "32")
+    )
+    containers = kube.apps.read_namespaced_deployment("orders", target).spec.template.spec
+    say("Deployment orders: " + ", ".join(f"{c.name}={c.image}" for c in containers.containers))
+    route = kube.custom.get_namespaced_custom_object(
+        "route.openshift.io", "v1", target, "routes", "orders"
+    )
+    say(f"Route orders: host {route['spec'].get('host', '(none: OpenShift generates one)')}")
+
+    step(7, "The config delta: today's nop against the pinned config")
+    delta = status["configDelta"]
+    say(f"today's nop head {delta['headRevision'][:12]}")
+    for keys in delta["keys"]:
+        for key in keys["removed"]:
+            say(paint(f"- {keys['object']} {key}: removed later; the hotfix keeps it", "31"))
+        for key in keys["added"]:
+            say(paint(f"+ {keys['object']} {key}: added later; the hotfix lacks it", "32"))
+
+    step(8, "Deleting the HotfixDeployment")
+    kube.delete("hotfixdeployments", TEAM, "orders-1-4-1")
+    wait_for(lambda: not kube.namespace_exists(target), 90, f"namespace {target} deleted")
+    wait_for(
+        lambda: kube.get("hotfixdeployments", TEAM, "orders-1-4-1") is None,
+        30,
+        "HotfixDeployment deleted",
+    )
+    say(f"namespace {target} is gone")
+    kube.core.delete_namespace(TEAM)
+    print(
+        paint("\nDone: the hotfix ran on the config of its release, and left nothing behind.", "1"),
+        flush=True,
+    )
+    return 0
+
+
+def follow_phases(
+    kube: Kube, operator: OperatorProcess, *, until: str, seen: str | None = None
+) -> dict[str, Any]:
+    """Print each phase as the operator reports it, until ``until``."""
+    last = seen
+
+    def reached() -> dict[str, Any] | None:
+        nonlocal last
+        body = kube.hotfix(TEAM, "orders-1-4-1")
+        phase = (body.get("status") or {}).get("phase")
+        if phase and phase != last:
+            last = phase
+            ready = next(
+                (
+                    c
+                    for c in body["status"].get("conditions", [])
+                    if c["type"] in ("Ready", "Resolved") and c["status"] == "False"
+                ),
+                None,
+            )
+            say(f"phase {phase}" + (f": {ready['message']}" if ready else ""))
+            if phase == "Failed":
+                raise SystemExit(f"the hotfix failed; operator log:\n{operator.tail()}")
+        return body if phase == until else None
+
+    return wait_for(reached, 90, f"phase {until}", interval=0.2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
