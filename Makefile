@@ -31,7 +31,8 @@ cluster: install ## build (if needed) and start the local control plane in the b
 cluster-stop: install ## stop the local control plane; no process or state is left behind
 	$(CONTROLPLANE) down
 
-test: install ## run the whole test suite (starts and stops the control plane itself)
+test: install ## lint, then the whole test suite (starts and stops the control plane itself)
+	@$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 
 lint: install ## ruff and mypy
