@@ -23,8 +23,8 @@ RELEASES = "configreleases"
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 HOTFIXES = "hotfixdeployments"
 
-#: Retry delays for temporary errors: 5s, 10s, 20s … capped at 5 minutes.
-_BASE_DELAY, _MAX_DELAY = 5.0, 300.0
+#: Retry delays for temporary errors: 5s, 10s, 20s, 40s, then every minute.
+_BASE_DELAY, _MAX_DELAY = 5.0, 60.0
 
 
 def _backoff(retry: int) -> float:

@@ -34,6 +34,7 @@ from hotfix_operator.errors import (
     HotfixError,
     InputError,
     RepositoryNotAllowed,
+    UnknownVersion,
 )
 from hotfix_operator.naming import hotfix_namespace, ownership_labels
 from hotfix_operator.settings import Settings
@@ -79,6 +80,7 @@ class _Reporter:
         self.name = str(meta.get("name"))
         self.namespace = str(meta.get("namespace"))
         self.generation = meta.get("generation")
+        self.phase = (body.get("status") or {}).get("phase")
         self.conditions: list[dict[str, Any]] = list(
             (body.get("status") or {}).get("conditions") or []
         )
@@ -304,10 +306,11 @@ def reconcile_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> N
             target_namespace=target,
             labels=ownership_labels(str(hotfix.namespace), hotfix.name),
         )
-        applied = apply_objects(op.cluster, plan.objects)
-        # Record what now exists before pruning: a crash in between leaves nothing unknown.
-        inventory = _merge_inventory(applied, previous)
-        report.patch(inventory=[e.to_status() for e in inventory])
+        # Record what is about to exist before applying it: whatever happens next (a
+        # partial apply, a crash), every object we may have made is in the inventory.
+        planned = [InventoryEntry.of(obj) for obj in plan.objects]
+        report.patch(inventory=[e.to_status() for e in _merge_inventory(planned, previous)])
+        applied = apply_objects(op.cluster, plan.objects, concurrency=op.settings.apply_concurrency)
         pruned = prune(op.cluster, keep=applied, previous=previous)
     except HotfixError as exc:
         report.condition(cond.APPLIED, False, exc.reason, str(exc))
@@ -344,8 +347,8 @@ def _merge_inventory(
     applied: list[InventoryEntry], previous: list[InventoryEntry]
 ) -> list[InventoryEntry]:
     """Applied plus previous (until pruned), without duplicates, in a stable order."""
-    seen = {(e.api_version, e.kind, e.name) for e in applied}
-    return [*applied, *(e for e in previous if (e.api_version, e.kind, e.name) not in seen)]
+    seen = {e.key for e in applied}
+    return [*applied, *(e for e in previous if e.key not in seen)]
 
 
 def _report_readiness(
@@ -356,14 +359,23 @@ def _report_readiness(
     inventory: list[InventoryEntry] | None = None,
     logger: Logger,
 ) -> bool:
+    """Ready once every workload is available; patches status only when that changes."""
     ready, message = workloads_ready(op.cluster, target)
-    was_ready = (cond.find_condition(report.conditions, cond.READY) or {}).get("status") == "True"
+    before = dict(cond.find_condition(report.conditions, cond.READY) or {})
     report.condition(cond.READY, ready, "Available" if ready else "Progressing", message)
+    phase = "Ready" if ready else "Deploying"
+    unchanged = (
+        before.get("status") == ("True" if ready else "False")
+        and before.get("message") == message
+        and report.phase == phase
+    )
+    if inventory is None and unchanged:
+        return ready
     extra: dict[str, Any] = {}
     if inventory is not None:
         extra["inventory"] = [e.to_status() for e in inventory]
-    report.patch(phase="Ready" if ready else "Deploying", **extra)
-    if ready and not was_ready:
+    report.patch(phase=phase, **extra)
+    if ready and before.get("status") != "True":
         report.event("Ready", f"namespace {target} is ready: {message}")
         logger.info("ready: %s", message)
     return ready
@@ -377,31 +389,45 @@ def _fail(report: _Reporter, exc: HotfixError, *, pending: bool = False) -> None
 
 
 def check_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
-    """The periodic pass: expire, report readiness, correct drift."""
+    """The periodic pass: expire, retry an unknown version, correct drift, readiness."""
     status = body.get("status") or {}
     phase = status.get("phase")
-    if phase in (None, "Pending", "Resolving", "Failed", "Expired"):
-        if phase != "Expired":
-            expires = _parse_time(status.get("expiresAt"))
-            if expires is not None and _now() >= expires:
-                expire_hotfix(op, body, logger)
+    if phase == "Expired":
         return
     expires = _parse_time(status.get("expiresAt"))
     if expires is not None and _now() >= expires:
         expire_hotfix(op, body, logger)
         return
+    conditions = status.get("conditions") or []
+    resolved = cond.find_condition(conditions, cond.RESOLVED) or {}
+    if phase == "Failed" and resolved.get("reason") == UnknownVersion.reason:
+        _retry_when_release_appears(op, body, logger)
+        return
+    applied = cond.find_condition(conditions, cond.APPLIED) or {}
+    if phase not in ("Deploying", "Ready") or applied.get("status") != "True":
+        return  # a reconciliation is under way, or failed and waits for a change
     last = _parse_time(status.get("lastDriftCheck")) or _parse_time(
-        (cond.find_condition(status.get("conditions") or [], cond.APPLIED) or {}).get(
-            "lastTransitionTime"
-        )
+        applied.get("lastTransitionTime")
     )
     if last is None or _now() - last >= op.settings.drift_interval:
         correct_drift(op, body, logger)
         return
-    report = _Reporter(op, HOTFIXES, body)
-    target = status.get("namespace")
-    if target:
-        _report_readiness(op, report, target, logger=logger)
+    _report_readiness(op, _Reporter(op, HOTFIXES, body), status["namespace"], logger=logger)
+
+
+def _retry_when_release_appears(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
+    """An unknown baseVersion fails for good — until someone records that release."""
+    hotfix = parse_hotfix(body)
+    try:
+        select_release(
+            _releases(op, hotfix, logger),
+            app=hotfix.spec.app,
+            base_version=hotfix.spec.base_version,
+        )
+    except HotfixError:
+        return  # still unknown: stay Failed, quietly
+    logger.info("release %s is recorded now: reconciling", hotfix.spec.base_version)
+    reconcile_hotfix(op, body, logger)
 
 
 def correct_drift(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
@@ -412,7 +438,9 @@ def correct_drift(op: Operator, body: Mapping[str, Any], logger: Logger) -> None
     releases = _releases(op, hotfix, logger)
     release = select_release(releases, app=hotfix.spec.app, base_version=hotfix.spec.base_version)
     plan, _ = _plan(op, release, hotfix, target or _target_namespace(op, hotfix))
-    changed = apply_objects(op.cluster, plan.objects, report_changes=True)
+    changed = apply_objects(
+        op.cluster, plan.objects, concurrency=op.settings.apply_concurrency, report_changes=True
+    )
     report = _Reporter(op, HOTFIXES, body)
     extra: dict[str, Any] = {"lastDriftCheck": cond.now_rfc3339()}
     corrected = [e for e in changed if e.changed]

@@ -330,6 +330,19 @@ def test_release_applied_after_its_hotfix(
     kube.wait_applied(team, "orders-hotfix", timeout=90, operator=operator)
 
 
+def test_unknown_version_recovers_once_recorded(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    kube.apply_cr(hotfix_body(team, baseVersion="1.5.0"))
+    failed = kube.wait_phase(team, "orders-hotfix", "Failed", operator=operator)["status"]
+    assert "1.4.0" in next(c["message"] for c in failed["conditions"] if c["type"] == "Ready")
+    kube.apply_cr(release_body(scenario, team, operator_env, version="1.5.0"))
+    applied = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]
+    assert applied["release"]["version"] == "1.5.0"
+
+
 def test_access_mirrors_the_team_bindings(
     kube: Kube,
     operator: OperatorProcess,
