@@ -46,6 +46,7 @@ __all__ = [
     "ImageRef",
     "ObjectMeta",
     "Resolution",
+    "Resource",
     "SpecModel",
     "Time",
     "VersionName",
@@ -309,3 +310,17 @@ class ObjectMeta(ApiModel):
     creation_timestamp: datetime | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class Resource(ApiModel):
+    """A namespaced custom resource: metadata plus the two names everyone needs."""
+
+    metadata: ObjectMeta
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str | None:
+        return self.metadata.namespace

@@ -20,8 +20,8 @@ from hotfix_operator.api.common import (
     Duration,
     Environment,
     ImageRef,
-    ObjectMeta,
     Resolution,
+    Resource,
     SpecModel,
     Time,
     VersionName,
@@ -246,7 +246,7 @@ class HotfixDeploymentStatus(ApiModel):
     )
 
 
-class HotfixDeployment(ApiModel):
+class HotfixDeployment(Resource):
     """A hotfix image deployed on the config of the production release it fixes, in a
     throwaway namespace that is deleted when the ttl elapses or this object is deleted."""
 
@@ -254,7 +254,6 @@ class HotfixDeployment(ApiModel):
         default="hotfix.gitops.dev/v1alpha1", alias="apiVersion"
     )
     kind: Literal["HotfixDeployment"] = "HotfixDeployment"
-    metadata: ObjectMeta
     spec: HotfixDeploymentSpec = Field(
         description="The hotfix image and the release whose config it is deployed with."
     )
@@ -262,14 +261,6 @@ class HotfixDeployment(ApiModel):
         default_factory=HotfixDeploymentStatus,
         description="Written by the operator: phase, namespace, source, inventory, delta.",
     )
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
-
-    @property
-    def namespace(self) -> str | None:
-        return self.metadata.namespace
 
 
 def parse_hotfix(obj: Mapping[str, Any]) -> HotfixDeployment:

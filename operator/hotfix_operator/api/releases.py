@@ -16,8 +16,8 @@ from hotfix_operator.api.common import (
     Condition,
     Count,
     ImageRef,
-    ObjectMeta,
     Resolution,
+    Resource,
     Source,
     SpecModel,
     Time,
@@ -229,7 +229,7 @@ class ConfigReleaseStatus(ApiModel):
         return with_short_sha(data, "nop_revision", "nop_revision_short")
 
 
-class ConfigRelease(ApiModel):
+class ConfigRelease(Resource):
     """One production release of one app: the image, and the config commits that went with
     it, so a hotfix of that release can be deployed on the config it was tested with."""
 
@@ -237,7 +237,6 @@ class ConfigRelease(ApiModel):
         default="hotfix.gitops.dev/v1alpha1", alias="apiVersion"
     )
     kind: Literal["ConfigRelease"] = "ConfigRelease"
-    metadata: ObjectMeta
     spec: ConfigReleaseSpec = Field(
         description=(
             "The release, usually written by the release pipeline (hotfixctl release record)."
@@ -247,14 +246,6 @@ class ConfigRelease(ApiModel):
         default_factory=ConfigReleaseStatus,
         description="Resolved by the operator: the nop revision, the strategy, the snapshot.",
     )
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
-
-    @property
-    def namespace(self) -> str | None:
-        return self.metadata.namespace
 
 
 def parse_release(obj: Mapping[str, Any]) -> ConfigRelease:
