@@ -1,0 +1,524 @@
+"""deploy/ on a real API server: it installs, and its RBAC is exactly enough.
+
+The operator runs here with the token of the ServiceAccount from deploy/base, not as
+the admin: it completes the mission story (plus a Secret that is applied, restored and
+pruned), and the same token is refused what the operator must never do. The story is
+the one the kind e2e runs against the operator's image (tests/e2e/kind).
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from tests.controlplane.clusters import Cluster
+from tests.e2e import GitHttpServer, served
+from tests.gitrepos import Scenario, merge_flow
+from tests.integration import test_operator
+from tests.integration.test_operator import (
+    HOTFIXES,
+    hotfix_body,
+    release_body,
+    scenario_in,
+    wait_recorded,
+)
+from tests.operator_harness import Kube, OperatorProcess, install_crds
+from tests.polling import wait_for
+
+pytestmark = pytest.mark.cluster
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = REPO / "deploy" / "base"
+OPENSHIFT = REPO / "deploy" / "overlays" / "openshift"
+SAMPLES = REPO / "deploy" / "samples"
+KUBECTL = Path(sys.executable).parent / "kubectl"
+NAMESPACE = SERVICE_ACCOUNT = "hotfix-operator"
+USER = f"system:serviceaccount:{NAMESPACE}:{SERVICE_ACCOUNT}"
+
+#: OpenShift's ConsoleYAMLSample, reduced to its scope and required fields, so that the
+#: overlay can be dry-run here; on OpenShift the console operator serves the real one.
+CONSOLE_YAML_SAMPLE_CRD: dict[str, Any] = yaml.safe_load(
+    """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: consoleyamlsamples.console.openshift.io
+spec:
+  group: console.openshift.io
+  scope: Cluster
+  names: {kind: ConsoleYAMLSample, listKind: ConsoleYAMLSampleList,
+          plural: consoleyamlsamples, singular: consoleyamlsample}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          required: [spec]
+          properties:
+            spec:
+              type: object
+              required: [targetResource, title, description, yaml]
+              properties:
+                targetResource:
+                  type: object
+                  properties: {apiVersion: {type: string}, kind: {type: string}}
+                title: {type: string, pattern: '^(.|\\s)*\\S(.|\\s)*$'}
+                description: {type: string, pattern: '^(.|\\s)*\\S(.|\\s)*$'}
+                yaml: {type: string, pattern: '^(.|\\s)*\\S(.|\\s)*$'}
+                snippet: {type: boolean}
+"""
+)
+
+#: Release 1.5.0 brings a Secret: the operator applies, restores and prunes it without
+#: ever being allowed to get, list or watch a Secret.
+PRICING_TOKEN = """\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: orders-pricing-token
+  labels:
+    app.kubernetes.io/name: orders
+type: Opaque
+stringData:
+  TOKEN: not-a-real-token
+"""
+
+#: What the operator's log must never say: a request it was refused.
+REFUSALS = ("Forbidden", "forbidden", "HTTP 403", "Not enough permissions")
+
+
+def kubectl(
+    cluster: Cluster, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(KUBECTL), *args],
+        input=stdin,
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def rendered(folder: Path) -> list[dict[str, Any]]:
+    """``kubectl kustomize folder``: what `oc apply -k` would send."""
+    result = subprocess.run(
+        [str(KUBECTL), "kustomize", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def ensure_crd(api: client.ApiClient, crd: Mapping[str, Any]) -> None:
+    extensions = client.ApiextensionsV1Api(api)
+    try:
+        extensions.create_custom_resource_definition(dict(crd))
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    name = crd["metadata"]["name"]
+
+    def established() -> bool:
+        live = extensions.read_custom_resource_definition(name)
+        return any(
+            c.type == "Established" and c.status == "True" for c in live.status.conditions or []
+        )
+
+    wait_for(established, 30, f"CRD {name} established")
+
+
+def refused(call: Callable[[], object]) -> bool:
+    """True when the API server answers 403; any other error fails the test."""
+    try:
+        call()
+    except ApiException as exc:
+        assert exc.status == 403, f"expected 403, got {exc.status}: {exc.body}"
+        return True
+    return False
+
+
+# --- installing ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kube(cluster: Cluster) -> Kube:
+    api = cluster.api_client()
+    install_crds(api)  # ours and the test Route CRD (Routes are part of the story)
+    return Kube(api)
+
+
+@pytest.fixture(scope="module")
+def operator_namespace(cluster: Cluster, kube: Kube) -> Iterator[str]:
+    """The Namespace of deploy/base, as it is (Pod Security labels included); at the end
+    it goes, with the cluster-wide RBAC objects of deploy/base (the CRDs stay: other
+    tests use them)."""
+    wait_for(lambda: not kube.namespace_exists(NAMESPACE), 60, f"old {NAMESPACE} gone")
+    namespace = next(d for d in rendered(BASE) if d["kind"] == "Namespace")
+    result = kubectl(cluster, "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(namespace))
+    assert result.returncode == 0, result.stderr
+    yield NAMESPACE
+    rbac = client.RbacAuthorizationV1Api(kube.api)
+    for doc in rendered(BASE):
+        name = doc["metadata"]["name"]
+        try:
+            if doc["kind"] == "ClusterRole":
+                rbac.delete_cluster_role(name)
+            elif doc["kind"] == "ClusterRoleBinding":
+                rbac.delete_cluster_role_binding(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    kube.core.delete_namespace(NAMESPACE)
+
+
+@pytest.fixture(scope="module")
+def installed(cluster: Cluster, operator_namespace: str) -> str:
+    """deploy/base for real, its Deployment scaled to 0: here no kubelet would run it."""
+    docs = rendered(BASE)
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            doc["spec"]["replicas"] = 0
+    result = kubectl(
+        cluster,
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        "-",
+        stdin=yaml.safe_dump_all(docs),
+    )
+    assert result.returncode == 0, result.stderr
+    return operator_namespace
+
+
+def test_base_passes_a_server_side_dry_run(cluster: Cluster, operator_namespace: str) -> None:
+    result = kubectl(cluster, "apply", "--dry-run=server", "-k", str(BASE))
+    assert result.returncode == 0, result.stderr
+    assert "deployment.apps/hotfix-operator" in result.stdout
+    assert "clusterrole.rbac.authorization.k8s.io/hotfix-operator" in result.stdout
+    # The namespace enforces and warns on Pod Security "restricted": the pod template
+    # would be reported here if it broke a rule (OpenShift's restricted-v2 matches it).
+    assert "PodSecurity" not in result.stderr, result.stderr
+
+
+def test_openshift_overlay_passes_a_server_side_dry_run(
+    cluster: Cluster, kube: Kube, operator_namespace: str
+) -> None:
+    ensure_crd(kube.api, CONSOLE_YAML_SAMPLE_CRD)
+    result = kubectl(cluster, "apply", "--dry-run=server", "-k", str(OPENSHIFT))
+    assert result.returncode == 0, result.stderr
+    for name in ("hotfix-operator-configrelease", "hotfix-operator-hotfixdeployment"):
+        assert f"consoleyamlsample.console.openshift.io/{name}" in result.stdout
+    assert "PodSecurity" not in result.stderr, result.stderr
+
+
+def test_console_offers_exactly_the_samples() -> None:
+    docs = rendered(OPENSHIFT)
+    samples = {
+        d["spec"]["targetResource"]["kind"]: d for d in docs if d["kind"] == "ConsoleYAMLSample"
+    }
+    files = {
+        "ConfigRelease": SAMPLES / "configrelease-orders-1.4.0.yaml",
+        "HotfixDeployment": SAMPLES / "hotfixdeployment-orders-1.4.1.yaml",
+    }
+    assert set(samples) == set(files)
+    for kind, path in files.items():
+        text = samples[kind]["spec"]["yaml"]
+        assert text == path.read_text(), f"the console sample for {kind} is not {path.name}"
+        assert yaml.safe_load(text)["kind"] == kind
+    # The ConfigMap that carries the samples' text is local configuration only.
+    assert not [d for d in docs if d["kind"] == "ConfigMap" and "samples" in d["metadata"]["name"]]
+    base = {(d["kind"], d["metadata"]["name"]) for d in rendered(BASE)}
+    assert base <= {(d["kind"], d["metadata"]["name"]) for d in docs}
+
+
+def test_samples_apply_into_a_team_namespace(cluster: Cluster, kube: Kube) -> None:
+    """`oc apply -n <team> -f deploy/samples/` works as it reads (the kustomization there
+    is for the overlay and stays out of the way)."""
+    team = kube.create_namespace(f"samples-{uuid.uuid4().hex[:8]}")
+    try:
+        result = kubectl(cluster, "apply", "--dry-run=server", "-n", team, "-f", str(SAMPLES))
+    finally:
+        kube.core.delete_namespace(team)
+    assert result.returncode == 0, result.stderr
+    assert "configrelease.hotfix.gitops.dev/orders-1.4.0 created" in result.stdout
+    assert "hotfixdeployment.hotfix.gitops.dev/orders-1.4.1 created" in result.stdout
+
+
+# --- the operator with its ServiceAccount's token -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sa_kubeconfig(
+    cluster: Cluster, kube: Kube, installed: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A kubeconfig with a token of the ServiceAccount (TokenRequest), as a pod gets one."""
+    token = kube.core.create_namespaced_service_account_token(
+        SERVICE_ACCOUNT, installed, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    ca = admin["clusters"][0]["cluster"]["certificate-authority-data"]
+    path = tmp_path_factory.mktemp("service-account") / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [
+                    {
+                        "name": "local",
+                        "cluster": {"server": cluster.server, "certificate-authority-data": ca},
+                    }
+                ],
+                "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
+                "contexts": [
+                    {
+                        "name": SERVICE_ACCOUNT,
+                        "context": {
+                            "cluster": "local",
+                            "user": SERVICE_ACCOUNT,
+                            "namespace": installed,
+                        },
+                    }
+                ],
+                "current-context": SERVICE_ACCOUNT,
+            }
+        )
+    )
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sa_api(sa_kubeconfig: Path) -> client.ApiClient:
+    api = config.new_client_from_config(config_file=str(sa_kubeconfig))
+    assert isinstance(api, client.ApiClient)
+    return api
+
+
+@pytest.fixture(scope="module")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHttpServer]:
+    with GitHttpServer(tmp_path_factory.mktemp("served-repos")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def operator_env(
+    git_server: GitHttpServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    return {
+        "HOTFIX_ALLOWED_REPOS": git_server.base_url,
+        "HOTFIX_CACHE_DIR": str(tmp_path_factory.mktemp("operator-cache")),
+        "HOTFIX_CHECK_INTERVAL": "1s",
+        "HOTFIX_DRIFT_INTERVAL": "3s",
+        "HOTFIX_GIT_TIMEOUT": "20",
+    }
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: Cluster,
+    operator_env: dict[str, str],
+    sa_kubeconfig: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[OperatorProcess]:
+    """``hotfixctl run`` in all namespaces, as the Deployment runs it, with the token."""
+    log = tmp_path_factory.mktemp("operator-log") / "operator.log"
+    process = OperatorProcess(cluster, log, {**operator_env, "KUBECONFIG": str(sa_kubeconfig)})
+    yield process.start()
+    process.stop()
+
+
+team = test_operator.team  # a fresh team namespace, cleaned up with its hotfixes
+
+
+class OperatorLog(Protocol):
+    def tail(self, lines: int = 60) -> str: ...
+
+
+def run_story(
+    kube: Kube,
+    team: str,
+    scenario: Scenario,
+    *,
+    pipeline_env: Mapping[str, str],
+    operator: OperatorLog,
+    play_kubelet: bool = True,
+) -> None:
+    """The mission story with everything the operator's RBAC must cover.
+
+    Releases recorded (snapshots), a hotfix of 1.5.0 (Secret included) with the team's
+    access mirrored; the Secret deleted and restored (drift); the hotfix moved to 1.4.0,
+    whose nop config still holds the partner endpoint (the Secret pruned); Ready (when
+    ``play_kubelet``: the workloads' images are fictitious); deleted with its namespace.
+    """
+    client.RbacAuthorizationV1Api(kube.api).create_namespaced_role_binding(
+        team,
+        {
+            "metadata": {"name": "developers"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "edit",
+            },
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}
+            ],
+        },
+    )
+    later = scenario.repo.commit(
+        "nop",
+        "orders 1.5.0: a token for the pricing service",
+        date=scenario.released_at + timedelta(days=9),
+        files={"apps/orders/pricing-token.yaml": PRICING_TOKEN},
+    )
+    kube.apply_cr(release_body(scenario, team, pipeline_env))
+    kube.apply_cr(release_body(scenario, team, pipeline_env, version="1.5.0", nop_revision=later))
+    wait_recorded(kube, team, "orders-1.4.0", operator)
+    wait_recorded(kube, team, "orders-1.5.0", operator)
+
+    kube.apply_cr(hotfix_body(team, baseVersion="1.5.0"))
+    status = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]
+    target = status["namespace"]
+    secret = kube.core.read_namespaced_secret("orders-pricing-token", target)
+    assert base64.b64decode(secret.data["TOKEN"]) == b"not-a-real-token"
+    mirrored = client.RbacAuthorizationV1Api(kube.api).read_namespaced_role_binding(
+        "hotfix-developers", target
+    )
+    assert [s.name for s in mirrored.subjects] == ["alice"]
+
+    kube.core.delete_namespaced_secret("orders-pricing-token", target)
+
+    def restored() -> list[str]:
+        return [
+            message
+            for _, reason, message in kube.events(team, "orders-hotfix")
+            if reason == "DriftCorrected" and "Secret/orders-pricing-token" in message
+        ]
+
+    wait_for(restored, 60, "the deleted Secret restored (Event DriftCorrected)", interval=0.5)
+    kube.core.read_namespaced_secret("orders-pricing-token", target)
+
+    kube.apply_cr(hotfix_body(team, baseVersion="1.4.0"))
+
+    def secret_pruned() -> bool:
+        try:
+            kube.core.read_namespaced_secret("orders-pricing-token", target)
+        except ApiException as exc:
+            assert exc.status == 404
+            return True
+        return False
+
+    wait_for(secret_pruned, 60, "the Secret of 1.5.0 pruned after moving to 1.4.0", interval=0.5)
+    status = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]
+    assert status["release"] == {"name": "orders-1.4.0", "version": "1.4.0"}
+    assert status["source"]["revision"] == scenario.nop_revision
+    config_map = kube.core.read_namespaced_config_map("orders-config", target)
+    assert config_map.data["PARTNER_ENDPOINT"].startswith("https://")
+    removed = {k["object"]: k["removed"] for k in status["configDelta"]["keys"]}
+    assert "PARTNER_ENDPOINT" in removed["ConfigMap/orders-config"]
+
+    if play_kubelet:
+        kube.mark_available(target)
+        kube.wait_phase(team, "orders-hotfix", "Ready", operator=operator)
+
+    kube.delete(HOTFIXES, team, "orders-hotfix")
+    wait_for(
+        lambda: kube.get(HOTFIXES, team, "orders-hotfix") is None,
+        90,
+        "HotfixDeployment deleted after its namespace",
+    )
+    assert not kube.namespace_exists(target)
+
+
+def test_service_account_suffices_for_the_story(
+    kube: Kube,
+    operator: OperatorProcess,
+    team: str,
+    git_server: GitHttpServer,
+    operator_env: dict[str, str],
+) -> None:
+    scenario = served(scenario_in(git_server.root, merge_flow), git_server)
+    run_story(kube, team, scenario, pipeline_env=operator_env, operator=operator)
+    log = operator.log.read_text(errors="replace")
+    assert "hotfix_changed' succeeded" in log, operator.tail()  # it did the work itself
+    refusals = [line for line in log.splitlines() if any(r in line for r in REFUSALS)]
+    assert not refusals, "\n".join(refusals)
+
+
+def test_service_account_is_refused_what_the_operator_must_not_do(
+    kube: Kube, sa_api: client.ApiClient
+) -> None:
+    other = kube.create_namespace(f"other-{uuid.uuid4().hex[:8]}")
+    try:
+        kube.core.create_namespaced_secret(
+            other, {"metadata": {"name": "database"}, "stringData": {"password": "s3cret"}}
+        )
+        core = client.CoreV1Api(sa_api)
+        rbac = client.RbacAuthorizationV1Api(sa_api)
+        extensions = client.ApiextensionsV1Api(sa_api)
+        # Secrets: never read, listed or watched, in any namespace, its own included
+        # (its git credentials are a mounted file).
+        assert refused(lambda: core.read_namespaced_secret("database", other))
+        assert refused(lambda: core.list_namespaced_secret(other))
+        assert refused(lambda: core.list_secret_for_all_namespaces())
+        assert refused(lambda: core.list_namespaced_secret(NAMESPACE))
+        # Cluster-scoped objects: namespaces only.
+        dry = {"dry_run": "All"}
+        role = {"metadata": {"name": "hotfix-escalation"}, "rules": []}
+        assert refused(lambda: rbac.create_cluster_role(role, **dry))
+        binding = {
+            "metadata": {"name": "hotfix-escalation"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "cluster-admin",
+            },
+            "subjects": [{"kind": "User", "name": USER}],
+        }
+        assert refused(lambda: rbac.create_cluster_role_binding(binding, **dry))
+        crd = {**CONSOLE_YAML_SAMPLE_CRD, "metadata": {"name": "widgets.example.com"}}
+        assert refused(lambda: extensions.create_custom_resource_definition(crd, **dry))
+        volume = {
+            "metadata": {"name": "hotfix-escalation"},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "hostPath": {"path": "/"},
+            },
+        }
+        assert refused(lambda: core.create_persistent_volume(volume, **dry))
+        assert not refused(
+            lambda: core.create_namespace({"metadata": {"name": "hotfix-allowed"}}, **dry)
+        )
+        assert refused(lambda: core.list_namespace())
+        # RoleBindings: to admin, edit and view only (mirrored access), never higher.
+        assert not refused(
+            lambda: rbac.create_namespaced_role_binding(
+                other, {**binding, "roleRef": {**binding["roleRef"], "name": "edit"}}, **dry
+            )
+        )
+        assert refused(lambda: rbac.create_namespaced_role_binding(other, binding, **dry))
+        # Nothing outside the allowlisted kinds, e.g. bare Pods.
+        pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+        assert refused(lambda: core.create_namespaced_pod(other, pod, **dry))
+    finally:
+        kube.core.delete_namespace(other)

@@ -1,0 +1,231 @@
+"""deploy/ read as files: current CRD copies, least-privilege RBAC, a Deployment fit for
+OpenShift's restricted-v2, settings the operator accepts. (Installing it on a real API
+server, with the operator running as its ServiceAccount: tests/integration/test_deploy.py.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hotfix_operator.api.crds import crd_files
+from hotfix_operator.cli import build_parser
+from hotfix_operator.errors import SettingsError
+from hotfix_operator.settings import DEFAULT_ALLOWED_KINDS, load_settings
+from tests.unit.test_containerfile import CONTAINERFILE, parse
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = REPO / "deploy" / "base"
+
+#: The API resource of every kind a rendered config may hold by default.
+RESOURCES = {
+    "ConfigMap": ("", "configmaps"),
+    "Secret": ("", "secrets"),
+    "Service": ("", "services"),
+    "ServiceAccount": ("", "serviceaccounts"),
+    "PersistentVolumeClaim": ("", "persistentvolumeclaims"),
+    "Deployment.apps": ("apps", "deployments"),
+    "StatefulSet.apps": ("apps", "statefulsets"),
+    "Job.batch": ("batch", "jobs"),
+    "CronJob.batch": ("batch", "cronjobs"),
+    "HorizontalPodAutoscaler.autoscaling": ("autoscaling", "horizontalpodautoscalers"),
+    "PodDisruptionBudget.policy": ("policy", "poddisruptionbudgets"),
+    "NetworkPolicy.networking.k8s.io": ("networking.k8s.io", "networkpolicies"),
+    "Ingress.networking.k8s.io": ("networking.k8s.io", "ingresses"),
+    "Route.route.openshift.io": ("route.openshift.io", "routes"),
+}
+READ = {"get", "list", "watch"}
+
+
+def documents() -> Iterator[dict[str, Any]]:
+    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
+    for resource in kustomization["resources"]:
+        yield from (d for d in yaml.safe_load_all((BASE / resource).read_text()) if d)
+
+
+def find(kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in documents() if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def verbs(rules: list[dict[str, Any]], group: str, resource: str) -> set[str]:
+    """What ``rules`` allow on ``resource`` (without resourceNames) of ``group``."""
+    return {
+        verb
+        for rule in rules
+        if group in rule["apiGroups"]
+        and resource in rule["resources"]
+        and not rule.get("resourceNames")
+        for verb in rule["verbs"]
+    }
+
+
+@pytest.fixture(scope="module")
+def operator_rules() -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = find("ClusterRole", "hotfix-operator")["rules"]
+    return rules
+
+
+@pytest.fixture(scope="module")
+def container() -> dict[str, Any]:
+    deployment = find("Deployment", "hotfix-operator")
+    found: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
+    return found
+
+
+def test_crd_copies_are_current() -> None:
+    generated = crd_files()
+    copies = {path.name: path.read_text() for path in (BASE / "crds").glob("*.yaml")}
+    assert set(copies) == set(generated)
+    for name, text in generated.items():
+        assert copies[name] == text, (
+            f"deploy/base/crds/{name} is stale: hotfixctl crds --output-dir deploy/base/crds"
+        )
+
+
+def test_rbac_has_no_wildcards_and_no_escalation() -> None:
+    for doc in documents():
+        if doc["kind"] not in ("ClusterRole", "Role"):
+            continue
+        for rule in doc["rules"]:
+            for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                assert "*" not in rule.get(field, []), (doc["metadata"]["name"], rule)
+            assert not {"escalate", "impersonate"} & set(rule["verbs"]), rule
+            if "bind" in rule["verbs"]:
+                assert rule["resources"] == ["clusterroles"], rule
+                assert sorted(rule["resourceNames"]) == ["admin", "edit", "view"], rule
+
+
+def test_secrets_are_written_but_never_read(operator_rules: list[dict[str, Any]]) -> None:
+    assert verbs(operator_rules, "", "secrets") == {"create", "patch", "delete"}
+    roles = [d for d in documents() if d["kind"] in ("Role", "ClusterRole")]
+    for role in roles:
+        assert not READ & verbs(role["rules"], "", "secrets"), role["metadata"]["name"]
+
+
+def test_every_allowlisted_kind_can_be_applied_and_pruned(
+    operator_rules: list[dict[str, Any]],
+) -> None:
+    assert set(RESOURCES) == set(DEFAULT_ALLOWED_KINDS), "a kind was added: extend the RBAC"
+    for kind, (group, resource) in RESOURCES.items():
+        allowed = verbs(operator_rules, group, resource)
+        assert {"create", "patch", "delete"} <= allowed, kind
+        assert "watch" not in allowed, kind
+        assert ("get" in allowed) == (kind != "Secret"), kind
+        # Only the workloads whose readiness is judged are listed.
+        assert ("list" in allowed) == (resource in ("deployments", "statefulsets")), kind
+        assert "update" not in allowed, f"{kind}: server-side apply is a patch"
+
+
+def test_the_operator_may_manage_its_resources_and_namespaces(
+    operator_rules: list[dict[str, Any]],
+) -> None:
+    group = "hotfix.gitops.dev"
+    for plural in ("configreleases", "hotfixdeployments"):
+        assert verbs(operator_rules, group, plural) == {"list", "watch", "patch"}
+        assert verbs(operator_rules, group, f"{plural}/status") == {"patch"}
+    assert verbs(operator_rules, "", "namespaces") == {"get", "create", "patch", "delete"}
+    assert verbs(operator_rules, "", "events") == {"create"}
+    assert verbs(operator_rules, "rbac.authorization.k8s.io", "rolebindings") == {
+        "list",
+        "create",
+        "patch",
+        "delete",
+    }
+    binding = find("ClusterRoleBinding", "hotfix-operator")
+    assert binding["roleRef"]["name"] == "hotfix-operator"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "hotfix-operator", "namespace": "hotfix-operator"}
+    ]
+
+
+def test_namespace_admins_editors_and_viewers_get_the_custom_resources() -> None:
+    edit, view = (
+        find("ClusterRole", "hotfix-operator-edit"),
+        find("ClusterRole", "hotfix-operator-view"),
+    )
+    aggregate = "rbac.authorization.k8s.io/aggregate-to-"
+    assert {k for k, v in edit["metadata"]["labels"].items() if v == "true"} == {
+        f"{aggregate}admin",
+        f"{aggregate}edit",
+    }
+    assert {k for k, v in view["metadata"]["labels"].items() if v == "true"} == {f"{aggregate}view"}
+    for plural in ("configreleases", "hotfixdeployments"):
+        assert verbs(edit["rules"], "hotfix.gitops.dev", plural) == {
+            "create", "update", "patch", "delete", "get", "list", "watch"
+        }  # fmt: skip
+        assert verbs(view["rules"], "hotfix.gitops.dev", plural) == READ
+        for role in (edit, view):  # status is the operator's to write
+            assert not verbs(role["rules"], "hotfix.gitops.dev", f"{plural}/status")
+
+
+def test_one_replica_replaced_not_rolled() -> None:
+    spec = find("Deployment", "hotfix-operator")["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["template"]["spec"]["serviceAccountName"] == "hotfix-operator"
+
+
+def test_the_pod_fits_openshift_restricted_v2(container: dict[str, Any]) -> None:
+    pod = find("Deployment", "hotfix-operator")["spec"]["template"]["spec"]
+    assert "runAsUser" not in str(pod), "OpenShift assigns the UID; none may be fixed"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["runAsNonRoot"] is True
+    assert {"hostNetwork", "hostPID", "hostIPC"}.isdisjoint(pod)
+    assert all("hostPath" not in volume for volume in pod["volumes"])
+
+
+def test_every_written_folder_is_a_volume(container: dict[str, Any]) -> None:
+    pod = find("Deployment", "hotfix-operator")["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    for written in (env["HOTFIX_CACHE_DIR"], env["HOME"], "/tmp"):
+        assert "emptyDir" in mounts[written], written
+    credentials = mounts["/etc/hotfix-operator/git"]["secret"]
+    assert credentials["secretName"] == "hotfix-operator-git-credentials"
+    assert credentials["optional"] is True, "the operator must start without the Secret"
+
+
+def test_the_container_runs_hotfixctl_run_with_probes_on_its_liveness_endpoint(
+    container: dict[str, Any],
+) -> None:
+    command = container["command"] + container["args"]
+    image = parse(CONTAINERFILE.read_text())
+    assert command == [
+        word
+        for instruction in image
+        if instruction.name in ("ENTRYPOINT", "CMD")
+        for word in instruction.exec_form()
+    ], "the Deployment and the image should start the operator the same way"
+    args = build_parser().parse_args(command[1:])
+    assert args.command == "run" and not args.namespace  # all namespaces, as the RBAC
+    port = {p["name"]: p["containerPort"] for p in container["ports"]}
+    for probe in ("livenessProbe", "readinessProbe"):
+        http = container[probe]["httpGet"]
+        assert f"http://0.0.0.0:{port[http['port']]}{http['path']}" == args.liveness_endpoint
+    requests, limits = container["resources"]["requests"], container["resources"]["limits"]
+    assert set(requests) == set(limits) == {"cpu", "memory"}
+    assert container["image"] == "quay.io/hotfix-operator/hotfix-operator:0.1.0"
+
+
+def test_the_settings_config_map_is_accepted_and_every_key_is_read(
+    container: dict[str, Any],
+) -> None:
+    name = container["envFrom"][0]["configMapRef"]["name"]
+    data = find("ConfigMap", name)["data"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    settings = load_settings({**data, **env})
+    assert settings.allowed_repos, "an empty allowlist refuses every ConfigRelease"
+    assert str(settings.cache_dir) == "/var/cache/hotfix-operator"
+    for key in data:  # a misspelt key would be silently ignored; a read one is checked
+        with pytest.raises(SettingsError, match=key):
+            load_settings({key: "::not-valid::"})
