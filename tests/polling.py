@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["wait_for"]
+__all__ = ["stays", "wait_for"]
 
 T = TypeVar("T")
 
@@ -27,4 +27,17 @@ def wait_for(
             return result
         if time.monotonic() >= deadline:
             raise AssertionError(f"{message} (not within {timeout:g}s; last result: {result!r})")
+        time.sleep(interval)
+
+
+def stays(
+    predicate: Callable[[], object], duration: float, message: str, *, interval: float = 0.2
+) -> None:
+    """Check ``predicate`` again and again for ``duration`` seconds: it must hold every
+    time (for "this must not happen" within a window the system acts in)."""
+    deadline = time.monotonic() + duration
+    while time.monotonic() < deadline:
+        result = predicate()
+        if not result:
+            raise AssertionError(f"{message} (broke: {result!r})")
         time.sleep(interval)

@@ -6,24 +6,30 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, BadInput
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
 
 HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"
 
 
 def hotfixctl(
-    scenario: Scenario | None, cache: Path, *args: str, allowed: str | None = None
+    scenario: Scenario | None,
+    cache: Path,
+    *args: str,
+    allowed: str | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTFIX_")}
     env["HOTFIX_CACHE_DIR"] = str(cache)
     env["HOTFIX_ALLOWED_REPOS"] = allowed or (scenario.allowed_prefix if scenario else "")
+    env.update(settings or {})
     return subprocess.run(
         [sys.executable, "-m", "hotfix_operator.cli", *args],
         capture_output=True,
@@ -214,6 +220,7 @@ def plan_refused(
     hotfix: dict[str, Any],
     *fragments: str,
     allowed: str | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> None:
     result = hotfixctl(
         scenario,
@@ -226,13 +233,9 @@ def plan_refused(
         "--output",
         "json",
         allowed=allowed,
+        settings=settings,
     )
     assert_refused(result, *fragments)
-
-
-def test_unknown_base_version_lists_the_versions(merged: Scenario, tmp_path: Path) -> None:
-    release = record(merged, tmp_path / "cache")
-    plan_refused(merged, tmp_path, release, hotfix_manifest("1.3.9"), "1.3.9", "1.4.0")
 
 
 def test_recorded_commit_gone_after_history_rewrite(merged: Scenario, tmp_path: Path) -> None:
@@ -242,49 +245,25 @@ def test_recorded_commit_gone_after_history_rewrite(merged: Scenario, tmp_path: 
     plan_refused(merged, tmp_path, release, hotfix_manifest(), merged.nop_revision[:12])
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "ext::sh -c touch% /tmp/pwned",
-        "--upload-pack=touch /tmp/pwned",
-        "http://169.254.169.254/latest/meta-data",
-        "file:///etc/",
-    ],
-)
-def test_unsafe_repository_urls(merged: Scenario, tmp_path: Path, url: str) -> None:
-    release = record(merged, tmp_path / "cache")
-    release["spec"]["source"]["repoURL"] = url
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=lambda c: c.id)
+def test_every_bad_input_is_refused_with_nothing_planned(
+    merged: Scenario, tmp_path: Path, case: BadInput
+) -> None:
+    nop = case.nop_revision(merged)
+    release = record(merged, tmp_path / "cache", *(["--nop-revision", nop] if nop else []))
+    hotfix = hotfix_manifest()
+    case.release(release)
+    case.hotfix(hotfix)
     plan_refused(
         merged,
         tmp_path,
         release,
-        hotfix_manifest(),
-        "spec.source.repoURL",
-        allowed=f"{merged.allowed_prefix},http://169.254.169.254/",
+        hotfix,
+        *case.fragments,
+        allowed=f"{merged.allowed_prefix},{EXTRA_ALLOWED}",
+        settings=case.env,
     )
     assert not Path("/tmp/pwned").exists()
-
-
-def test_forbidden_object_is_named(merged: Scenario, tmp_path: Path) -> None:
-    sha = merged.repo.commit(
-        "nop",
-        "add a cluster role",
-        date=merged.released_at + timedelta(days=9),
-        files={
-            "apps/orders/clusterrole.yaml": (
-                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
-                "metadata:\n  name: orders-admin\nrules: []\n"
-            )
-        },
-    )
-    release = record(merged, tmp_path / "cache", "--nop-revision", sha)
-    plan_refused(merged, tmp_path, release, hotfix_manifest(), "ClusterRole", "orders-admin")
-
-
-def test_no_matching_container_lists_the_containers(merged: Scenario, tmp_path: Path) -> None:
-    release = record(merged, tmp_path / "cache")
-    release["spec"]["image"] = "registry.example.com/payments:9.9.9"
-    plan_refused(merged, tmp_path, release, hotfix_manifest(), "app=", "envoy=")
 
 
 def test_missing_file_and_wrong_kind(merged: Scenario, tmp_path: Path) -> None:

@@ -20,10 +20,11 @@ from kubernetes.client.rest import ApiException
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.recording import record_release
 from hotfix_operator.settings import Settings
+from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, BadInput
 from tests.controlplane.clusters import Cluster
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
 from tests.operator_harness import Kube, OperatorProcess, install_crds
-from tests.polling import wait_for
+from tests.polling import stays, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -41,7 +42,7 @@ def repos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def operator_env(repos: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {
-        "HOTFIX_ALLOWED_REPOS": f"file://{repos}/",
+        "HOTFIX_ALLOWED_REPOS": f"file://{repos}/,{EXTRA_ALLOWED}",
         "HOTFIX_CACHE_DIR": str(tmp_path_factory.mktemp("operator-cache")),
         "HOTFIX_CHECK_INTERVAL": "1s",
         "HOTFIX_DRIFT_INTERVAL": "3s",
@@ -97,7 +98,7 @@ def release_body(
     """What a release pipeline applies (hotfixctl release record), built in-process."""
     settings = Settings(
         cache_dir=Path(operator_env["HOTFIX_CACHE_DIR"]) / "pipeline",
-        allowed_repos=(operator_env["HOTFIX_ALLOWED_REPOS"],),
+        allowed_repos=tuple(operator_env["HOTFIX_ALLOWED_REPOS"].split(",")),
     )
     planner = Planner(settings)
     try:
@@ -449,67 +450,38 @@ def test_git_unreachable_deploys_from_the_snapshot(
         operator.start()
 
 
-@pytest.mark.parametrize(
-    ("case", "reason"),
-    [
-        ("unknown-version", "UnknownVersion"),
-        ("cluster-scoped", "PolicyViolation"),
-        ("no-container", "ContainerNotFound"),
-        ("unsafe-url", "RepositoryNotAllowed"),
-        ("server-rejected", "PolicyViolation"),
-    ],
-)
+@pytest.mark.parametrize("case", [c for c in BAD_INPUTS if not c.env], ids=lambda c: c.id)
 def test_bad_input_fails_with_a_reason_and_applies_nothing(
     kube: Kube,
     operator: OperatorProcess,
     team: str,
     repos: Path,
     operator_env: dict[str, str],
-    case: str,
-    reason: str,
+    case: BadInput,
 ) -> None:
+    """The table the CLI test uses (minus operator-wide settings): Failed, the reason in a
+    condition and a Warning Event, the message naming the culprit, nothing applied."""
     scenario = scenario_in(repos, merge_flow)
-    release = release_body(scenario, team, operator_env)
+    nop = case.nop_revision(scenario)
+    release = release_body(scenario, team, operator_env, nop_revision=nop)
     hotfix = hotfix_body(team)
-    if case == "unknown-version":
-        hotfix["spec"]["baseVersion"] = "9.9.9"
-    elif case == "cluster-scoped":
-        bad = scenario.repo.commit(
-            "nop",
-            "cluster role",
-            date=scenario.released_at + timedelta(days=3),
-            files={
-                "apps/orders/clusterrole.yaml": (
-                    "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n"
-                    "metadata:\n  name: orders-admin\nrules: []\n"
-                )
-            },
-        )
-        release = release_body(scenario, team, operator_env, nop_revision=bad)
-    elif case == "no-container":
-        release["spec"]["image"] = "registry.example.com/payments:1.0.0"
-    elif case == "unsafe-url":
-        release["spec"]["source"]["repoURL"] = "ext::sh -c touch% /tmp/pwned"
-    elif case == "server-rejected":  # passes our policy, refused by the API server
-        bad = scenario.repo.commit(
-            "nop",
-            "broken worker",
-            date=scenario.released_at + timedelta(days=3),
-            files={
-                "apps/orders/worker.yaml": (
-                    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: orders-worker\n"
-                    "spec:\n  replicas: -1\n  selector: {matchLabels: {app: worker}}\n"
-                    "  template:\n    metadata: {labels: {app: worker}}\n    spec:\n"
-                    "      containers: [{name: app, image: registry.example.com/orders:1.4.0}]\n"
-                )
-            },
-        )
-        release = release_body(scenario, team, operator_env, nop_revision=bad)
+    case.release(release)
+    case.hotfix(hotfix)
     kube.apply_cr(release)
     kube.apply_cr(hotfix)
     failed = kube.wait_phase(team, "orders-hotfix", "Failed", operator=operator)["status"]
     messages = {c["reason"]: c["message"] for c in failed["conditions"]}
-    assert reason in messages, messages
+    assert case.reason in messages, messages
+    for fragment in case.fragments:
+        assert fragment in messages[case.reason]
+    assert_warning_event(kube, team, case.reason)
+    ready = next(c for c in failed["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"
+    target = failed.get("namespace")
+    assert target is None or not kube.namespace_exists(target) or not managed_objects(kube, target)
+
+
+def assert_warning_event(kube: Kube, team: str, reason: str) -> None:
     wait_for(
         lambda: [
             r for t, r, _ in kube.events(team, "orders-hotfix") if (t, r) == ("Warning", reason)
@@ -517,10 +489,45 @@ def test_bad_input_fails_with_a_reason_and_applies_nothing(
         10,
         f"a Warning Event with reason {reason}",
     )
-    ready = next(c for c in failed["conditions"] if c["type"] == "Ready")
-    assert ready["status"] == "False"
-    target = failed.get("namespace")
-    if case == "server-rejected":  # never Ready after a partial apply, and says which
-        assert "orders-worker" in messages[reason]
-        return
-    assert target is None or not managed_objects(kube, target)
+
+
+def test_server_rejection_is_never_ready(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """Passes our policy, refused by the API server: a partial apply, never Ready."""
+    scenario = scenario_in(repos, merge_flow)
+    bad = scenario.repo.commit(
+        "nop",
+        "broken worker",
+        date=scenario.released_at + timedelta(days=3),
+        files={
+            "apps/orders/worker.yaml": (
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: orders-worker\n"
+                "spec:\n  replicas: -1\n  selector: {matchLabels: {app: worker}}\n"
+                "  template:\n    metadata: {labels: {app: worker}}\n    spec:\n"
+                "      containers: [{name: app, image: registry.example.com/orders:1.4.0}]\n"
+            )
+        },
+    )
+    kube.apply_cr(release_body(scenario, team, operator_env, nop_revision=bad))
+    kube.apply_cr(hotfix_body(team))
+    failed = kube.wait_phase(team, "orders-hotfix", "Failed", operator=operator)["status"]
+    applied = next(c for c in failed["conditions"] if c["type"] == "Applied")
+    assert (applied["status"], applied["reason"]) == ("False", "PolicyViolation")
+    assert "orders-worker" in applied["message"]
+    assert_warning_event(kube, team, "PolicyViolation")
+    target = failed["namespace"]
+    kube.mark_available(target)  # what did apply runs and is available…
+    wait_for(
+        lambda: kube.apps.read_namespaced_deployment("orders", target).status.available_replicas,
+        30,
+        "Deployment orders available",
+    )
+
+    def not_ready() -> bool:
+        status = kube.hotfix(team, "orders-hotfix")["status"]
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        return status["phase"] == "Failed" and ready["status"] == "False"
+
+    # …yet across several check intervals (1s) the hotfix never reports Ready.
+    stays(not_ready, 4, "the partially applied hotfix stays Failed, never Ready")
