@@ -196,6 +196,9 @@ def test_mission_story(
     assert conditions == {"Resolved": "True", "Applied": "True", "Ready": "True"}
     reasons = {reason for _, reason, _ in kube.events(team, "orders-hotfix")}
     assert {"Resolved", "Applied", "Ready"} <= reasons
+    # kopf keeps its state in our annotations: the strict status schema would prune it.
+    assert "hotfix.gitops.dev/last-handled-configuration" in ready["metadata"]["annotations"]
+    assert "hotfix.gitops.dev/finalizer" in ready["metadata"]["finalizers"]
 
     kube.delete(HOTFIXES, team, "orders-hotfix")
     wait_for(
