@@ -43,8 +43,9 @@ lint: install ## ruff and mypy
 demo: install ## the mission story end to end on the local control plane (the main job)
 	$(PY) -m demo.run
 
-bench: install ## benchmarks (bench/): ratios against a naive clone-and-render baseline
+bench: install ## benchmarks (bench/): ratios against naive baselines measured in the same run
 	$(PY) -m bench.bench_config
+	$(PY) -m bench.bench_apply
 
 clean: cluster-stop ## remove .venv and .cache (the control plane binaries stay in the user cache)
 	rm -rf $(VENV) .cache
