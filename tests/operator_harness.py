@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ from tests.polling import wait_for
 
 GROUP, VERSION = "hotfix.gitops.dev", "v1alpha1"
 ROUTE_CRD = Path(__file__).parent / "integration" / "route_crd.yaml"
+
+
+def unique(prefix: str) -> str:
+    """A fresh resource name, so tests never collide on one control plane."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 class OperatorProcess:
@@ -189,6 +195,23 @@ class Kube:
             status = (self.get("hotfixdeployments", namespace, name) or {}).get("status")
             log = operator.tail() if operator else ""
             raise AssertionError(f"{exc}\nstatus: {status}\noperator log:\n{log}") from None
+
+    def bind(self, namespace: str, user: str, cluster_role: str = "edit") -> None:
+        """A team's access: RoleBinding ``developers`` of ``user`` to ``cluster_role``."""
+        client.RbacAuthorizationV1Api(self.api).create_namespaced_role_binding(
+            namespace,
+            {
+                "metadata": {"name": "developers"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": cluster_role,
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
+                ],
+            },
+        )
 
     def namespace_exists(self, name: str) -> bool:
         try:

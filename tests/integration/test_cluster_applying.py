@@ -18,20 +18,11 @@ from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.namespaces import delete_namespace, ensure_namespace
 from hotfix_operator.errors import ClusterError, Forbidden, PolicyViolation
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
+from tests.operator_harness import unique
 from tests.polling import wait_for
 
 ROUTE_CRD = Path(__file__).with_name("route_crd.yaml")
 OURS = {LABEL_MANAGED_BY: MANAGER}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def kube(cluster: controlplane.Cluster) -> Iterator[Cluster]:
-    with Cluster(cluster.api_client()) as kube:
-        yield kube
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-import tests.controlplane as controlplane
 from hotfix_operator.cluster.access import mirror_access
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.namespaces import (
@@ -20,19 +18,10 @@ from hotfix_operator.cluster.namespaces import (
 )
 from hotfix_operator.errors import ClusterError, PolicyViolation
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
+from tests.operator_harness import unique
 from tests.polling import wait_for
 
 HOLD = "example.com/hold"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def kube(cluster: controlplane.Cluster) -> Iterator[Cluster]:
-    with Cluster(cluster.api_client()) as kube:
-        yield kube
 
 
 @pytest.fixture

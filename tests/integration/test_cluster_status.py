@@ -10,7 +10,6 @@ import base64
 import gzip
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,21 +35,12 @@ from hotfix_operator.cluster.resources import (
 from hotfix_operator.cluster.snapshots import SNAPSHOT_KEY, load_snapshot, save_snapshot
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
+from tests.operator_harness import unique
 from tests.polling import wait_for
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy/samples/configrelease-orders-1.4.0.yaml"
 NOP = "2f7e9a1c4b8d03e6f5a2c7b9d1e4f8a0c3b6d5e2"
 PRD = "8c1d5f0e2b9a47c3d6e1f0a8b7c2d9e4f5a6b3c1"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def kube(cluster: controlplane.Cluster) -> Iterator[Cluster]:
-    with Cluster(cluster.api_client()) as kube:
-        yield kube
 
 
 @pytest.fixture

@@ -370,20 +370,7 @@ def run_story(
     whose nop config still holds the partner endpoint (the Secret pruned); Ready (when
     ``play_kubelet``: the workloads' images are fictitious); deleted with its namespace.
     """
-    client.RbacAuthorizationV1Api(kube.api).create_namespaced_role_binding(
-        team,
-        {
-            "metadata": {"name": "developers"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "edit",
-            },
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}
-            ],
-        },
-    )
+    kube.bind(team, "alice", "edit")
     later = scenario.repo.commit(
         "nop",
         "orders 1.5.0: a token for the pricing service",

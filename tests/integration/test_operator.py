@@ -355,21 +355,7 @@ def test_access_mirrors_the_team_bindings(
     operator_env: dict[str, str],
     cluster: Cluster,
 ) -> None:
-    rbac = client.RbacAuthorizationV1Api(kube.api)
-    rbac.create_namespaced_role_binding(
-        team,
-        {
-            "metadata": {"name": "developers"},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "edit",
-            },
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}
-            ],
-        },
-    )
+    kube.bind(team, "alice", "edit")
     scenario = scenario_in(repos, merge_flow)
     kube.apply_cr(release_body(scenario, team, operator_env))
     kube.apply_cr(hotfix_body(team))
