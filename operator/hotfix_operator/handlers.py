@@ -13,15 +13,15 @@ from typing import Any
 import kopf
 
 from hotfix_operator import reconciling
-from hotfix_operator.api.group import GROUP, VERSION
+from hotfix_operator.api.group import CONFIG_RELEASE, GROUP, HOTFIX_DEPLOYMENT, VERSION
 from hotfix_operator.errors import HotfixError
 from hotfix_operator.reconciling import Operator
 
 __all__ = ["register_handlers"]
 
-RELEASES = "configreleases"
+RELEASES = CONFIG_RELEASE.plural
+HOTFIXES = HOTFIX_DEPLOYMENT.plural
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-HOTFIXES = "hotfixdeployments"
 
 #: Retry delays for temporary errors: 5s, 10s, 20s, 40s, then every minute.
 _BASE_DELAY, _MAX_DELAY = 5.0, 60.0

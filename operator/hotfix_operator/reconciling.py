@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hotfix_operator import conditions as cond
+from hotfix_operator.api.group import CONFIG_RELEASE, HOTFIX_DEPLOYMENT
 from hotfix_operator.api.hotfixes import HotfixDeployment, parse_hotfix
 from hotfix_operator.api.releases import ConfigRelease, parse_release
 from hotfix_operator.cluster.access import mirror_access
@@ -47,9 +48,9 @@ __all__ = [
     "reconcile_release",
 ]
 
-HOTFIXES = "hotfixdeployments"
+HOTFIXES = HOTFIX_DEPLOYMENT.plural
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-RELEASES = "configreleases"
+RELEASES = CONFIG_RELEASE.plural
 
 
 @dataclass

@@ -41,12 +41,12 @@ __all__ = [
     "ConditionStatus",
     "ContainerName",
     "Count",
+    "CustomObject",
     "Duration",
     "Environment",
     "ImageRef",
     "ObjectMeta",
     "Resolution",
-    "Resource",
     "SpecModel",
     "Time",
     "VersionName",
@@ -312,8 +312,8 @@ class ObjectMeta(ApiModel):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
-class Resource(ApiModel):
-    """A namespaced custom resource: metadata plus the two names everyone needs."""
+class CustomObject(ApiModel):
+    """A namespaced custom object: metadata plus the two names everyone needs."""
 
     metadata: ObjectMeta
 

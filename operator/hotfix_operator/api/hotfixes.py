@@ -17,11 +17,11 @@ from hotfix_operator.api.common import (
     Condition,
     ContainerName,
     Count,
+    CustomObject,
     Duration,
     Environment,
     ImageRef,
     Resolution,
-    Resource,
     SpecModel,
     Time,
     VersionName,
@@ -246,7 +246,7 @@ class HotfixDeploymentStatus(ApiModel):
     )
 
 
-class HotfixDeployment(Resource):
+class HotfixDeployment(CustomObject):
     """A hotfix image deployed on the config of the production release it fixes, in a
     throwaway namespace that is deleted when the ttl elapses or this object is deleted."""
 

@@ -15,9 +15,9 @@ from hotfix_operator.api.common import (
     CommitSha,
     Condition,
     Count,
+    CustomObject,
     ImageRef,
     Resolution,
-    Resource,
     Source,
     SpecModel,
     Time,
@@ -229,7 +229,7 @@ class ConfigReleaseStatus(ApiModel):
         return with_short_sha(data, "nop_revision", "nop_revision_short")
 
 
-class ConfigRelease(Resource):
+class ConfigRelease(CustomObject):
     """One production release of one app: the image, and the config commits that went with
     it, so a hotfix of that release can be deployed on the config it was tested with."""
 
