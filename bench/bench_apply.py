@@ -21,8 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,28 +31,9 @@ from kubernetes import client
 from bench.repo_generation import app_manifests
 from hotfix_operator.cluster.applying import apply_objects
 from hotfix_operator.cluster.clients import Cluster
-from tests.controlplane import DEFAULT_STATE_DIR, ControlPlane
-from tests.controlplane.clusters import Cluster as TestCluster
+from tests.controlplane import local_cluster
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
-
-
-@contextmanager
-def control_plane() -> Iterator[TestCluster]:
-    shared = ControlPlane(DEFAULT_STATE_DIR)
-    server = shared.server()
-    if server is not None:
-        yield TestCluster(kubeconfig=shared.kubeconfig, server=server)
-        return
-    with tempfile.TemporaryDirectory(prefix="hotfix-bench-cluster-") as tmp:
-        own = ControlPlane(Path(tmp) / "cluster", detach=False, progress=lambda _: None)
-        try:
-            own.start()
-            server = own.server()
-            assert server is not None, f"control plane not ready; logs in {own.logs}"
-            yield TestCluster(kubeconfig=own.kubeconfig, server=server)
-        finally:
-            own.stop()
 
 
 def objects_for(namespace: str, count: int) -> list[dict[str, Any]]:
@@ -76,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args(argv)
     results: dict[str, list[float]] = {}
-    with control_plane() as test_cluster, tempfile.TemporaryDirectory() as tmp:
+    with (
+        local_cluster(progress=lambda _: None) as test_cluster,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         core = client.CoreV1Api(test_cluster.api_client())
         cluster = Cluster(test_cluster.api_client())
         env = test_cluster.env

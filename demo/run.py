@@ -14,8 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
@@ -23,8 +22,7 @@ from typing import Any
 
 import yaml
 
-from tests.controlplane import DEFAULT_STATE_DIR, ControlPlane
-from tests.controlplane.clusters import Cluster
+from tests.controlplane import local_cluster
 from tests.gitrepos import ORDERS_IMAGE, T0, merge_flow
 from tests.operator_harness import Kube, OperatorProcess, install_crds
 from tests.polling import wait_for
@@ -62,26 +60,6 @@ def hotfixctl(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-@contextmanager
-def control_plane(workdir: Path) -> Iterator[Cluster]:
-    """The running `make cluster` one if there is one (left running), else our own."""
-    shared = ControlPlane(DEFAULT_STATE_DIR)
-    server = shared.server()
-    if server is not None:
-        say("using the control plane `make cluster` started (it stays running)")
-        yield Cluster(kubeconfig=shared.kubeconfig, server=server)
-        return
-    own = ControlPlane(workdir / "cluster", detach=False, progress=lambda m: say(m))
-    try:
-        own.start()
-        server = own.server()
-        assert server is not None, f"control plane not ready; logs in {own.logs}"
-        yield Cluster(kubeconfig=own.kubeconfig, server=server)
-    finally:
-        own.stop()
-        print("stopped the control plane", flush=True)
-
-
 def _interrupted(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -103,7 +81,7 @@ def main() -> int:
 
 def story(stack: ExitStack, workdir: Path) -> int:
     step(1, "Starting the local Kubernetes control plane")
-    cluster = stack.enter_context(control_plane(workdir))
+    cluster = stack.enter_context(local_cluster(progress=say))
     kube = Kube(cluster.api_client())
 
     step(2, "Creating the config repository, with the history of the story")

@@ -8,20 +8,11 @@ fails with the reason; it never skips (with or without ``CI=true``).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.controlplane import (
-    DEFAULT_STATE_DIR,
-    Cluster,
-    ControlPlane,
-    ControlPlaneError,
-    ensure_binaries,
-)
+from tests.controlplane import Cluster, ControlPlaneError, ensure_binaries, local_cluster
 
 _BUILD_ERROR = pytest.StashKey[ControlPlaneError]()
 
@@ -63,30 +54,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
-    shared = ControlPlane(DEFAULT_STATE_DIR)
-    server = shared.server()
-    if server is not None:
-        yield Cluster(kubeconfig=shared.kubeconfig, server=server)
-        return
-
-    build_error = request.config.stash.get(_BUILD_ERROR, None)
-    if build_error is not None:
-        pytest.fail(f"the local control plane could not be built: {build_error}", pytrace=False)
-
-    # A private state folder: concurrent test sessions never share, nor stop, each other's.
-    workdir = Path(tempfile.mkdtemp(prefix="hotfix-test-cluster-"))
-    own = ControlPlane(workdir / "cluster", detach=False, progress=_live_writer(request.config))
+    session = local_cluster(_live_writer(request.config))
     try:
-        own.start()
-        server = own.server()
-        if server is None:
-            raise ControlPlaneError(f"it started but is not ready; logs in {own.logs}")
+        running = session.__enter__()
     except ControlPlaneError as exc:
-        own.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-        pytest.fail(f"the local control plane could not start: {exc}", pytrace=False)
+        build_error = request.config.stash.get(_BUILD_ERROR, None)
+        reason = f"{exc} (build: {build_error})" if build_error else str(exc)
+        pytest.fail(f"the local control plane could not start: {reason}", pytrace=False)
     try:
-        yield Cluster(kubeconfig=own.kubeconfig, server=server)
+        yield running
     finally:
-        own.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        session.__exit__(None, None, None)

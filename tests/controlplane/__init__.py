@@ -13,6 +13,7 @@ from tests.controlplane.building import Binaries, cache_root, ensure_binaries
 from tests.controlplane.clusters import Cluster
 from tests.controlplane.errors import ControlPlaneError
 from tests.controlplane.launching import CONTROLLERS, DEFAULT_STATE_DIR, ControlPlane
+from tests.controlplane.sessions import local_cluster
 
 __all__ = [
     "CONTROLLERS",
@@ -23,4 +24,5 @@ __all__ = [
     "ControlPlaneError",
     "cache_root",
     "ensure_binaries",
+    "local_cluster",
 ]

@@ -1,0 +1,41 @@
+"""One control plane for one session of work: the running one, or a private one."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.controlplane.clusters import Cluster
+from tests.controlplane.errors import ControlPlaneError
+from tests.controlplane.launching import DEFAULT_STATE_DIR, ControlPlane
+
+__all__ = ["local_cluster"]
+
+
+@contextmanager
+def local_cluster(progress: Callable[[str], None] = print) -> Iterator[Cluster]:
+    """The control plane ``make cluster`` runs, if any (left running); else a private one
+    in a temporary folder — never shared with, nor stopped by, another session — stopped
+    and removed at exit. Raises ControlPlaneError when it cannot start."""
+    shared = ControlPlane(DEFAULT_STATE_DIR)
+    server = shared.server()
+    if server is not None:
+        progress("using the control plane `make cluster` started (it stays running)")
+        yield Cluster(kubeconfig=shared.kubeconfig, server=server)
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="hotfix-cluster-"))
+    own = ControlPlane(workdir / "cluster", detach=False, progress=progress)
+    try:
+        own.start()
+        server = own.server()
+        if server is None:
+            raise ControlPlaneError(
+                f"the control plane started but is not ready; logs in {own.logs}"
+            )
+        yield Cluster(kubeconfig=own.kubeconfig, server=server)
+    finally:
+        own.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
