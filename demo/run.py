@@ -69,14 +69,15 @@ def main() -> int:
     print(
         paint("hotfix-operator demo: a hotfix of orders 1.4.0 on the nop config of its time", "1")
     )
-    with ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hotfix-demo-")))
-        try:
-            return story(stack, workdir)
-        except KeyboardInterrupt:
-            print("\ninterrupted: stopping everything the demo started", flush=True)
-            return 130
-    return 0
+    code = 130
+    try:
+        with ExitStack() as stack:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hotfix-demo-")))
+            code = story(stack, workdir)
+    except KeyboardInterrupt:
+        print("\ninterrupted", flush=True)
+    print("stopped everything the demo started (operator, control plane, files)", flush=True)
+    return code
 
 
 def story(stack: ExitStack, workdir: Path) -> int:

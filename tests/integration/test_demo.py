@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def assert_nothing_left(out: str) -> None:
+    """No process and no folder of the demo's: its workdir, its private control plane."""
+    places = re.findall(r"/tmp/hotfix-(?:demo|cluster)-[A-Za-z0-9_]+", out)
+    assert any("hotfix-demo-" in p for p in places), out
+    for place in set(places):
+        assert not processes_mentioning(place), place
+        assert not Path(place).exists(), place
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -48,10 +58,32 @@ def test_make_demo_tells_the_story_and_cleans_up() -> None:
         "phase Ready",
         "is gone",
         "stopped the operator",
+        "stopped everything the demo started",
     ):
         assert fact in out, f"{fact!r} missing from:\n{out}"
-    workdir = re.search(r"/tmp/hotfix-demo-[A-Za-z0-9_]+", out)  # in the repository URL
-    assert workdir is not None, out
-    path = workdir.group(0)
-    assert not processes_mentioning(path)
-    assert not Path(path).exists()
+    assert_nothing_left(out)
+
+
+@pytest.mark.cluster
+def test_ctrl_c_stops_everything_the_demo_started() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOTFIX_", "KUBECONFIG"))}
+    demo = subprocess.Popen(
+        ["make", "demo"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**env, "NO_COLOR": "1"},
+        start_new_session=True,
+    )
+    assert demo.stdout is not None
+    seen = []
+    for line in demo.stdout:  # until the operator runs and the hotfix is applied
+        seen.append(line)
+        if line.startswith("[5/8]"):
+            break
+    os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    rest = demo.communicate(timeout=120)[0]
+    out = "".join(seen) + rest
+    assert "interrupted" in out and "stopped everything the demo started" in out, out
+    assert_nothing_left(out)
