@@ -1,4 +1,4 @@
-"""The opt-in kind e2e script cannot run here (no Docker daemon): keep it parseable and lint-clean."""
+"""The kind e2e script cannot run here (no Docker daemon): keep it parseable, lint-clean."""
 
 from __future__ import annotations
 
