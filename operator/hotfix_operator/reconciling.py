@@ -93,6 +93,7 @@ class _Reporter:
 
     def patch(self, **status: Any) -> None:
         status["conditions"] = self.conditions
+        self.phase = status.get("phase", self.phase)
         patch_status(
             self.op.cluster,
             plural=self.plural,
