@@ -196,14 +196,20 @@ def _expires_at(op: Operator, hotfix: HotfixDeployment) -> datetime:
 
 
 def _plan(
-    op: Operator, release: ConfigRelease, hotfix: HotfixDeployment, target: str
+    op: Operator,
+    release: ConfigRelease,
+    hotfix: HotfixDeployment,
+    target: str,
+    *,
+    with_delta: bool = True,
 ) -> tuple[Plan, str | None]:
     """Plan from git; when git fails and the release has a snapshot, from the snapshot.
 
-    Returns the plan and, when the snapshot was used, why.
+    Returns the plan and, when the snapshot was used, why. ``with_delta=False`` skips
+    today's head (a fetch and a render) where only the objects matter.
     """
     try:
-        return op.planner.plan(release, hotfix, namespace=target), None
+        return op.planner.plan(release, hotfix, namespace=target, with_delta=with_delta), None
     except RepositoryNotAllowed:
         raise
     except GitError as exc:
@@ -439,7 +445,7 @@ def correct_drift(op: Operator, body: Mapping[str, Any], logger: Logger) -> None
     hotfix = parse_hotfix(body)
     releases = _releases(op, hotfix, logger)
     release = select_release(releases, app=hotfix.spec.app, base_version=hotfix.spec.base_version)
-    plan, _ = _plan(op, release, hotfix, target or _target_namespace(op, hotfix))
+    plan, _ = _plan(op, release, hotfix, target or _target_namespace(op, hotfix), with_delta=False)
     changed = apply_objects(
         op.cluster, plan.objects, concurrency=op.settings.apply_concurrency, report_changes=True
     )
