@@ -166,3 +166,18 @@ BAD_INPUTS = [
 
 #: The metadata address is allowlisted on purpose: it must be refused all the same.
 EXTRA_ALLOWED = "http://169.254.169.254/"
+
+#: Passes our policy, refused by the API server (replicas -1): a partial apply.
+SERVER_REJECTED = BadInput(
+    "server-rejected",
+    "PolicyViolation",
+    ("orders-worker",),
+    files={
+        "apps/orders/worker.yaml": (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: orders-worker\n"
+            "spec:\n  replicas: -1\n  selector: {matchLabels: {app: worker}}\n"
+            "  template:\n    metadata: {labels: {app: worker}}\n    spec:\n"
+            "      containers: [{name: app, image: registry.example.com/orders:1.4.0}]\n"
+        )
+    },
+)

@@ -89,10 +89,15 @@ def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return matches[0]
 
 
-def plan_json(
-    scenario: Scenario, tmp_path: Path, release: dict[str, Any], hotfix: dict[str, Any]
-) -> dict[str, Any]:
-    result = hotfixctl(
+def plan_files(
+    scenario: Scenario,
+    tmp_path: Path,
+    release: dict[str, Any],
+    hotfix: dict[str, Any],
+    **options: Any,
+) -> subprocess.CompletedProcess[str]:
+    """``hotfixctl plan -o json`` on the two manifests, written as a user would."""
+    return hotfixctl(
         scenario,
         tmp_path / "cache",
         "plan",
@@ -102,7 +107,14 @@ def plan_json(
         write_yaml(tmp_path / "hotfix.yaml", hotfix),
         "--output",
         "json",
+        **options,
     )
+
+
+def plan_json(
+    scenario: Scenario, tmp_path: Path, release: dict[str, Any], hotfix: dict[str, Any]
+) -> dict[str, Any]:
+    result = plan_files(scenario, tmp_path, release, hotfix)
     assert result.returncode == 0, result.stderr
     plan: dict[str, Any] = json.loads(result.stdout)  # exactly one JSON object
     return plan
@@ -222,19 +234,7 @@ def plan_refused(
     allowed: str | None = None,
     settings: Mapping[str, str] | None = None,
 ) -> None:
-    result = hotfixctl(
-        scenario,
-        tmp_path / "cache",
-        "plan",
-        "--release",
-        write_yaml(tmp_path / "release.yaml", release),
-        "--hotfix",
-        write_yaml(tmp_path / "hotfix.yaml", hotfix),
-        "--output",
-        "json",
-        allowed=allowed,
-        settings=settings,
-    )
+    result = plan_files(scenario, tmp_path, release, hotfix, allowed=allowed, settings=settings)
     assert_refused(result, *fragments)
 
 

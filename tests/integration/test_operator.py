@@ -20,7 +20,7 @@ from kubernetes.client.rest import ApiException
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.recording import record_release
 from hotfix_operator.settings import Settings
-from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, BadInput
+from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, SERVER_REJECTED, BadInput
 from tests.controlplane.clusters import Cluster
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
 from tests.operator_harness import Kube, OperatorProcess, install_crds
@@ -485,26 +485,15 @@ def test_server_rejection_is_never_ready(
 ) -> None:
     """Passes our policy, refused by the API server: a partial apply, never Ready."""
     scenario = scenario_in(repos, merge_flow)
-    bad = scenario.repo.commit(
-        "nop",
-        "broken worker",
-        date=scenario.released_at + timedelta(days=3),
-        files={
-            "apps/orders/worker.yaml": (
-                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: orders-worker\n"
-                "spec:\n  replicas: -1\n  selector: {matchLabels: {app: worker}}\n"
-                "  template:\n    metadata: {labels: {app: worker}}\n    spec:\n"
-                "      containers: [{name: app, image: registry.example.com/orders:1.4.0}]\n"
-            )
-        },
-    )
+    bad = SERVER_REJECTED.nop_revision(scenario)
     kube.apply_cr(release_body(scenario, team, operator_env, nop_revision=bad))
     kube.apply_cr(hotfix_body(team))
     failed = kube.wait_phase(team, "orders-hotfix", "Failed", operator=operator)["status"]
     applied = next(c for c in failed["conditions"] if c["type"] == "Applied")
-    assert (applied["status"], applied["reason"]) == ("False", "PolicyViolation")
-    assert "orders-worker" in applied["message"]
-    assert_warning_event(kube, team, "PolicyViolation")
+    assert (applied["status"], applied["reason"]) == ("False", SERVER_REJECTED.reason)
+    for fragment in SERVER_REJECTED.fragments:
+        assert fragment in applied["message"]
+    assert_warning_event(kube, team, SERVER_REJECTED.reason)
     target = failed["namespace"]
     kube.mark_available(target)  # what did apply runs and is available…
     wait_for(
