@@ -7,6 +7,7 @@ import hashlib
 import re
 
 from hotfix_operator.errors import SettingsError
+from hotfix_operator.settings import RESERVED_NAMESPACE_PREFIXES
 
 __all__ = [
     "FIELD_MANAGER",
@@ -26,7 +27,6 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_OWNER_NAMESPACE = f"{GROUP}/owner-namespace"
 LABEL_OWNER_NAME = f"{GROUP}/owner-name"
 
-_RESERVED_PREFIXES = ("kube-", "openshift-", "openshift", "default")
 _MAX_NAME = 63
 _HASH_LEN = 6
 
@@ -46,7 +46,8 @@ def hotfix_namespace(prefix: str, namespace: str, name: str) -> str:
     ``<prefix><namespace>-<name>-<hash>``, shortened to 63 characters; the hash of
     ``namespace/name`` keeps two shortened names apart. Never a reserved namespace.
     """
-    if prefix.startswith(_RESERVED_PREFIXES) or not prefix:
+    if not prefix or prefix.startswith(RESERVED_NAMESPACE_PREFIXES):
+        # Settings refuse such a prefix when they load; this guards every other caller.
         raise SettingsError(
             f"HOTFIX_NAMESPACE_PREFIX={prefix!r} would create namespaces reserved for the "
             "platform (default, kube-*, openshift-*): choose another prefix such as 'hotfix-'"

@@ -19,7 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hotfix_operator.durations import parse_duration
 from hotfix_operator.errors import SettingsError
 
-__all__ = ["DEFAULT_ALLOWED_KINDS", "GitCredential", "Settings", "load_settings"]
+__all__ = [
+    "DEFAULT_ALLOWED_KINDS",
+    "RESERVED_NAMESPACE_PREFIXES",
+    "GitCredential",
+    "Settings",
+    "load_settings",
+]
+
+#: Namespace names (and prefixes) that belong to the platform, never to a hotfix.
+RESERVED_NAMESPACE_PREFIXES: tuple[str, ...] = ("kube-", "openshift", "default")
 
 #: Namespaced kinds a rendered config may contain unless the admin says otherwise.
 #: ``Kind`` for the core group, ``Kind.group`` otherwise. No RBAC kinds: a rendered
@@ -107,6 +116,16 @@ class Settings(BaseModel):
                     f"{prefix!r} is not a repository URL prefix: use https://, ssh://, "
                     "git@host: or file:// prefixes"
                 )
+        return value
+
+    @field_validator("namespace_prefix")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.startswith(RESERVED_NAMESPACE_PREFIXES):
+            raise ValueError(
+                f"{value!r} would create namespaces reserved for the platform (default, "
+                "kube-*, openshift-*): choose another prefix such as 'hotfix-'"
+            )
         return value
 
     def credential_for(self, url: str) -> GitCredential | None:

@@ -77,3 +77,13 @@ def test_durations_round_trip(text, seconds):
 def test_bad_durations_explain_the_form(text):
     with pytest.raises(ValueError, match="72h"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("prefix", ["kube-", "openshift-", "openshift", "default-"])
+def test_a_reserved_namespace_prefix_stops_the_operator_at_start(prefix: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings({"HOTFIX_NAMESPACE_PREFIX": prefix})
+    message = str(refused.value)
+    assert f"HOTFIX_NAMESPACE_PREFIX={prefix!r}" in message
+    assert "reserved for the platform" in message
+    assert "'hotfix-'" in message
