@@ -142,6 +142,10 @@ def story(stack: ExitStack, workdir: Path) -> int:
 
     step(4, "Installing the CRDs and starting the operator (hotfixctl run)")
     install_crds(cluster.api_client())
+    # An earlier run on the same control plane (make cluster) may still be deleting it.
+    wait_for(
+        lambda: not kube.namespace_exists(TEAM), 90, f"namespace {TEAM} of an earlier run gone"
+    )
     kube.create_namespace(TEAM)
     operator = OperatorProcess(cluster, workdir / "operator.log", env).start()
     stack.callback(lambda: (operator.stop(), print("stopped the operator", flush=True)))
@@ -210,6 +214,8 @@ def story(stack: ExitStack, workdir: Path) -> int:
     )
     say(f"namespace {target} is gone")
     kube.core.delete_namespace(TEAM)
+    wait_for(lambda: not kube.namespace_exists(TEAM), 90, f"namespace {TEAM} deleted")
+    say(f"namespace {TEAM} is gone")
     print(
         paint("\nDone: the hotfix ran on the config of its release, and left nothing behind.", "1"),
         flush=True,
