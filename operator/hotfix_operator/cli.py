@@ -95,7 +95,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     hotfix = _hotfix_from(args.hotfix)
     releases = _releases_from(args.release)
     release = select_release(releases, app=hotfix.spec.app, base_version=hotfix.spec.base_version)
-    plan = _planner().plan(release, hotfix)
+    plan = _planner().plan_from_git(release, hotfix)
     if args.output == "json":
         print(json.dumps(plan.to_json(), indent=2, sort_keys=False))
     elif args.output == "yaml":
@@ -115,10 +115,9 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     app = args.app or releases[0].spec.app
     release = select_release(releases, app=app, base_version=args.version)
     planner = _planner()
-    resolution = planner.resolve(release, args.environment)
-    source = release.spec.source
-    pinned = planner.render(source.repo_url, source.path, resolution.revision)
-    delta = planner.head_delta(release, args.environment, pinned)
+    pin = planner.pin(release, args.environment)
+    pinned = planner.source(pin).render().objects
+    delta = planner.head_delta(pin, release, pinned)
     if args.output == "json":
         print(json.dumps(delta.model_dump(mode="json", by_alias=True), indent=2))
     else:
@@ -127,8 +126,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
                 delta,
                 release=release,
                 environment=args.environment,
-                revision=resolution.revision,
-                resolution=resolution.strategy,
+                revision=pin.revision,
+                resolution=str(pin.resolution),
                 colour=_colour(args),
             ),
             end="",

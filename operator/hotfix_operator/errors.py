@@ -8,6 +8,8 @@
     │   ├── ContainerNotFound        no container matches the image to swap
     │   └── PolicyViolation          the rendered config breaks a safety rule
     ├── ReleaseNotFound              no ConfigRelease yet: waited for, it may appear
+    ├── ReleaseNotReady              the ConfigRelease is not resolved (yet): waited for
+    ├── ReleaseChanged               the hotfix's release was deleted or replaced: no retry
     ├── RenderError                  kustomize or YAML failed on the config folder
     ├── GitError                     git failed (network, timeout): retried with backoff
     │   ├── RepositoryNotAllowed     the URL is not allowlisted or is unsafe: no retry
@@ -32,12 +34,15 @@ __all__ = [
     "InputError",
     "PinningError",
     "PolicyViolation",
+    "ReleaseChanged",
     "ReleaseNotFound",
+    "ReleaseNotReady",
     "RenderError",
     "RepositoryNotAllowed",
     "RevisionNotFound",
     "SettingsError",
     "UnknownVersion",
+    "error_class",
 ]
 
 
@@ -100,6 +105,19 @@ class ReleaseNotFound(HotfixError):
     permanent = False
 
 
+class ReleaseNotReady(HotfixError):
+    """The ConfigRelease exists but the operator has not resolved its current spec yet."""
+
+    reason = "ReleaseNotReady"
+    permanent = False
+
+
+class ReleaseChanged(HotfixError):
+    """The release a running hotfix was built on was deleted or replaced by another one."""
+
+    reason = "ReleaseChanged"
+
+
 class RenderError(HotfixError):
     """kustomize or the YAML parser failed on the app's config folder."""
 
@@ -139,3 +157,18 @@ class Forbidden(ClusterError):
 
     reason = "Forbidden"
     permanent = True
+
+
+def error_class(reason: str) -> type[HotfixError]:
+    """The error class whose reason is ``reason`` (HotfixError when none is).
+
+    So that an error reported on one object (a ConfigRelease) can be raised again, with
+    the same reason and permanence, for another that depends on it (its hotfixes).
+    """
+    pending: list[type[HotfixError]] = [HotfixError]
+    while pending:
+        cls = pending.pop()
+        if cls.reason == reason:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return HotfixError

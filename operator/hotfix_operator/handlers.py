@@ -6,6 +6,7 @@ them), so importing this module changes nothing global.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -47,9 +48,17 @@ def _mapped(
         raise kopf.TemporaryError(f"{exc.reason}: {exc}", delay=_backoff(retry)) from exc
 
 
+async def _sweep_releases(op: Operator, logger: Logger, every: float) -> None:
+    """Every ``every`` seconds: the periodic pass over all ConfigReleases (in a thread)."""
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(reconciling.sweep_releases, op, logger)
+
+
 def register_handlers(registry: kopf.OperatorRegistry, op: Operator) -> None:
     """Attach every handler to ``registry``; ``op`` carries settings, API and planner."""
     check_every = op.settings.check_interval.total_seconds()
+    snapshot_every = op.settings.drift_interval.total_seconds()
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -58,8 +67,22 @@ def register_handlers(registry: kopf.OperatorRegistry, op: Operator) -> None:
 
     @kopf.on.resume(GROUP, VERSION, RELEASES, registry=registry)
     @kopf.on.create(GROUP, VERSION, RELEASES, registry=registry)
+    @kopf.on.update(GROUP, VERSION, RELEASES, field="spec", registry=registry)
     def release_recorded(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:
         _mapped(reconciling.reconcile_release, op, body, logger, retry)
+
+    # Snapshots are checked by one operator-wide sweep, not a timer per release: kopf puts
+    # a finalizer on every object with a timer, and a release must stay deletable while
+    # the operator is down.
+    @kopf.on.startup(registry=registry)
+    async def start_release_sweep(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+        memo["release_sweep"] = asyncio.create_task(_sweep_releases(op, logger, snapshot_every))
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_release_sweep(memo: kopf.Memo, **_: Any) -> None:
+        sweep = memo.get("release_sweep")
+        if sweep is not None:
+            sweep.cancel()
 
     @kopf.on.resume(GROUP, VERSION, HOTFIXES, registry=registry)
     @kopf.on.create(GROUP, VERSION, HOTFIXES, registry=registry)

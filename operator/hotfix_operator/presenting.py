@@ -67,18 +67,20 @@ def describe_plan(plan: Plan, *, colour: bool = False) -> str:
     paint = _Paint(colour)
     summary = [
         ("release", f"{plan.release_name} (version {plan.release_version})"),
-        ("environment", plan.environment),
-        ("config", f"{plan.repo_url}  {plan.path}"),
-        ("revision", f"{plan.revision}  ({plan.resolution})"),
+        ("environment", str(plan.pin.environment)),
+        ("config", f"{plan.pin.repo_url}  {plan.pin.path}"),
+        ("revision", f"{plan.pin.revision}  ({plan.pin.resolution})"),
         ("namespace", plan.namespace),
         ("image swap", ", ".join(plan.swapped) or "none"),
     ]
-    lines = [paint(f"Hotfix plan: {plan.release_name} on its {plan.environment} config", "bold")]
+    lines = [
+        paint(f"Hotfix plan: {plan.release_name} on its {plan.pin.environment} config", "bold")
+    ]
     lines += _table(summary)
     lines += ["", paint(f"Objects to apply ({len(plan.objects)}):", "bold")]
     lines += _table([("KIND", "NAME"), *(_identity(o) for o in plan.objects)])
     if plan.config_delta is not None:
-        lines += ["", *_delta_lines(plan.config_delta, paint, plan.environment)]
+        lines += ["", *_delta_lines(plan.config_delta, paint, str(plan.pin.environment))]
     elif plan.delta_error:
         lines += ["", paint(f"No delta against today's head: {plan.delta_error}", "yellow")]
     return "\n".join(lines) + "\n"

@@ -5,8 +5,8 @@ kopf settings and why:
 * progress and diff-base in annotations under ``hotfix.gitops.dev`` — the CRDs' status
   schema is strict, so kopf's default ``status.kopf`` would be pruned by the API server;
 * finalizer ``hotfix.gitops.dev/finalizer`` — deletion waits until the namespace is gone;
-* Events: our own, with meaningful reasons, are posted by the reconciler; kopf posts
-  only warnings and errors (its handler failures), so nothing is said twice;
+* Events: only our own, with meaningful reasons and aggregated, posted by the
+  reconciler — kopf posts none (it would post every handler failure a second time);
 * standalone (no peering CRD): the Deployment runs one replica with the Recreate strategy;
 * watch timeouts below the usual load-balancer idle timeouts, so a silently dropped
   watch is noticed within minutes; a batch window of 0.1 s folds bursts of events;
@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import kopf
 
 from hotfix_operator.cluster.clients import Cluster
+from hotfix_operator.cluster.resources import post_event
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.errors import HotfixError
 from hotfix_operator.handlers import register_handlers
@@ -32,6 +34,8 @@ from hotfix_operator.settings import Settings, describe, load_settings
 __all__ = ["kopf_settings", "run_operator"]
 
 PREFIX = "hotfix.gitops.dev"
+#: Threads running the synchronous handlers at once.
+MAX_WORKERS = 8
 
 
 def kopf_settings() -> kopf.OperatorSettings:
@@ -41,7 +45,7 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PREFIX, key="last-handled-configuration"
     )
-    settings.posting.level = logging.WARNING
+    settings.posting.enabled = False
     settings.peering.standalone = True
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
@@ -49,13 +53,29 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.networking.request_timeout = 60
     settings.batching.batch_window = 0.1
     settings.batching.worker_limit = 32
-    settings.execution.max_workers = 8
+    settings.execution.max_workers = MAX_WORKERS
     return settings
 
 
+class _PostedEvents:
+    """Events through cluster.resources.post_event (one object per Event)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self._cluster = cluster
+
+    def record(self, involved: Mapping[str, Any], type: str, reason: str, message: str) -> None:
+        post_event(self._cluster, involved=involved, type=type, reason=reason, message=message)
+
+
 def build_operator(settings: Settings) -> Operator:
+    """The operator's parts; one HTTP connection per apply a busy moment can have in flight
+    (every worker applying at full concurrency), so no connection is discarded."""
+    cluster = Cluster.from_environment(pool_size=MAX_WORKERS * settings.apply_concurrency)
     return Operator(
-        settings=settings, cluster=Cluster.from_environment(), planner=Planner(settings)
+        settings=settings,
+        cluster=cluster,
+        planner=Planner(settings),
+        events=_PostedEvents(cluster),
     )
 
 

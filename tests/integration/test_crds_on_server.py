@@ -330,51 +330,57 @@ def test_without_strict_validation_unknown_fields_are_pruned_not_stored(
     assert "imagePullPolicy" not in stored["spec"]
 
 
-# --- recorded revisions are fixed once set ---
+# --- a resolved release is a fact; before that, its spec may be fixed ---
 
 
-def patch_revisions(
-    custom: client.CustomObjectsApi, namespace: str, revisions: dict[str, str | None]
+def patch_spec(
+    custom: client.CustomObjectsApi, namespace: str, spec: dict[str, Any]
 ) -> dict[str, Any]:
     patched: dict[str, Any] = custom.patch_namespaced_custom_object(
-        GROUP, VERSION, namespace, "configreleases", "orders-1.4.0",
-        {"spec": {"revisions": revisions}},
-    )  # fmt: skip
+        GROUP, VERSION, namespace, "configreleases", "orders-1.4.0", {"spec": spec}
+    )
     return patched
 
 
-def test_changing_the_recorded_prd_revision_is_refused(
+def resolve(custom: client.CustomObjectsApi, namespace: str) -> None:
+    """What the operator writes once it resolved the release (status subresource)."""
+    status = ConfigReleaseStatus(nop_revision=NOP, strategy=Resolution.RECORDED)
+    custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, "configreleases", "orders-1.4.0",
+        {"status": to_wire(status)},
+    )  # fmt: skip
+
+
+def test_the_spec_of_a_resolved_release_cannot_change(
     create: Create, custom: client.CustomObjectsApi, namespace: str
 ) -> None:
     create(sample("ConfigRelease"))
+    resolve(custom, namespace)
 
-    with pytest.raises(ApiException) as rejected:
-        patch_revisions(custom, namespace, {"prd": OTHER})
-
-    assert rejected.value.status == 422
-    assert "spec.revisions.prd cannot be changed once set" in server_message(rejected.value)
-
-
-def test_changing_or_removing_the_recorded_nop_revision_is_refused(
-    create: Create, custom: client.CustomObjectsApi, namespace: str
-) -> None:
-    create(sample("ConfigRelease"))
-
-    changes: list[dict[str, str | None]] = [{"nop": OTHER}, {"nop": None}]
+    changes: list[dict[str, Any]] = [
+        {"revisions": {"prd": OTHER}},
+        {"revisions": {"nop": None}},
+        {"image": "registry.example.com/orders:1.4.0-other"},
+        {"pinning": "Timestamp"},
+    ]
     for change in changes:
         with pytest.raises(ApiException) as rejected:
-            patch_revisions(custom, namespace, change)
-        assert "spec.revisions.nop cannot be changed or removed" in server_message(rejected.value)
+            patch_spec(custom, namespace, change)
+        assert rejected.value.status == 422
+        assert "the spec of a resolved ConfigRelease cannot change" in server_message(
+            rejected.value
+        )
 
 
-def test_a_missing_nop_revision_may_be_recorded_later(
+def test_until_it_is_resolved_a_release_may_be_fixed(
     create: Create, custom: client.CustomObjectsApi, namespace: str
 ) -> None:
     body = sample("ConfigRelease")
     del body["spec"]["revisions"]["nop"]
     create(body)
 
-    patched = patch_revisions(custom, namespace, {"nop": NOP})
+    patched = patch_spec(custom, namespace, {"revisions": {"prd": OTHER, "nop": NOP}})
 
-    assert patched["spec"]["revisions"]["nop"] == NOP
+    assert patched["spec"]["revisions"] == {"prd": OTHER, "nop": NOP}
     assert patched["metadata"]["generation"] == 2
+    resolve(custom, namespace)  # the operator's status write is not a spec change

@@ -416,7 +416,13 @@ def run_story(
 
     wait_for(secret_pruned, 60, "the Secret of 1.5.0 pruned after moving to 1.4.0", interval=0.5)
     status = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]
-    assert status["release"] == {"name": "orders-1.4.0", "version": "1.4.0"}
+    release = kube.get("configreleases", team, "orders-1.4.0")
+    assert release is not None
+    assert status["release"] == {
+        "name": "orders-1.4.0",
+        "version": "1.4.0",
+        "uid": release["metadata"]["uid"],
+    }
     assert status["source"]["revision"] == scenario.nop_revision
     config_map = kube.core.read_namespaced_config_map("orders-config", target)
     assert config_map.data["PARTNER_ENDPOINT"].startswith("https://")

@@ -175,7 +175,11 @@ def test_mission_story(
     target = status["namespace"]
     assert status["source"]["revision"] == scenario.nop_revision
     assert status["source"]["resolution"] == "Recorded"
-    assert status["release"] == {"name": "orders-1.4.0", "version": "1.4.0"}
+    assert status["release"] == {
+        "name": "orders-1.4.0",
+        "version": "1.4.0",
+        "uid": release["metadata"]["uid"],
+    }
     removed = {k["object"]: k["removed"] for k in status["configDelta"]["keys"]}
     assert "PARTNER_ENDPOINT" in removed["ConfigMap/orders-config"]
 

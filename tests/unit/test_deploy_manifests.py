@@ -125,7 +125,7 @@ def test_the_operator_may_manage_its_resources_and_namespaces(
 ) -> None:
     group = "hotfix.gitops.dev"
     for plural in ("configreleases", "hotfixdeployments"):
-        assert verbs(operator_rules, group, plural) == {"list", "watch", "patch"}
+        assert verbs(operator_rules, group, plural) == {"get", "list", "watch", "patch"}
         assert verbs(operator_rules, group, f"{plural}/status") == {"patch"}
     assert verbs(operator_rules, "", "namespaces") == {"get", "create", "patch", "delete"}
     assert verbs(operator_rules, "", "events") == {"create"}

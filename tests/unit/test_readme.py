@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from hotfix_operator import errors
 from hotfix_operator.cli import build_parser
 from hotfix_operator.settings import _VARIABLES
 
@@ -42,20 +41,6 @@ def test_every_hotfixctl_example_parses(args: list[str]) -> None:
 def test_settings_table_matches_the_code() -> None:
     documented = set(re.findall(r"^\| `(HOTFIX_[A-Z_]+)`", README, flags=re.M))
     assert documented == {*_VARIABLES, "HOTFIX_GIT_CREDENTIALS_FILE"}
-
-
-def test_every_error_reason_is_explained() -> None:
-    reasons = {
-        cls.reason
-        for cls in vars(errors).values()
-        if isinstance(cls, type) and issubclass(cls, errors.HotfixError)
-    }
-    reasons.discard("Error")
-    reconciler = (ROOT / "operator/hotfix_operator/reconciling.py").read_text()
-    reasons |= set(re.findall(r'(?:condition\([^"\n]*|event\()"([A-Z][A-Za-z]+)"', reconciler))
-    troubleshooting = README.split("## Troubleshooting", 1)[1]
-    missing = {r for r in reasons if f"`{r}`" not in troubleshooting}
-    assert not missing
 
 
 def test_paths_named_in_the_readme_exist() -> None:

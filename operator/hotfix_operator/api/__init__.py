@@ -15,6 +15,7 @@ from hotfix_operator.api.common import (
     short_sha,
     to_wire,
 )
+from hotfix_operator.api.conditions import ConditionType, Phase, Reason
 from hotfix_operator.api.delta import ConfigDelta, KeyDelta
 from hotfix_operator.api.group import (
     API_VERSION,
@@ -30,7 +31,6 @@ from hotfix_operator.api.hotfixes import (
     HotfixDeploymentSpec,
     HotfixDeploymentStatus,
     InventoryItem,
-    Phase,
     ReleaseRef,
     SourceStatus,
     parse_hotfix,
@@ -55,6 +55,7 @@ __all__ = [
     "Branches",
     "Condition",
     "ConditionStatus",
+    "ConditionType",
     "ConfigDelta",
     "ConfigRelease",
     "ConfigReleaseSpec",
@@ -68,6 +69,7 @@ __all__ = [
     "ObjectMeta",
     "Phase",
     "Pinning",
+    "Reason",
     "ReleaseRef",
     "Resolution",
     "Resource",

@@ -36,7 +36,12 @@ from hotfix_operator.api.hotfixes import (
     HotfixDeploymentSpec,
     HotfixDeploymentStatus,
 )
-from hotfix_operator.api.releases import ConfigRelease, ConfigReleaseSpec, ConfigReleaseStatus
+from hotfix_operator.api.releases import (
+    RELEASE_RULES,
+    ConfigRelease,
+    ConfigReleaseSpec,
+    ConfigReleaseStatus,
+)
 
 __all__ = [
     "ALLOWED_KEYWORDS",
@@ -148,9 +153,12 @@ def _field_description(model: type[BaseModel], field: str) -> str:
 
 
 def _root_schema(
-    model: type[BaseModel], spec: type[BaseModel], status: type[BaseModel]
+    model: type[BaseModel],
+    spec: type[BaseModel],
+    status: type[BaseModel],
+    rules: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    return {
+    schema: dict[str, Any] = {
         "type": "object",
         "description": " ".join((model.__doc__ or "").split()),
         "properties": {
@@ -175,6 +183,9 @@ def _root_schema(
         },
         "required": ["spec"],
     }
+    if rules:
+        schema["x-kubernetes-validations"] = copy.deepcopy(rules)
+    return schema
 
 
 def _column(
@@ -252,7 +263,7 @@ def build_crds() -> list[dict[str, Any]]:
     return [
         _crd(
             CONFIG_RELEASE,
-            _root_schema(ConfigRelease, ConfigReleaseSpec, ConfigReleaseStatus),
+            _root_schema(ConfigRelease, ConfigReleaseSpec, ConfigReleaseStatus, RELEASE_RULES),
             _RELEASE_COLUMNS,
         ),
         _crd(

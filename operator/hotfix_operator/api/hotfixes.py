@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -27,6 +26,7 @@ from hotfix_operator.api.common import (
     VersionName,
     with_short_sha,
 )
+from hotfix_operator.api.conditions import HOTFIX_CONDITIONS, Phase, Reason
 from hotfix_operator.api.delta import ConfigDelta
 from hotfix_operator.api.parsing import parse_object
 from hotfix_operator.durations import parse_duration
@@ -41,17 +41,6 @@ __all__ = [
     "SourceStatus",
     "parse_hotfix",
 ]
-
-
-class Phase(StrEnum):
-    """Where a HotfixDeployment is in its life."""
-
-    PENDING = "Pending"
-    RESOLVING = "Resolving"
-    DEPLOYING = "Deploying"
-    READY = "Ready"
-    FAILED = "Failed"
-    EXPIRED = "Expired"
 
 
 class HotfixDeploymentSpec(SpecModel):
@@ -128,6 +117,13 @@ class ReleaseRef(ApiModel):
         description="Name of the ConfigRelease (same namespace), e.g. orders-1.4.0."
     )
     version: VersionName = Field(description="Its spec.version, e.g. 1.4.0.")
+    uid: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None,
+        description=(
+            "Its metadata.uid: a ConfigRelease deleted and created again under the same name "
+            "is another release, which a running hotfix does not silently switch to."
+        ),
+    )
 
 
 class SourceStatus(ApiModel):
@@ -153,6 +149,17 @@ class SourceStatus(ApiModel):
         )
     )
     environment: Environment = Field(description="Which branch's history was used: nop or prd.")
+    renderer: Annotated[str, Field(max_length=63)] | None = Field(
+        default=None,
+        description="What rendered the folder: kustomize or yaml (every YAML file as it is).",
+    )
+    renderer_version: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None,
+        description=(
+            "The renderer's version, e.g. v5.7.1 for kustomize: a render that differs after a "
+            "tool upgrade is explained by it."
+        ),
+    )
     from_snapshot: bool = Field(
         default=False,
         description=(
@@ -238,7 +245,12 @@ class HotfixDeploymentStatus(ApiModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Kubernetes-style conditions, e.g. Ready, with the reason for any failure.",
+        description=(
+            "Kubernetes-style conditions: "
+            + ", ".join(HOTFIX_CONDITIONS)
+            + ". Ready, Reconciling and Stalled follow kstatus (kubectl wait, Argo CD and Flux "
+            "health checks read them). Reasons: " + ", ".join(Reason) + "."
+        ),
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["type"],

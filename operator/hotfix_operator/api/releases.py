@@ -24,9 +24,11 @@ from hotfix_operator.api.common import (
     VersionName,
     with_short_sha,
 )
+from hotfix_operator.api.conditions import RELEASE_CONDITIONS, Reason
 from hotfix_operator.api.parsing import parse_object
 
 __all__ = [
+    "RELEASE_RULES",
     "ConfigRelease",
     "ConfigReleaseSpec",
     "ConfigReleaseStatus",
@@ -34,6 +36,21 @@ __all__ = [
     "Revisions",
     "SnapshotRef",
     "parse_release",
+]
+
+#: CEL rules at the root of the ConfigRelease schema, where ``oldSelf.status`` is visible:
+#: once the operator resolved a release, its spec is a fact hotfixes are built on.
+RELEASE_RULES: list[dict[str, str]] = [
+    {
+        "rule": (
+            "!has(oldSelf.status) || !has(oldSelf.status.nopRevision) || self.spec == oldSelf.spec"
+        ),
+        "message": (
+            "the spec of a resolved ConfigRelease cannot change: hotfixes are built on what it "
+            "recorded; create a new ConfigRelease (e.g. with another name) for a different "
+            "release"
+        ),
+    }
 ]
 
 
@@ -47,44 +64,19 @@ class Pinning(StrEnum):
 
 
 class Revisions(SpecModel):
-    """The commits of the config repository that belong to the release; fixed once set."""
-
-    # Transition rules: the API server checks them on every update, so a recorded
-    # revision cannot be rewritten after a hotfix may already have been built on it.
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.prd == oldSelf.prd",
-                    "message": (
-                        "spec.revisions.prd cannot be changed once set: it records what went "
-                        "to production; create a new ConfigRelease for a new release"
-                    ),
-                },
-                {
-                    "rule": "!has(oldSelf.nop) || (has(self.nop) && self.nop == oldSelf.nop)",
-                    "message": (
-                        "spec.revisions.nop cannot be changed or removed once set; create a "
-                        "new ConfigRelease if the recorded nop commit was wrong"
-                    ),
-                },
-            ]
-        }
-    )
+    """The commits of the config repository that belong to the release."""
 
     prd: CommitSha = Field(
         description=(
             "Full 40-character SHA of the prd branch commit deployed with this release, "
-            "e.g. 3f2a9c0e5b7d4a1f8e6c2b9d0a4f7e1c3b5d8a2f (git rev-parse prd). Required; "
-            "cannot be changed once set."
+            "e.g. 3f2a9c0e5b7d4a1f8e6c2b9d0a4f7e1c3b5d8a2f (git rev-parse prd). Required."
         )
     )
     nop: CommitSha | None = Field(
         default=None,
         description=(
             "Full 40-character SHA of the nop branch commit that was tested for this release. "
-            "Optional: when absent, pinning Auto finds it with MergeBase. Can be added later, "
-            "but not changed once set."
+            "Optional: when absent, pinning Auto finds it with MergeBase."
         ),
     )
 
@@ -184,7 +176,10 @@ class ConfigReleaseStatus(ApiModel):
 
     observed_generation: Count | None = Field(
         default=None,
-        description="metadata.generation the operator last acted on.",
+        description=(
+            "metadata.generation the operator last acted on; a HotfixDeployment uses this "
+            "release only when it equals metadata.generation."
+        ),
     )
     nop_revision: CommitSha | None = Field(
         default=None,
@@ -216,7 +211,12 @@ class ConfigReleaseStatus(ApiModel):
     )
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Kubernetes-style conditions, e.g. Resolved and SnapshotStored.",
+        description=(
+            "Kubernetes-style conditions: "
+            + ", ".join(RELEASE_CONDITIONS)
+            + " (kstatus). Ready is True once the release is resolved and snapshotted. "
+            "Reasons: " + ", ".join(Reason) + "."
+        ),
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["type"],

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from hotfix_operator.api.group import API_VERSION, CONFIG_RELEASE, RESOURCES
+from hotfix_operator.api.group import API_VERSION, CONFIG_RELEASE, RESOURCES, Resource
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.errors import HotfixError
 from hotfix_operator.naming import MANAGER
@@ -19,6 +19,7 @@ __all__ = [
     "list_releases",
     "patch_status",
     "post_event",
+    "read_own",
 ]
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,27 @@ def list_releases(cluster: Cluster, namespace: str | None) -> list[dict[str, Any
 def get_release(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
     """The ConfigRelease ``namespace/name``, or None when there is none."""
     return cluster.read(API_VERSION, CONFIG_RELEASE.kind, name, namespace=namespace)
+
+
+def read_own(
+    cluster: Cluster, resource: Resource, body: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The object ``body`` names, as the API server has it now; None once it is gone.
+
+    Handlers and timers start from kopf's copy, which a concurrent status write may have
+    made stale; a reconciliation holding the object's lock starts from this one. A body
+    of another object under the same name (deleted and created again) is None too.
+    """
+    meta = body.get("metadata") or {}
+    fresh = cluster.read(
+        API_VERSION, resource.kind, str(meta.get("name")), namespace=meta.get("namespace")
+    )
+    if fresh is None:
+        return None
+    uid = meta.get("uid")
+    if uid and (fresh.get("metadata") or {}).get("uid") != uid:
+        return None
+    return fresh
 
 
 def patch_status(

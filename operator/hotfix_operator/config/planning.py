@@ -1,9 +1,10 @@
 """Planning: from a ConfigRelease and a HotfixDeployment to the exact objects to apply.
 
     select_release  which ConfigRelease a HotfixDeployment means
-    Planner.resolve  the pinned revision (pinning strategies)
+    Planner.resolve  the pinned revision from a release's spec (pinning strategies)
+    Planner.pin      what a resolved release recorded (else resolved, for the CLI)
     Planner.render   the app folder at a revision → checked manifests (cached by tree SHA)
-    Planner.plan     resolve → render → policy → transform → delta, as one Plan
+    Planner.plan     a ConfigSource → policy → transform → delta, as one Plan
 
 The same Plan feeds ``hotfixctl plan`` and the operator, so what a user checks on the
 command line is what the operator applies.
@@ -12,11 +13,13 @@ command line is what the operator applies.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hotfix_operator.api.common import Environment
+from hotfix_operator.api.common import Resolution as ResolutionKind
 from hotfix_operator.api.delta import ConfigDelta
 from hotfix_operator.api.hotfixes import HotfixDeployment
 from hotfix_operator.api.releases import ConfigRelease
@@ -26,6 +29,7 @@ from hotfix_operator.config.pinning import Resolution, resolve_revision
 from hotfix_operator.config.policy import check_policy
 from hotfix_operator.config.render_cache import RenderCache
 from hotfix_operator.config.rendering import render_folder
+from hotfix_operator.config.sources import ConfigSource, Pin, Rendered, is_resolved, recorded_pin
 from hotfix_operator.config.transforming import transform
 from hotfix_operator.errors import (
     HotfixError,
@@ -36,7 +40,7 @@ from hotfix_operator.errors import (
 from hotfix_operator.naming import hotfix_namespace, ownership_labels
 from hotfix_operator.settings import Settings
 
-__all__ = ["Plan", "Planner", "select_release"]
+__all__ = ["GitSource", "Plan", "Planner", "select_release"]
 
 Objects = list[dict[str, Any]]
 
@@ -78,14 +82,14 @@ class Plan:
 
     release_name: str
     release_version: str
-    environment: str
-    repo_url: str
-    path: str
-    revision: str
-    resolution: str
+    pin: Pin
     namespace: str
     objects: Objects
     swapped: list[str] = field(default_factory=list)
+    #: What rendered the config and its version, e.g. ("kustomize", "v5.7.1").
+    renderer: tuple[str, str] | None = None
+    #: Why the release's snapshot was used instead of git; None when git delivered.
+    from_snapshot: str | None = None
     config_delta: ConfigDelta | None = None
     #: Why there is no delta (e.g. today's head does not render); the plan still stands.
     delta_error: str | None = None
@@ -94,12 +98,12 @@ class Plan:
         """The shape ``hotfixctl plan --output json`` prints (a stable contract)."""
         return {
             "release": {"name": self.release_name, "version": self.release_version},
-            "environment": self.environment,
+            "environment": str(self.pin.environment),
             "source": {
-                "repoURL": self.repo_url,
-                "path": self.path,
-                "revision": self.revision,
-                "resolution": self.resolution,
+                "repoURL": self.pin.repo_url,
+                "path": self.pin.path,
+                "revision": self.pin.revision,
+                "resolution": str(self.pin.resolution),
             },
             "namespace": self.namespace,
             "objects": self.objects,
@@ -109,6 +113,17 @@ class Plan:
                 else None
             ),
         }
+
+
+@dataclass(frozen=True)
+class GitSource:
+    """A pin read from the git mirror (rendered once per folder tree, then cached)."""
+
+    pin: Pin
+    planner: Planner
+
+    def render(self) -> Rendered:
+        return self.planner.render(self.pin.repo_url, self.pin.path, self.pin.revision)
 
 
 class Planner:
@@ -125,7 +140,8 @@ class Planner:
         self.mirrors = mirrors or MirrorPool(settings)
         self.cache = cache or RenderCache(settings.cache_dir / "renders")
 
-    def resolve(self, release: ConfigRelease, environment: str) -> Resolution:
+    def resolve(self, release: ConfigRelease, environment: Environment | str) -> Resolution:
+        """Resolve the release's pinning from its spec, through git (recording a release)."""
         spec = release.spec
         mirror = self.mirrors.get(spec.source.repo_url)
         return resolve_revision(
@@ -139,7 +155,28 @@ class Planner:
             branch_max_age=BRANCH_MAX_AGE,
         )
 
-    def render(self, repo_url: str, path: str, revision: str) -> Objects:
+    def pin(self, release: ConfigRelease, environment: Environment | str) -> Pin:
+        """What the release recorded when the operator resolved it; else resolved now.
+
+        For the command line, which also reads release files that never met the
+        operator. The operator itself uses ``recorded_pin`` only.
+        """
+        if is_resolved(release):
+            return recorded_pin(release, environment)
+        resolution = self.resolve(release, environment)
+        source = release.spec.source
+        return Pin(
+            repo_url=source.repo_url,
+            path=source.path,
+            environment=Environment(environment),
+            revision=resolution.revision,
+            resolution=ResolutionKind(resolution.strategy),
+        )
+
+    def source(self, pin: Pin) -> GitSource:
+        return GitSource(pin, self)
+
+    def render(self, repo_url: str, path: str, revision: str) -> Rendered:
         """The app folder at ``revision``, rendered and policy-checked (not transformed)."""
         mirror = self.mirrors.get(repo_url)
         mirror.ensure_commit(revision)
@@ -158,60 +195,42 @@ class Planner:
                 objects = render_folder(folder, self.settings)
             self.cache.put(key, objects)
         check_policy(objects, self.settings)
-        return objects
+        return Rendered(objects)
 
-    def head_delta(
-        self, release: ConfigRelease, environment: str, pinned: Sequence[dict[str, Any]]
-    ) -> ConfigDelta:
+    def head_delta(self, pin: Pin, release: ConfigRelease, pinned: Objects) -> ConfigDelta:
         """Pinned config against today's head of the same branch."""
-        source = release.spec.source
-        branch = source.branches.nop if environment == "nop" else source.branches.prd
-        head = self.mirrors.get(source.repo_url).branch_head(branch, max_age=BRANCH_MAX_AGE)
+        branches = release.spec.source.branches
+        branch = branches.nop if pin.environment is Environment.NOP else branches.prd
+        head = self.mirrors.get(pin.repo_url).branch_head(branch, max_age=BRANCH_MAX_AGE)
         try:
-            head_objects = self.render(source.repo_url, source.path, head)
+            head_objects = self.render(pin.repo_url, pin.path, head).objects
         except PolicyViolation as exc:
             # Today's head may break a rule the pinned config keeps: still show a delta.
             raise PolicyViolation(f"today's {branch} head {head[:12]}: {exc}") from exc
         return config_delta(pinned, head_objects, head_revision=head)
 
+    def plan_from_git(self, release: ConfigRelease, hotfix: HotfixDeployment) -> Plan:
+        """The plan the command line shows: pinned (or resolved) from git, with its delta."""
+        pin = self.pin(release, hotfix.spec.environment)
+        return self.plan(self.source(pin), release, hotfix)
+
     def plan(
         self,
+        source: ConfigSource,
         release: ConfigRelease,
         hotfix: HotfixDeployment,
         *,
         with_delta: bool = True,
         namespace: str | None = None,
     ) -> Plan:
-        """Resolve and render from git, then transform (see ``plan_rendered``)."""
-        resolution = self.resolve(release, hotfix.spec.environment)
-        source = release.spec.source
-        rendered = self.render(source.repo_url, source.path, resolution.revision)
-        return self.plan_rendered(
-            release,
-            hotfix,
-            revision=resolution.revision,
-            resolution=resolution.strategy,
-            rendered=rendered,
-            with_delta=with_delta,
-            namespace=namespace,
-        )
+        """Render the source, check it, transform it for the hotfix; the delta informs.
 
-    def plan_rendered(
-        self,
-        release: ConfigRelease,
-        hotfix: HotfixDeployment,
-        *,
-        revision: str,
-        resolution: str,
-        rendered: Objects,
-        with_delta: bool = True,
-        namespace: str | None = None,
-    ) -> Plan:
-        """Transform an already rendered config (from git or a release snapshot)."""
-        spec = hotfix.spec
-        environment = spec.environment
-        check_policy(rendered, self.settings)
-        source = release.spec.source
+        ``with_delta=False`` skips today's head (a fetch and a render) where only the
+        objects matter, e.g. on a drift pass.
+        """
+        pin = source.pin
+        rendered = source.render()
+        check_policy(rendered.objects, self.settings)
         # A file without metadata.namespace is applied to the user's current namespace;
         # "default" stands in for it (the operator always knows the real one).
         owner_namespace = hotfix.namespace or "default"
@@ -219,31 +238,29 @@ class Planner:
             self.settings.namespace_prefix, owner_namespace, hotfix.name
         )
         result = transform(
-            rendered,
+            rendered.objects,
             namespace=target,
-            image=spec.image,
+            image=hotfix.spec.image,
             release_image=release.spec.image,
-            containers=spec.containers,
+            containers=hotfix.spec.containers,
             labels=ownership_labels(owner_namespace, hotfix.name),
         )
         delta: ConfigDelta | None = None
         delta_error: str | None = None
         if with_delta:
             try:
-                delta = self.head_delta(release, environment, rendered)
+                delta = self.head_delta(pin, release, rendered.objects)
             except HotfixError as exc:  # the delta informs; it never blocks a hotfix
                 delta_error = str(exc)
         return Plan(
             release_name=release.name,
             release_version=release.spec.version,
-            environment=environment,
-            repo_url=source.repo_url,
-            path=source.path,
-            revision=revision,
-            resolution=resolution,
+            pin=pin,
             namespace=target,
             objects=result.objects,
             swapped=result.swapped,
+            renderer=rendered.renderer,
+            from_snapshot=rendered.from_snapshot,
             config_delta=delta,
             delta_error=delta_error,
         )

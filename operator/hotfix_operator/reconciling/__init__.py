@@ -1,0 +1,24 @@
+"""Reconciliation: small steps, one status writer, one error path.
+
+    reconcile_release / sweep_releases  ConfigRelease → resolved once, snapshot kept
+    reconcile_hotfix / check_hotfix     HotfixDeployment → namespace, objects, status
+    finalize_hotfix                     deletion: the namespace goes first
+
+Errors are the operator's own (errors.py); only handlers.py maps them to kopf.
+"""
+
+from hotfix_operator.reconciling.context import EventSink, ObjectLocks, Operator
+from hotfix_operator.reconciling.hotfixes import check_hotfix, finalize_hotfix, reconcile_hotfix
+from hotfix_operator.reconciling.releases import check_release, reconcile_release, sweep_releases
+
+__all__ = [
+    "EventSink",
+    "ObjectLocks",
+    "Operator",
+    "check_hotfix",
+    "check_release",
+    "finalize_hotfix",
+    "reconcile_hotfix",
+    "reconcile_release",
+    "sweep_releases",
+]

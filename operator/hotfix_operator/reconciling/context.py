@@ -1,0 +1,71 @@
+"""What every reconciliation needs, and the lock that keeps two of them off one object."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hotfix_operator.cluster.clients import Cluster
+from hotfix_operator.config.planning import Planner
+from hotfix_operator.settings import Settings
+
+__all__ = ["EventSink", "Logger", "ObjectLocks", "Operator"]
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+class EventSink(Protocol):
+    """Where Events go (cluster.events.EventRecorder; a list in unit tests)."""
+
+    def record(self, involved: Mapping[str, Any], type: str, reason: str, message: str) -> None: ...
+
+
+class ObjectLocks:
+    """One lock per object (by uid): handlers and timers never work on it at once.
+
+    kopf runs an object's handlers one after another, but its timers run beside them in
+    other threads; without this a drift pass could re-apply the old image right after an
+    update applied the new one. Locks of objects nobody holds are dropped.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, uid: str, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the object's lock; ``wait=False`` yields False at once when it is taken."""
+        with self._guard:
+            lock, users = self._locks.get(uid) or (threading.Lock(), 0)
+            self._locks[uid] = (lock, users + 1)
+        acquired = lock.acquire(blocking=wait)
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                lock.release()
+            with self._guard:
+                lock, users = self._locks[uid]
+                if users == 1:
+                    del self._locks[uid]
+                else:
+                    self._locks[uid] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        with self._guard:
+            return len(self._locks)
+
+
+@dataclass
+class Operator:
+    """Settings, the API, the planner (mirrors, render cache), Events and object locks."""
+
+    settings: Settings
+    cluster: Cluster
+    planner: Planner
+    events: EventSink
+    locks: ObjectLocks = field(default_factory=ObjectLocks)

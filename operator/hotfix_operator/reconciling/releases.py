@@ -1,0 +1,172 @@
+"""ConfigRelease: resolve once, keep a snapshot, and never resolve again.
+
+    reconcile_release   create, spec change (until resolved), resume: resolve + snapshot
+    check_release       the periodic pass: a deleted or modified snapshot is made again
+                        from the recorded revisions (never re-resolved)
+    sweep_releases      that pass over every ConfigRelease the operator can see
+
+Conditions (kstatus): Ready (True once resolved and snapshotted, reason Recorded),
+Reconciling (resolving, or retrying a transient error), Stalled (the spec must change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hotfix_operator.api.common import Environment, Resolution, short_sha
+from hotfix_operator.api.conditions import ConditionType, Reason, now
+from hotfix_operator.api.group import CONFIG_RELEASE
+from hotfix_operator.api.releases import (
+    ConfigRelease,
+    ConfigReleaseStatus,
+    SnapshotRef,
+    parse_release,
+)
+from hotfix_operator.cluster.resources import list_releases, read_own
+from hotfix_operator.cluster.snapshots import load_snapshot, save_snapshot
+from hotfix_operator.config.sources import is_resolved, recorded_pin
+from hotfix_operator.errors import HotfixError
+from hotfix_operator.reconciling.context import Logger, Operator
+from hotfix_operator.reconciling.reporting import Report
+
+__all__ = ["check_release", "reconcile_release", "sweep_releases"]
+
+ReleaseReport = Report[ConfigReleaseStatus]
+
+
+def reconcile_release(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
+    """Resolve the nop revision of the release's current spec and snapshot its config.
+
+    A release resolved for its current generation is left as it is (its spec can no
+    longer change: a CEL rule refuses it), so a later force-push or git outage cannot
+    change what a hotfix of this release gets.
+    """
+    uid = str((body.get("metadata") or {}).get("uid"))
+    with op.locks.hold(uid):
+        fresh = read_own(op.cluster, CONFIG_RELEASE, body)
+        if fresh is None:
+            return
+        report = Report(op, CONFIG_RELEASE, fresh, ConfigReleaseStatus, logger)
+        try:
+            release = parse_release(fresh)
+            if is_resolved(release):
+                _keep_snapshot(op, release, fresh, report)
+            else:
+                _resolve(op, release, fresh, report)
+        except HotfixError as exc:
+            report.failed(exc, ConditionType.READY)
+            raise
+
+
+def check_release(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
+    """The periodic pass: bring back a snapshot someone deleted or changed."""
+    uid = str((body.get("metadata") or {}).get("uid"))
+    with op.locks.hold(uid, wait=False) as held:
+        if not held:
+            return  # a reconciliation is under way; the next pass looks again
+        fresh = read_own(op.cluster, CONFIG_RELEASE, body)
+        if fresh is None:
+            return
+        report = Report(op, CONFIG_RELEASE, fresh, ConfigReleaseStatus, logger)
+        try:
+            release = parse_release(fresh)
+        except HotfixError:
+            return  # reported by reconcile_release; waits for a spec change
+        if not is_resolved(release):
+            return
+        try:
+            _keep_snapshot(op, release, fresh, report)
+        except HotfixError as exc:
+            # The release stays usable from git; say that its safety net is gone.
+            report.event(Reason(exc.reason), f"snapshot not restored: {exc}", warning=True)
+            raise
+
+
+def sweep_releases(op: Operator, logger: Logger) -> None:
+    """``check_release`` for every ConfigRelease; one failing release does not stop it."""
+    try:
+        bodies = list_releases(op.cluster, None)
+    except HotfixError as exc:
+        logger.warning("the periodic pass over ConfigReleases could not list them: %s", exc)
+        return
+    for body in bodies:
+        try:
+            check_release(op, body, logger)
+        except HotfixError as exc:
+            meta = body.get("metadata") or {}
+            logger.warning("ConfigRelease %s/%s: %s", meta.get("namespace"), meta.get("name"), exc)
+
+
+def _resolve(
+    op: Operator, release: ConfigRelease, body: Mapping[str, Any], report: ReleaseReport
+) -> None:
+    report.progressing(Reason.RESOLVING, "resolving the nop revision and storing a snapshot")
+    report.condition(ConditionType.READY, False, Reason.RESOLVING, "not resolved yet")
+    report.flush()
+    resolution = op.planner.resolve(release, Environment.NOP)
+    snapshot = _store_snapshot(op, release, body, nop_revision=resolution.revision)
+    message = (
+        f"nop config pinned to {resolution.revision[:12]} ({resolution.message}); "
+        f"snapshot {snapshot.name} holds {snapshot.objects} objects of nop and prd"
+    )
+    report.update(
+        nop_revision=resolution.revision,
+        nop_revision_short=short_sha(resolution.revision),
+        strategy=Resolution(resolution.strategy),
+        resolved_at=now(),
+        snapshot=snapshot,
+    )
+    report.condition(ConditionType.READY, True, Reason.RECORDED, message)
+    report.settled()
+    report.flush()
+    report.event(Reason.RECORDED, message)
+    report.logger.info(message)
+
+
+def _store_snapshot(
+    op: Operator, release: ConfigRelease, body: Mapping[str, Any], *, nop_revision: str
+) -> SnapshotRef:
+    """Render nop and prd at their recorded revisions and store them in the cluster."""
+    source = release.spec.source
+    revisions = {"nop": nop_revision, "prd": release.spec.revisions.prd}
+    rendered = {
+        env: op.planner.render(source.repo_url, source.path, revision).objects
+        for env, revision in revisions.items()
+    }
+    name, digest = save_snapshot(op.cluster, release=body, rendered=rendered, revisions=revisions)
+    return SnapshotRef(
+        name=name,
+        digest=digest,
+        objects=sum(len(objects) for objects in rendered.values()),
+        created_at=now(),
+    )
+
+
+def _keep_snapshot(
+    op: Operator, release: ConfigRelease, body: Mapping[str, Any], report: ReleaseReport
+) -> None:
+    """A resolved release: make its snapshot again if it is gone or was changed."""
+    snapshot = release.status.snapshot
+    if snapshot is not None:
+        try:
+            load_snapshot(
+                op.cluster,
+                namespace=str(release.namespace),
+                name=snapshot.name,
+                digest=snapshot.digest,
+                release=release.name,
+            )
+            return
+        except HotfixError as exc:
+            report.logger.warning("%s; storing it again from the recorded revisions", exc)
+    revision = recorded_pin(release, Environment.NOP).revision
+    restored = _store_snapshot(op, release, body, nop_revision=revision)
+    report.update(snapshot=restored)
+    report.flush()
+    message = (
+        f"snapshot {restored.name} stored again from the recorded revisions "
+        f"(nop {revision[:12]}, prd {release.spec.revisions.prd[:12]})"
+    )
+    report.event(Reason.SNAPSHOT_RESTORED, message)
+    report.logger.info(message)

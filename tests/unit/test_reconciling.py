@@ -1,0 +1,618 @@
+"""Every branch of the reconciler, on a fake API server and an in-memory git (no I/O).
+
+The integration tests (tests/integration/test_operator.py, test_exactness.py) run the
+same code as a real operator process against a real API server and real repositories.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotfix_operator.api.conditions import ConditionType, Phase, Reason
+from hotfix_operator.api.hotfixes import HotfixDeploymentStatus
+from hotfix_operator.api.releases import ConfigReleaseStatus
+from hotfix_operator.config.mirroring import MirrorPool
+from hotfix_operator.errors import ClusterError, HotfixError, PolicyViolation
+from hotfix_operator.reconciling import (
+    Operator,
+    check_hotfix,
+    check_release,
+    finalize_hotfix,
+    reconcile_hotfix,
+    reconcile_release,
+    sweep_releases,
+)
+from tests.fakes import FakeCluster, FakePlanner, RecordedEvents, settings_for
+
+TEAM = "team-orders"
+REPO = "https://git.example.com/acme/config.git"
+RELEASE_IMAGE = "registry.example.com/orders:1.4.0"
+HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"
+#: Commits of the in-memory config repository.
+NOP_140, PRD_140 = "1" * 40, "2" * 40
+NOP_150, PRD_150 = "3" * 40, "4" * 40
+NOP_TODAY, MERGE_BASE_AFTER_FORCE_PUSH = "5" * 40, "6" * 40
+LOG = logging.getLogger("test")
+
+
+def orders(*, endpoint: bool = True, flags: bool = False) -> list[dict[str, Any]]:
+    data = {"LOG_LEVEL": "info"}
+    if endpoint:
+        data["PARTNER_ENDPOINT"] = "https://partner.example.com"
+    objects: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "orders-config"},
+            "data": data,
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "orders"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "orders"}},
+                "template": {
+                    "metadata": {"labels": {"app": "orders"}},
+                    "spec": {"containers": [{"name": "app", "image": RELEASE_IMAGE}]},
+                },
+            },
+        },
+    ]
+    if flags:
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "orders-feature-flags"},
+                "data": {"NEW_CHECKOUT": "true"},
+            }
+        )
+    return objects
+
+
+@dataclass
+class World:
+    op: Operator
+    cluster: FakeCluster
+    planner: FakePlanner
+    events: RecordedEvents
+
+    # -- what users and pipelines do ------------------------------------------------
+
+    def release(
+        self,
+        version: str = "1.4.0",
+        *,
+        prd: str = PRD_140,
+        nop: str | None = None,
+        released_at: str = "2025-03-06T10:00:00Z",
+        resolve: bool = True,
+    ) -> dict[str, Any]:
+        revisions = {"prd": prd, **({"nop": nop} if nop else {})}
+        body = self.cluster.put(
+            {
+                "apiVersion": "hotfix.gitops.dev/v1alpha1",
+                "kind": "ConfigRelease",
+                "metadata": {"name": f"orders-{version}", "namespace": TEAM},
+                "spec": {
+                    "app": "orders",
+                    "version": version,
+                    "image": RELEASE_IMAGE,
+                    "source": {"repoURL": REPO, "path": "apps/orders"},
+                    "revisions": revisions,
+                    "releasedAt": released_at,
+                },
+            }
+        )
+        if resolve:
+            reconcile_release(self.op, body, LOG)
+        return body
+
+    def hotfix(self, name: str = "orders-hotfix", **spec: Any) -> dict[str, Any]:
+        return self.cluster.put(
+            {
+                "apiVersion": "hotfix.gitops.dev/v1alpha1",
+                "kind": "HotfixDeployment",
+                "metadata": {"name": name, "namespace": TEAM},
+                "spec": {"app": "orders", "image": HOTFIX_IMAGE, **spec},
+            }
+        )
+
+    # -- what users see -------------------------------------------------------------
+
+    def body(self, kind: str, name: str) -> dict[str, Any]:
+        found = self.cluster.get(kind, name, TEAM)
+        assert found is not None, f"{kind} {name} is gone"
+        return found
+
+    def status(self, name: str = "orders-hotfix") -> HotfixDeploymentStatus:
+        return HotfixDeploymentStatus.model_validate(
+            self.body("HotfixDeployment", name).get("status") or {}
+        )
+
+    def release_status(self, version: str = "1.4.0") -> ConfigReleaseStatus:
+        return ConfigReleaseStatus.model_validate(
+            self.body("ConfigRelease", f"orders-{version}").get("status") or {}
+        )
+
+    def conditions(self, name: str = "orders-hotfix") -> dict[str, tuple[str, str]]:
+        return {c.type: (c.status, c.reason) for c in self.status(name).conditions}
+
+    def config_map(self, name: str, hotfix: str = "orders-hotfix") -> dict[str, str]:
+        namespace = self.status(hotfix).namespace
+        found = self.cluster.get("ConfigMap", name, namespace)
+        assert found is not None, f"ConfigMap {name} is not in {namespace}"
+        data: dict[str, str] = found["data"]
+        return data
+
+    def drift_due(self, name: str = "orders-hotfix") -> None:
+        """Let the drift interval pass (the last check moves into the past)."""
+        body = self.body("HotfixDeployment", name)
+        body["status"]["lastDriftCheck"] = "2020-01-01T00:00:00Z"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    settings = settings_for(tmp_path)
+    planner = FakePlanner(settings)
+    planner.commit(NOP_140, orders())
+    planner.commit(PRD_140, orders())
+    planner.commit(NOP_150, orders(endpoint=False, flags=True))
+    planner.commit(PRD_150, orders(endpoint=False, flags=True))
+    planner.commit(NOP_TODAY, orders(endpoint=False, flags=True))
+    planner.commit(MERGE_BASE_AFTER_FORCE_PUSH, orders(endpoint=False))
+    planner.heads["nop"] = NOP_TODAY
+    planner.merge_base = NOP_140
+    cluster, events = FakeCluster(), RecordedEvents()
+    op = Operator(settings=settings, cluster=cluster, planner=planner, events=events)  # type: ignore[arg-type]
+    yield World(op, cluster, planner, events)
+    planner.mirrors.close()
+
+
+def deploy(world: World, name: str = "orders-hotfix", **spec: Any) -> HotfixDeploymentStatus:
+    reconcile_hotfix(world.op, world.hotfix(name, **spec), LOG)
+    return world.status(name)
+
+
+# --- ConfigRelease ----------------------------------------------------------------------
+
+
+def test_a_release_is_resolved_once_and_snapshotted(world: World) -> None:
+    body = world.release()
+    status = world.release_status()
+    assert (status.nop_revision, status.strategy) == (NOP_140, "MergeBase")
+    assert status.observed_generation == 1
+    assert status.snapshot is not None
+    assert world.cluster.get("ConfigMap", status.snapshot.name, TEAM) is not None
+    assert [(c.type, c.status, c.reason) for c in status.conditions] == [
+        ("Ready", "True", "Recorded")
+    ]
+    assert world.events.reasons() == ["Recorded"]
+
+    world.planner.merge_base = MERGE_BASE_AFTER_FORCE_PUSH  # nop was rewritten since
+    reconcile_release(world.op, body, LOG)  # resume after a restart
+    check_release(world.op, body, LOG)
+    assert world.planner.resolutions == 1
+    assert world.release_status().nop_revision == NOP_140
+
+
+def test_a_release_fixed_before_it_resolved_is_resolved_again(world: World) -> None:
+    body = world.release(prd="9" * 40, resolve=False)
+    with pytest.raises(HotfixError) as failed:
+        reconcile_release(world.op, body, LOG)
+    assert failed.value.reason == "RevisionNotFound"
+    status = world.release_status()
+    assert status.nop_revision is None
+    stalled = {c.type: c.reason for c in status.conditions}
+    assert stalled == {"Ready": "RevisionNotFound", "Stalled": "RevisionNotFound"}
+
+    fixed = world.cluster.edit_spec(
+        "ConfigRelease", "orders-1.4.0", TEAM, revisions={"prd": PRD_140}
+    )
+    reconcile_release(world.op, fixed, LOG)
+    status = world.release_status()
+    assert (status.nop_revision, status.observed_generation) == (NOP_140, 2)
+    assert {c.type for c in status.conditions} == {"Ready"}
+
+
+def test_a_deleted_snapshot_is_stored_again_from_the_recorded_revisions(world: World) -> None:
+    body = world.release()
+    name = world.release_status().snapshot.name  # type: ignore[union-attr]
+    world.cluster.delete("v1", "ConfigMap", name, namespace=TEAM)
+    world.planner.merge_base = MERGE_BASE_AFTER_FORCE_PUSH
+
+    check_release(world.op, body, LOG)
+
+    assert world.cluster.get("ConfigMap", name, TEAM) is not None
+    assert world.planner.resolutions == 1  # restored, never re-resolved
+    assert world.planner.renders[-2:] == [NOP_140, PRD_140]
+    assert "SnapshotRestored" in world.events.reasons("Normal")
+
+
+def test_the_sweep_restores_snapshots_and_goes_past_a_broken_release(world: World) -> None:
+    world.release()
+    world.release("1.5.0", prd=PRD_150, nop=NOP_150)
+    for version in ("1.4.0", "1.5.0"):
+        name = world.release_status(version).snapshot.name  # type: ignore[union-attr]
+        world.cluster.delete("v1", "ConfigMap", name, namespace=TEAM)
+    world.planner.lost.add(NOP_140)  # 1.4.0's snapshot cannot be made again from git
+
+    sweep_releases(world.op, LOG)
+
+    assert world.cluster.get("ConfigMap", "orders-1.5.0-snapshot", TEAM) is not None
+    assert world.cluster.get("ConfigMap", "orders-1.4.0-snapshot", TEAM) is None
+    assert ("Warning", "RevisionNotFound") in [(t, r) for t, r, _ in world.events.posted]
+    assert world.planner.resolutions == 2
+
+
+def test_an_invalid_release_stalls_with_the_field_named(world: World) -> None:
+    body = world.release(resolve=False)
+    world.body("ConfigRelease", "orders-1.4.0")["spec"]["image"] = "Not An Image"
+    with pytest.raises(HotfixError, match=r"spec\.image"):
+        reconcile_release(world.op, body, LOG)
+    conditions = {c.type: (c.status, c.reason) for c in world.release_status().conditions}
+    assert conditions == {"Ready": ("False", "InvalidSpec"), "Stalled": ("True", "InvalidSpec")}
+    assert world.events.reasons("Warning") == ["InvalidSpec"]
+
+
+# --- HotfixDeployment: resolve ----------------------------------------------------------
+
+
+def test_a_hotfix_uses_the_recorded_revision_and_never_resolves(world: World) -> None:
+    world.release()
+    world.planner.merge_base = MERGE_BASE_AFTER_FORCE_PUSH  # what resolving today would find
+
+    status = deploy(world)
+
+    assert status.source is not None
+    assert (status.source.revision, status.source.resolution) == (NOP_140, "MergeBase")
+    assert (status.source.renderer, status.source.renderer_version) == ("yaml", "test")
+    assert world.planner.resolutions == 1  # the release's own resolution, nothing since
+    assert world.config_map("orders-config")["PARTNER_ENDPOINT"].startswith("https://")
+    assert status.release is not None and status.release.uid
+    assert status.phase is Phase.DEPLOYING
+    assert world.conditions() == {
+        "Resolved": ("True", "Resolved"),
+        "Applied": ("True", "Applied"),
+        "Ready": ("False", "Progressing"),
+        "Reconciling": ("True", "Progressing"),
+    }
+    assert status.observed_generation == 1
+    assert world.events.reasons() == ["Recorded", "Resolved", "NamespaceCreated", "Applied"]
+
+
+def test_git_lost_the_recorded_commit_the_snapshot_stands_in(world: World) -> None:
+    world.release()
+    world.planner.lost.add(NOP_140)  # force-pushed away
+
+    status = deploy(world)
+
+    assert status.source is not None
+    assert (status.source.revision, status.source.from_snapshot) == (NOP_140, True)
+    assert world.conditions()["Resolved"] == ("True", "FromSnapshot")
+    assert world.config_map("orders-config")["PARTNER_ENDPOINT"].startswith("https://")
+    assert "FromSnapshot" in world.events.reasons("Warning")
+
+
+def test_the_allowlist_is_never_worked_around_by_the_snapshot(world: World) -> None:
+    world.release()
+    fenced = world.op.settings.model_copy(update={"allowed_repos": ("https://elsewhere/",)})
+    world.planner.mirrors = MirrorPool(fenced)  # the admin narrowed HOTFIX_ALLOWED_REPOS
+    with pytest.raises(HotfixError) as refused:
+        deploy(world)
+    assert refused.value.reason == "RepositoryNotAllowed"
+    assert world.status().phase is Phase.FAILED
+
+
+def test_an_unresolved_release_is_waited_for(world: World) -> None:
+    world.release(resolve=False)
+    with pytest.raises(HotfixError) as waiting:
+        deploy(world)
+    assert (waiting.value.reason, waiting.value.permanent) == ("ReleaseNotReady", False)
+    assert world.status().phase is Phase.PENDING
+    assert world.conditions()["Reconciling"] == ("True", "ReleaseNotReady")
+    assert "Stalled" not in world.conditions()
+    assert world.planner.resolutions == 0
+
+
+def test_a_broken_release_fails_its_hotfix_with_its_reason_until_fixed(world: World) -> None:
+    body = world.release(prd="9" * 40, resolve=False)
+    with pytest.raises(HotfixError):
+        reconcile_release(world.op, body, LOG)
+    with pytest.raises(HotfixError) as failed:
+        deploy(world)
+    assert (failed.value.reason, failed.value.permanent) == ("RevisionNotFound", True)
+    assert "ConfigRelease orders-1.4.0 cannot be used: commit 9999" in str(failed.value)
+    assert world.conditions()["Stalled"] == ("True", "RevisionNotFound")
+    hotfix = world.body("HotfixDeployment", "orders-hotfix")
+    check_hotfix(world.op, hotfix, LOG)  # still broken: quiet
+    assert world.status().phase is Phase.FAILED
+
+    fixed = world.cluster.edit_spec(
+        "ConfigRelease", "orders-1.4.0", TEAM, revisions={"prd": PRD_140}
+    )
+    reconcile_release(world.op, fixed, LOG)
+    check_hotfix(world.op, hotfix, LOG)
+    assert world.conditions()["Applied"] == ("True", "Applied")
+    assert "Stalled" not in world.conditions()
+
+
+def test_a_release_changed_since_its_resolution_is_not_used(world: World) -> None:
+    world.release()
+    release = world.body("ConfigRelease", "orders-1.4.0")
+    release["metadata"]["generation"] = 2  # spec changed; status describes generation 1
+    with pytest.raises(HotfixError, match="for its current spec"):
+        deploy(world)
+
+
+def test_no_release_yet_is_pending_and_an_unknown_version_stalls(world: World) -> None:
+    with pytest.raises(HotfixError) as missing:
+        deploy(world)
+    assert (missing.value.reason, world.status().phase) == ("ReleaseNotFound", Phase.PENDING)
+
+    world.release()
+    with pytest.raises(HotfixError) as unknown:
+        deploy(world, "on-150", baseVersion="1.5.0")
+    assert "1.4.0" in str(unknown.value)
+    assert world.conditions("on-150")["Stalled"] == ("True", "UnknownVersion")
+    assert world.status("on-150").phase is Phase.FAILED
+
+
+def test_an_unknown_version_recovers_on_a_periodic_pass_once_recorded(world: World) -> None:
+    world.release()
+    with pytest.raises(HotfixError):
+        deploy(world, baseVersion="1.5.0")
+    body = world.body("HotfixDeployment", "orders-hotfix")
+    check_hotfix(world.op, body, LOG)  # still unknown: quiet
+    assert world.status().phase is Phase.FAILED
+
+    world.release("1.5.0", prd=PRD_150, nop=NOP_150)
+    check_hotfix(world.op, body, LOG)
+    status = world.status()
+    assert status.release is not None and status.release.version == "1.5.0"
+    assert "Stalled" not in world.conditions()
+
+
+# --- HotfixDeployment: the pinned passes --------------------------------------------------
+
+
+def test_a_newer_release_never_swaps_a_running_hotfix(world: World) -> None:
+    """Bug: with baseVersion omitted, drift correction re-selected the newest release."""
+    world.release()
+    deploy(world)  # no baseVersion: the newest release, 1.4.0
+    world.release("1.5.0", prd=PRD_150, nop=NOP_150, released_at="2025-06-01T10:00:00Z")
+
+    world.drift_due()
+    body = world.body("HotfixDeployment", "orders-hotfix")
+    check_hotfix(world.op, body, LOG)  # drift pass
+    reconcile_hotfix(world.op, body, LOG)  # resume after an operator restart
+
+    status = world.status()
+    assert status.release is not None and status.release.version == "1.4.0"
+    assert status.source is not None and status.source.revision == NOP_140
+    assert world.config_map("orders-config")["PARTNER_ENDPOINT"]
+    namespace = status.namespace
+    assert world.cluster.get("ConfigMap", "orders-feature-flags", namespace) is None
+    assert world.planner.renders.count(NOP_150) == 1  # only the 1.5.0 snapshot
+
+
+def test_a_spec_change_re_resolves_and_prunes(world: World) -> None:
+    world.release()
+    world.release("1.5.0", prd=PRD_150, nop=NOP_150)
+    deploy(world, baseVersion="1.5.0")
+    namespace = world.status().namespace
+    assert world.cluster.get("ConfigMap", "orders-feature-flags", namespace) is not None
+
+    changed = world.cluster.edit_spec(
+        "HotfixDeployment", "orders-hotfix", TEAM, baseVersion="1.4.0"
+    )
+    reconcile_hotfix(world.op, changed, LOG)
+
+    status = world.status()
+    assert status.release is not None and status.release.version == "1.4.0"
+    assert status.observed_generation == 2
+    assert world.cluster.get("ConfigMap", "orders-feature-flags", namespace) is None
+    assert {i.name for i in status.inventory} == {"orders-config", "orders"}
+    assert any("pruned ConfigMap/orders-feature-flags" in m for _, _, m in world.events.posted)
+
+
+def test_drift_is_corrected_and_reported(world: World) -> None:
+    world.release()
+    deploy(world)
+    namespace = world.status().namespace
+    assert namespace is not None
+    world.cluster.tamper(
+        "ConfigMap", "orders-config", namespace, lambda cm: cm["data"].pop("PARTNER_ENDPOINT")
+    )
+    world.drift_due()
+
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+
+    assert world.config_map("orders-config")["PARTNER_ENDPOINT"]
+    status = world.status()
+    assert status.last_drift_correction is not None and status.last_drift_check is not None
+    assert "DriftCorrected" in world.events.reasons("Normal")
+
+
+def test_between_drift_passes_only_readiness_is_looked_at(world: World) -> None:
+    world.release()
+    status = deploy(world)
+    applies = len(world.cluster.writes("apply"))
+    world.cluster.mark_available(str(status.namespace))
+
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+
+    assert len(world.cluster.writes("apply")) == applies
+    ready = world.status()
+    assert ready.phase is Phase.READY
+    assert world.conditions() == {
+        "Resolved": ("True", "Resolved"),
+        "Applied": ("True", "Applied"),
+        "Ready": ("True", "Available"),
+    }
+    status_writes = len(world.cluster.writes("patch/status"))
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert len(world.cluster.writes("patch/status")) == status_writes  # nothing changed
+    assert world.events.reasons().count("Ready") == 1
+
+
+def test_a_periodic_pass_skips_a_hotfix_whose_spec_is_ahead(world: World) -> None:
+    """Bug: a timer with the old spec re-applied the old image right after an update."""
+    world.release()
+    deploy(world)
+    stale = world.body("HotfixDeployment", "orders-hotfix").copy()
+    world.cluster.edit_spec("HotfixDeployment", "orders-hotfix", TEAM, image="quay.io/x/y:2")
+    world.drift_due()
+    applies = len(world.cluster.writes("apply"))
+
+    check_hotfix(world.op, stale, LOG)
+
+    assert len(world.cluster.writes("apply")) == applies
+
+
+def test_a_periodic_pass_skips_a_hotfix_being_reconciled(world: World) -> None:
+    world.release()
+    deploy(world)
+    world.drift_due()
+    body = world.body("HotfixDeployment", "orders-hotfix")
+    applies = len(world.cluster.writes("apply"))
+    with world.op.locks.hold(body["metadata"]["uid"]):
+        done = threading.Event()
+        timer = threading.Thread(target=lambda: (check_hotfix(world.op, body, LOG), done.set()))
+        timer.start()
+        assert done.wait(5), "the periodic pass waited for the lock instead of skipping"
+    assert len(world.cluster.writes("apply")) == applies
+    assert len(world.op.locks) == 0
+
+
+def test_a_deleted_release_stalls_the_hotfix_without_switching(world: World) -> None:
+    world.release()
+    deploy(world)
+    world.cluster.delete(
+        "hotfix.gitops.dev/v1alpha1", "ConfigRelease", "orders-1.4.0", namespace=TEAM
+    )
+    world.release()  # created again: another uid
+    world.drift_due()
+
+    with pytest.raises(HotfixError) as changed:
+        check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+
+    assert changed.value.reason == "ReleaseChanged"
+    assert "created again" in str(changed.value)
+    conditions = world.conditions()
+    assert conditions["Stalled"] == ("True", "ReleaseChanged")
+    assert conditions["Resolved"] == ("True", "Resolved")  # the record stands
+    with pytest.raises(HotfixError, match="created again"):  # a restart does not switch
+        reconcile_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+
+
+# --- HotfixDeployment: failures -----------------------------------------------------------
+
+
+def test_a_transient_apply_failure_retries_and_is_reported_once(world: World) -> None:
+    world.release()
+    world.cluster.failures[("apply", "Deployment", "orders")] = ClusterError("the server is busy")
+    with pytest.raises(HotfixError) as failed:
+        deploy(world)
+    assert failed.value.permanent is False
+    status = world.status()
+    assert status.phase is Phase.DEPLOYING
+    assert world.conditions()["Applied"] == ("False", "ClusterError")
+    assert world.conditions()["Ready"] == ("False", "NotApplied")
+    assert world.conditions()["Reconciling"] == ("True", "ClusterError")
+    assert world.events.reasons("Warning") == ["ClusterError"]
+    assert {i.name for i in status.inventory} == {"orders-config", "orders"}  # recorded first
+
+    del world.cluster.failures[("apply", "Deployment", "orders")]
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert world.conditions()["Applied"] == ("True", "Applied")
+
+
+def test_a_permanent_failure_stalls_and_the_timer_leaves_it(world: World) -> None:
+    world.release()
+    world.cluster.failures[("apply", "Deployment", "orders")] = PolicyViolation("rejected")
+    with pytest.raises(HotfixError):
+        deploy(world)
+    assert world.status().phase is Phase.FAILED
+    assert world.conditions()["Stalled"] == ("True", "PolicyViolation")
+    writes = len(world.cluster.calls)
+    world.drift_due()
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert len(world.cluster.calls) == writes
+
+
+def test_an_invalid_hotfix_reports_the_field(world: World) -> None:
+    world.release()
+    with pytest.raises(HotfixError, match=r"spec\.image"):
+        deploy(world, image="Not An Image")
+    assert world.conditions()["Stalled"] == ("True", "InvalidSpec")
+    assert world.status().phase is Phase.FAILED
+
+
+def test_a_hand_edited_status_does_not_stop_reconciliation(world: World) -> None:
+    world.release()
+    body = world.hotfix()
+    world.body("HotfixDeployment", "orders-hotfix")["status"] = {"inventory": [{"kind": 1}]}
+    reconcile_hotfix(world.op, body, LOG)
+    assert world.conditions()["Applied"] == ("True", "Applied")
+
+
+# --- the end of a hotfix ----------------------------------------------------------------
+
+
+def test_the_ttl_deletes_the_namespace_and_keeps_the_record(world: World) -> None:
+    world.release()
+    status = deploy(world, ttl="1h")
+    body = world.body("HotfixDeployment", "orders-hotfix")
+    body["metadata"]["creationTimestamp"] = "2020-01-01T00:00:00Z"
+
+    check_hotfix(world.op, body, LOG)  # deletion starts
+    assert world.status().phase is Phase.EXPIRED
+    assert world.status().inventory  # until the namespace is gone
+
+    check_hotfix(world.op, body, LOG)
+    assert world.cluster.get("Namespace", str(status.namespace)) is None
+    expired = world.status()
+    assert (expired.phase, expired.inventory) == (Phase.EXPIRED, [])
+    assert world.conditions()["Ready"] == ("False", "Expired")
+    check_hotfix(world.op, body, LOG)
+    assert world.events.reasons().count("Expired") == 1
+
+
+def test_deletion_waits_for_the_namespace(world: World) -> None:
+    world.release()
+    status = deploy(world)
+    body = world.body("HotfixDeployment", "orders-hotfix")
+    assert finalize_hotfix(world.op, body, LOG) is False  # deletion started
+    assert finalize_hotfix(world.op, body, LOG) is True
+    assert world.cluster.get("Namespace", str(status.namespace)) is None
+
+
+def test_expiry_uses_the_maximum_ttl(world: World) -> None:
+    world.release()
+    status = deploy(world, ttl="999h")
+    created = world.body("HotfixDeployment", "orders-hotfix")["metadata"]["creationTimestamp"]
+    assert status.expires_at is not None
+    assert status.expires_at - timedelta(days=7) == status.expires_at.fromisoformat(
+        created.replace("Z", "+00:00")
+    )
+
+
+@pytest.mark.parametrize("type_", [ConditionType.RECONCILING, ConditionType.STALLED])
+def test_abnormal_conditions_are_gone_once_ready(world: World, type_: ConditionType) -> None:
+    world.release()
+    status = deploy(world)
+    world.cluster.mark_available(str(status.namespace))
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert type_ not in world.conditions()
+    assert world.conditions()["Ready"][1] == Reason.AVAILABLE
