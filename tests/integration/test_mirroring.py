@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hotfix_operator.config.mirroring import Mirror, MirrorPool
+from hotfix_operator.config.git import Mirror, MirrorPool
 from hotfix_operator.errors import (
     GitError,
     InputError,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hotfix_operator.config.mirroring import Mirror, MirrorPool
+from hotfix_operator.config.git import Mirror, MirrorPool
 from hotfix_operator.config.pinning import Resolution, resolve_revision
 from hotfix_operator.errors import InputError, PinningError, RevisionNotFound
 from hotfix_operator.settings import Settings

@@ -24,7 +24,7 @@ from hotfix_operator.api.delta import ConfigDelta
 from hotfix_operator.api.hotfixes import HotfixDeployment
 from hotfix_operator.api.releases import ConfigRelease
 from hotfix_operator.config.delta import config_delta
-from hotfix_operator.config.mirroring import MirrorPool
+from hotfix_operator.config.git import MirrorPool
 from hotfix_operator.config.pinning import Resolution, resolve_revision
 from hotfix_operator.config.policy import check_policy
 from hotfix_operator.config.render_cache import RenderCache

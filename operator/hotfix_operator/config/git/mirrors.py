@@ -1,42 +1,35 @@
-"""Local bare mirrors of config repositories: the only code that runs git.
+"""The bare mirrors of config repositories and the pool that holds one per repository.
 
 One bare mirror per repository URL under ``HOTFIX_CACHE_DIR/mirrors``. The network is
 touched only when a needed commit or branch head is missing or stale; everything else
-is answered by one long-lived ``git cat-file --batch-command`` per mirror and by
-caches of answers that can never change (a merge-base of two SHAs, the history below
-a SHA, the tree of a folder at a commit). That keeps a warm pinning resolution far
-below a process spawn.
-
-git is driven defensively: a timeout on every call, no system or global config, no
-hooks, no submodules, no protocol but https/http/ssh (and file:// for file:// URLs),
-``--`` before every URL, credentials only in the child's environment, and stderr
-scrubbed of them before it reaches a message.
+is answered by one long-lived ``git cat-file`` per mirror (objects.py) and by caches of
+answers that can never change (a merge-base of two SHAs, the history below a SHA, the
+tree of a folder at a commit). That keeps a warm pinning resolution far below a process
+spawn.
 """
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import hashlib
 import logging
 import os
 import re
-import select
-import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
-from typing import Generic, NoReturn, TypeVar
+from pathlib import Path
+from typing import Generic, TypeVar
 
+from hotfix_operator.config.git.exporting import export_tree
+from hotfix_operator.config.git.objects import ObjectReader, TooLarge
+from hotfix_operator.config.git.processes import access_for, run, stderr_tail
 from hotfix_operator.config.repository_urls import (
     check_repository_url,
     normalise_url,
@@ -50,37 +43,12 @@ from hotfix_operator.errors import (
 )
 from hotfix_operator.settings import Settings
 
-__all__ = ["Mirror", "MirrorPool"]
-
 log = logging.getLogger(__name__)
 
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _HEADS_REFSPEC = "+refs/heads/*:refs/heads/*"
 #: Commits fetched by SHA are kept under this namespace so gc never drops them.
 _PINNED_REFS = "refs/hotfix/pinned/"
-_STDERR_SHOWN = 600
-_REGULAR_FILE_MODES = frozenset({b"100644", b"100755", b"100664"})
-_TREE_MODE = b"40000"
-_SYMLINK_MODE = b"120000"
-_GITLINK_MODE = b"160000"
-_SAFE_OPTIONS = tuple(
-    arg
-    for option in (
-        "protocol.allow=never",
-        "protocol.https.allow=always",
-        "protocol.http.allow=always",
-        "protocol.ssh.allow=always",
-        "core.hooksPath=/dev/null",
-        "core.symlinks=false",
-        "core.fsmonitor=false",
-        "submodule.recurse=false",
-        "fetch.recurseSubmodules=false",
-        "credential.helper=",
-        "gc.autoDetach=false",
-        "maintenance.auto=false",
-    )
-    for arg in ("-c", option)
-)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -109,232 +77,6 @@ class _Lru(Generic[K, V]):
                 self._data.popitem(last=False)
 
 
-@dataclass(frozen=True)
-class _Access:
-    """How to reach one repository: the git options and environment, credentials included."""
-
-    options: tuple[str, ...]
-    env: Mapping[str, str] = field(repr=False)  # may hold the Authorization header
-    secrets: tuple[str, ...] = field(repr=False)
-
-    def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return re.sub(r"(://[^/@\s:]*):[^/@\s]*@", r"\1:***@", text)
-
-
-def _access_for(url: str, settings: Settings) -> _Access:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "SSH_ASKPASS"))}
-    env.update(
-        GIT_TERMINAL_PROMPT="0",
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=os.devnull,
-        GIT_NO_REPLACE_OBJECTS="1",
-        GIT_ASKPASS="true",  # answer any prompt with nothing rather than hang
-        GCM_INTERACTIVE="never",
-        LC_ALL="C",
-    )
-    options = list(_SAFE_OPTIONS)
-    if url.startswith("file://"):
-        options += ["-c", "protocol.file.allow=always"]
-    secrets: list[str] = []
-    credential = settings.credential_for(url)
-    ssh = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
-    if credential is not None and credential.token and url.startswith(("https://", "http://")):
-        user = credential.username or "git"
-        basic = base64.b64encode(f"{user}:{credential.token}".encode()).decode()
-        env.update(
-            GIT_CONFIG_COUNT="1",
-            GIT_CONFIG_KEY_0="http.extraHeader",
-            GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
-        )
-        # A redirect must not carry the header to another host.
-        options += ["-c", "http.followRedirects=false"]
-        secrets += [credential.token, basic]
-    if credential is not None and credential.ssh_key_file is not None:
-        ssh += ["-i", str(credential.ssh_key_file), "-o", "IdentitiesOnly=yes"]
-        if credential.known_hosts_file is not None:
-            ssh += ["-o", f"UserKnownHostsFile={credential.known_hosts_file}"]
-    env["GIT_SSH_COMMAND"] = shlex.join(ssh)
-    env["GIT_SSH_VARIANT"] = "ssh"
-    return _Access(tuple(options), env, tuple(s for s in secrets if s))
-
-
-def _git_binary() -> str:
-    found = shutil.which("git")
-    if found is None:
-        raise GitError("git is not installed or not on PATH: install git 2.36 or newer")
-    return found
-
-
-def _run(
-    args: Sequence[str],
-    *,
-    cwd: Path | None,
-    access: _Access,
-    timeout: float,
-    operation: str,
-    repo: str,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run git with a hard timeout that also kills its children (remote helpers, ssh)."""
-    argv = [_git_binary(), *access.options, *args]
-    try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=dict(access.env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise GitError(f"git {operation} on {repo} could not start: {exc.strerror}") from exc
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        _kill_group(proc)
-        proc.communicate()
-        raise GitError(
-            f"git {operation} on {repo} timed out after {timeout:g}s: the server is slow or "
-            "unreachable; check the network or raise HOTFIX_GIT_TIMEOUT"
-        ) from exc
-    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _stderr_tail(result: subprocess.CompletedProcess[bytes], access: _Access) -> str:
-    text = result.stderr.decode("utf-8", "replace").strip()
-    text = access.scrub(" ".join(text.split()))
-    return text[-_STDERR_SHOWN:] if text else f"exit status {result.returncode}"
-
-
-class _ObjectReader:
-    """A long-lived ``git cat-file --batch-command``: object lookups without a spawn each.
-
-    Reads use their own buffer and ``select`` so that every answer has a deadline.
-    Not thread-safe by itself: the owning Mirror holds a lock around each request.
-    """
-
-    def __init__(self, git_dir: Path, access: _Access, timeout: float, repo: str) -> None:
-        self._git_dir = git_dir
-        self._access = access
-        self._timeout = timeout
-        self._repo = repo
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._buffer = bytearray()
-
-    def info(self, name: str) -> tuple[str, str, int] | None:
-        """(oid, type, size) of an object name such as ``<sha>`` or ``<sha>:<path>``."""
-        return self._header(f"info {name}\n")
-
-    def contents(self, name: str, limit: int) -> tuple[str, str, bytes] | None:
-        """(oid, type, data); None when missing; ``_TooLarge`` when bigger than ``limit``."""
-        header = self._header(f"contents {name}\n")
-        if header is None:
-            return None
-        oid, kind, size = header
-        if size > limit:
-            self.close()  # cheaper than draining a huge object through the pipe
-            raise _TooLarge(size)
-        data = self._read_exact(size + 1)[:-1]
-        return oid, kind, bytes(data)
-
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        self._buffer.clear()
-        if proc is not None:
-            if proc.stdin is not None:
-                proc.stdin.close()
-            _kill_group(proc)
-            proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-
-    def _header(self, command: str) -> tuple[str, str, int] | None:
-        if "\n" in command[:-1]:
-            raise InputError(f"object name {command.split(' ', 1)[1]!r} contains a newline")
-        proc = self._ensure_started()
-        try:
-            assert proc.stdin is not None
-            proc.stdin.write(command.encode())
-            proc.stdin.flush()
-        except (BrokenPipeError, OSError) as exc:
-            self.close()
-            raise GitError(
-                f"git cat-file on {self._repo} stopped unexpectedly; retry, and check the "
-                "mirror under HOTFIX_CACHE_DIR if it persists"
-            ) from exc
-        line = self._read_line().decode("utf-8", "replace")
-        if line.endswith((" missing", " ambiguous")):
-            return None
-        parts = line.split(" ")
-        if len(parts) != 3 or not parts[2].isdigit():
-            self.close()
-            raise GitError(f"git cat-file on {self._repo} answered {line[:200]!r} unexpectedly")
-        return parts[0], parts[1], int(parts[2])
-
-    def _ensure_started(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            self.close()
-            self._proc = subprocess.Popen(
-                [_git_binary(), *self._access.options, "cat-file", "--batch-command"],
-                cwd=self._git_dir,
-                env=dict(self._access.env),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        return self._proc
-
-    def _read_line(self) -> bytes:
-        deadline = time.monotonic() + self._timeout
-        while (end := self._buffer.find(b"\n")) < 0:
-            self._fill(deadline)
-        line = bytes(self._buffer[:end])
-        del self._buffer[: end + 1]
-        return line
-
-    def _read_exact(self, size: int) -> bytes:
-        deadline = time.monotonic() + self._timeout
-        while len(self._buffer) < size:
-            self._fill(deadline)
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
-
-    def _fill(self, deadline: float) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        remaining = deadline - time.monotonic()
-        ready = select.select([fd], [], [], max(remaining, 0))[0] if remaining > 0 else []
-        if not ready:
-            self.close()
-            raise GitError(
-                f"git cat-file on {self._repo} timed out after {self._timeout:g}s; retry, or "
-                "raise HOTFIX_GIT_TIMEOUT if the repository is very large"
-            )
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            self.close()
-            raise GitError(
-                f"git cat-file on {self._repo} exited unexpectedly (git 2.36 or newer is "
-                "needed); retry, and check the mirror under HOTFIX_CACHE_DIR if it persists"
-            )
-        self._buffer += chunk
-
-
-class _TooLarge(Exception):
-    def __init__(self, size: int) -> None:
-        super().__init__(size)
-        self.size = size
-
-
 class Mirror:
     """A bare mirror of one repository, its branch heads and a cache of immutable answers."""
 
@@ -346,10 +88,10 @@ class Mirror:
         self.fetches = 0
         self._settings = settings
         self._timeout = settings.git_timeout
-        self._access = _access_for(url, settings)
+        self._access = access_for(url, settings)
         self._lock = threading.RLock()
         self._reader_lock = threading.Lock()
-        self._reader = _ObjectReader(self.path, self._access, self._timeout, self.shown)
+        self._reader = ObjectReader(self.path, self._access, self._timeout, self.shown)
         self._created = False
         self._heads: dict[str, str] = {}
         self._fetched_at: float | None = None
@@ -421,7 +163,7 @@ class Mirror:
             self.fetches += 1
             if result.returncode != 0:
                 raise GitError(
-                    f"fetching {self.shown} failed: {_stderr_tail(result, self._access)}; check "
+                    f"fetching {self.shown} failed: {stderr_tail(result, self._access)}; check "
                     "the URL, the network and the credentials for it (HOTFIX_GIT_CREDENTIALS_FILE)"
                 )
             self._fetched_at = time.monotonic()
@@ -449,7 +191,7 @@ class Mirror:
         else:
             raise RevisionNotFound(
                 f"merge-base of {a} and {b} in {self.shown} failed "
-                f"({_stderr_tail(result, self._access)}); make sure both commits exist"
+                f"({stderr_tail(result, self._access)}); make sure both commits exist"
             )
         self._merge_bases.put(key, (base,))
         return base
@@ -470,7 +212,7 @@ class Mirror:
             if result.returncode != 0:
                 raise RevisionNotFound(
                     f"the history of {head} in {self.shown} cannot be read "
-                    f"({_stderr_tail(result, self._access)}); make sure the commit exists"
+                    f"({stderr_tail(result, self._access)}); make sure the commit exists"
                 )
             entries = []
             for line in result.stdout.decode().splitlines():
@@ -513,7 +255,7 @@ class Mirror:
         try:
             with self._reader_lock:
                 found = self._reader.contents(f"{commit}:{name}", limit)
-        except _TooLarge as exc:
+        except TooLarge as exc:
             raise PolicyViolation(
                 f"{name} at commit {commit[:12]} in {self.shown} is {exc.size} bytes, more than "
                 f"HOTFIX_MAX_RENDER_BYTES ({limit}); shrink the file or raise the limit"
@@ -533,19 +275,15 @@ class Mirror:
                 f"folder {folder or '.'!r} does not exist at commit {commit[:12]} of "
                 f"{self.shown}; check spec.source.path"
             )
-        budget = _Budget(self._settings.max_render_bytes, folder, commit, self.shown)
-        files = self._list_files(root, folder, commit, budget)
-        dest.mkdir(parents=True, exist_ok=True)
-        blobs: dict[str, bytes] = {}
-        for relative, oid in files:
-            if oid not in blobs:
-                blobs[oid] = self._read_object(oid, "blob", budget, f"{folder}/{relative}")
-            target = dest / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-            fd = os.open(target, flags, 0o644)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(blobs[oid])
+        export_tree(
+            self._contents,
+            root,
+            dest,
+            folder=folder,
+            commit=commit,
+            repo=self.shown,
+            limit=self._settings.max_render_bytes,
+        )
 
     def close(self) -> None:
         """Stop the cat-file process; the mirror stays on disk for the next start."""
@@ -554,52 +292,9 @@ class Mirror:
 
     # -- internals ---------------------------------------------------------------
 
-    def _list_files(
-        self, root: str, folder: str, commit: str, budget: _Budget
-    ) -> list[tuple[PurePosixPath, str]]:
-        files: list[tuple[PurePosixPath, str]] = []
-        stack = [(root, PurePosixPath())]
-        while stack:
-            tree, relative = stack.pop()
-            data = self._read_object(tree, "tree", budget, f"{folder}/{relative}")
-            for mode, name, oid in _tree_entries(data):
-                entry = relative / name
-                shown = f"{folder}/{entry}" if folder else str(entry)
-                where = f"at commit {commit[:12]} of {self.shown}"
-                if name in (".", "..", "") or "/" in name or name.lower() == ".git":
-                    raise PolicyViolation(f"{shown!r} {where} has an unsafe file name")
-                if mode == _TREE_MODE:
-                    stack.append((oid, entry))
-                elif mode in _REGULAR_FILE_MODES:
-                    files.append((entry, oid))
-                elif mode == _SYMLINK_MODE:
-                    raise PolicyViolation(
-                        f"{shown} {where} is a symlink; symlinks could point outside the app's "
-                        "folder and are refused: replace it with a regular file"
-                    )
-                elif mode == _GITLINK_MODE:
-                    raise PolicyViolation(
-                        f"{shown} {where} is a git submodule; submodules are never fetched: "
-                        "put the files into the config repository itself"
-                    )
-                else:
-                    raise PolicyViolation(f"{shown} {where} has the unknown file mode {mode!r}")
-        files.sort()
-        return files
-
-    def _read_object(self, oid: str, kind: str, budget: _Budget, shown: str) -> bytes:
-        try:
-            with self._reader_lock:
-                found = self._reader.contents(oid, budget.remaining)
-        except _TooLarge as exc:
-            budget.exceeded(exc.size)
-        if found is None or found[1] != kind:
-            raise GitError(
-                f"object {oid} ({shown}) is missing from the mirror of {self.shown}; the mirror "
-                "may be corrupt: delete it under HOTFIX_CACHE_DIR/mirrors and retry"
-            )
-        budget.spend(len(found[2]))
-        return found[2]
+    def _contents(self, name: str, limit: int) -> tuple[str, str, bytes] | None:
+        with self._reader_lock:
+            return self._reader.contents(name, limit)
 
     def _has_commit(self, sha: str) -> bool:
         if sha in self._known_commits:
@@ -630,7 +325,7 @@ class Mirror:
             if result.returncode == 0:
                 self._after_fetch()
                 return
-        tail = _stderr_tail(result, self._access)
+        tail = stderr_tail(result, self._access)
         log.debug("fetching %s from %s: %s", sha, self.shown, tail)
 
     def _after_fetch(self) -> None:
@@ -640,7 +335,7 @@ class Mirror:
         result = self._git("commit-graph", "write", "--reachable", operation="commit-graph write")
         if result.returncode != 0:
             log.warning(
-                "commit-graph write in %s failed: %s", self.path, _stderr_tail(result, self._access)
+                "commit-graph write in %s failed: %s", self.path, stderr_tail(result, self._access)
             )
         self._git("gc", "--auto", "--quiet", operation="gc")
 
@@ -661,7 +356,7 @@ class Mirror:
         if result.returncode != 0:
             raise GitError(
                 f"reading the branches of the mirror of {self.shown} failed "
-                f"({_stderr_tail(result, self._access)}); delete {self.path} and retry"
+                f"({stderr_tail(result, self._access)}); delete {self.path} and retry"
             )
         heads = {}
         for line in result.stdout.decode().splitlines():
@@ -687,7 +382,7 @@ class Mirror:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}-", dir=self.path.parent))
         try:
-            result = _run(
+            result = run(
                 ["init", "--bare", "--quiet", str(temp)],
                 cwd=None,
                 access=self._access,
@@ -698,9 +393,9 @@ class Mirror:
             if result.returncode != 0:
                 raise GitError(
                     f"creating a mirror of {self.shown} in {self.path.parent} failed "
-                    f"({_stderr_tail(result, self._access)}); check HOTFIX_CACHE_DIR is writable"
+                    f"({stderr_tail(result, self._access)}); check HOTFIX_CACHE_DIR is writable"
                 )
-            config = _run(
+            config = run(
                 ["config", "hotfix.url", self.url],
                 cwd=temp,
                 access=self._access,
@@ -739,7 +434,7 @@ class Mirror:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _git(self, *args: str, operation: str) -> subprocess.CompletedProcess[bytes]:
-        return _run(
+        return run(
             args,
             cwd=self.path,
             access=self._access,
@@ -781,39 +476,8 @@ class MirrorPool:
         self.close()
 
 
-class _Budget:
-    """The bytes an export may still read before HOTFIX_MAX_RENDER_BYTES is exceeded."""
-
-    def __init__(self, limit: int, folder: str, commit: str, shown: str) -> None:
-        self.limit = limit
-        self.remaining = limit
-        self._where = f"folder {folder or '.'!r} at commit {commit[:12]} of {shown}"
-
-    def spend(self, size: int) -> None:
-        self.remaining -= size
-
-    def exceeded(self, size: int) -> NoReturn:
-        raise PolicyViolation(
-            f"{self._where} holds more than HOTFIX_MAX_RENDER_BYTES ({self.limit} bytes; one "
-            f"object alone is {size}): shrink the folder or raise the limit"
-        )
-
-
 def _mirror_name(url: str) -> str:
     return hashlib.sha256(normalise_url(url).encode()).hexdigest()[:16]
-
-
-def _tree_entries(data: bytes) -> Iterator[tuple[bytes, str, str]]:
-    """(mode, name, oid) of a raw tree object: ``<mode> <name>\\0<20-byte oid>`` repeated."""
-    position = 0
-    while position < len(data):
-        space = data.index(b" ", position)
-        nul = data.index(b"\0", space)
-        mode = data[position:space]
-        name = data[space + 1 : nul].decode("utf-8", "surrogateescape")
-        oid = data[nul + 1 : nul + 21].hex()
-        position = nul + 21
-        yield mode, name, oid
 
 
 def _check_sha(sha: str, shown: str) -> None:
