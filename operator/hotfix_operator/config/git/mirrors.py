@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -29,7 +28,7 @@ from typing import Generic, TypeVar
 
 from hotfix_operator.config.git.exporting import export_tree
 from hotfix_operator.config.git.objects import ObjectReader, TooLarge
-from hotfix_operator.config.git.processes import access_for, run, stderr_tail
+from hotfix_operator.config.git.processes import Finished, access_for, run, stderr_tail
 from hotfix_operator.config.repository_urls import (
     check_repository_url,
     normalise_url,
@@ -433,7 +432,7 @@ class Mirror:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _git(self, *args: str, operation: str) -> subprocess.CompletedProcess[bytes]:
+    def _git(self, *args: str, operation: str) -> Finished:
         return run(
             args,
             cwd=self.path,

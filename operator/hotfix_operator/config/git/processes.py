@@ -1,9 +1,17 @@
-"""Running git: hardened options, an environment of our own, credentials, deadlines.
+"""Running git through GitPython: hardened options, our own environment, deadlines.
 
-Every git this operator starts goes through here: no system or global config, no hooks,
-no submodules, no protocol but https/http/ssh (and file:// for file:// URLs), credentials
-only in the child's environment, a timeout that also kills the child's helpers (remote
-helpers, ssh), and stderr scrubbed of credentials before it reaches a message.
+Every git this operator starts goes through ``start`` (GitPython's ``Git.execute``): no
+system or global config, no hooks, no submodules, no protocol but https/http/ssh (and
+file:// for file:// URLs), credentials only in the child's environment, a timeout that
+also kills the child's helpers (remote helpers, ssh), and stderr scrubbed of credentials
+before it reaches a message.
+
+GitPython copies ``os.environ`` into every git it starts (it cannot unset a variable),
+and reads ``GIT_PYTHON_GIT_EXECUTABLE``, ``GIT_PYTHON_TRACE`` and ``GIT_PYTHON_REFRESH``
+when imported, when it also runs ``git version`` (``git.refresh()``). So git's and
+GitPython's variables are removed from this process before GitPython is imported, and
+again before every start; and every command names the git found on PATH by absolute
+path, so ``Git.GIT_PYTHON_GIT_EXECUTABLE`` is never used for our commands.
 """
 
 from __future__ import annotations
@@ -19,9 +27,31 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 
 from hotfix_operator.errors import GitError
 from hotfix_operator.settings import Settings
+
+#: Variables that steer git (GIT_DIR, GIT_CONFIG_*, GIT_EXEC_PATH, GIT_SSH, …) or GitPython.
+_GIT_VARIABLES = ("GIT_", "SSH_ASKPASS")
+
+
+def _forget_git_variables() -> None:
+    """Remove git's and GitPython's variables from this process's own environment."""
+    for name in [name for name in os.environ if name.startswith(_GIT_VARIABLES)]:
+        del os.environ[name]
+
+
+_forget_git_variables()
+# "quiet": a git missing at import is reported when used, with what to do (git_binary).
+os.environ["GIT_PYTHON_REFRESH"] = "quiet"
+import git  # noqa: E402 - only once the environment above is clean
+
+del os.environ["GIT_PYTHON_REFRESH"]
+
+#: A git started by ``start``; GitPython kills it when this handle is dropped.
+Process: TypeAlias = git.Git.AutoInterrupt
+Finished: TypeAlias = "subprocess.CompletedProcess[bytes]"
 
 _STDERR_SHOWN = 600
 _SAFE_OPTIONS = tuple(
@@ -59,8 +89,7 @@ class Access:
 
 
 def access_for(url: str, settings: Settings) -> Access:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "SSH_ASKPASS"))}
-    env.update(
+    env = dict(
         GIT_TERMINAL_PROMPT="0",
         GIT_CONFIG_NOSYSTEM="1",
         GIT_CONFIG_GLOBAL=os.devnull,
@@ -102,6 +131,36 @@ def git_binary() -> str:
     return found
 
 
+def start(
+    args: Sequence[str],
+    *,
+    cwd: Path | None,
+    access: Access,
+    operation: str,
+    repo: str,
+    stdin: bool = False,
+) -> Process:
+    """Start git in its own session (no terminal to prompt on; killed as a group)."""
+    _forget_git_variables()  # one set since the import must not reach git either
+    command = [git_binary(), *access.options, *args]
+    try:
+        process: Process = git.Git(cwd).execute(
+            command,
+            as_process=True,
+            env=dict(access.env),
+            istream=subprocess.PIPE if stdin else None,
+            start_new_session=True,
+        )
+    except git.GitCommandNotFound as exc:
+        raise GitError(
+            f"git {operation} on {repo} could not start: {command[0]} is gone; install git "
+            "2.36 or newer"
+        ) from exc
+    except OSError as exc:
+        raise GitError(f"git {operation} on {repo} could not start: {exc.strerror}") from exc
+    return process
+
+
 def run(
     args: Sequence[str],
     *,
@@ -110,21 +169,19 @@ def run(
     timeout: float,
     operation: str,
     repo: str,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run git with a hard timeout that also kills its children (remote helpers, ssh)."""
-    argv = [git_binary(), *access.options, *args]
-    try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=dict(access.env),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-    except OSError as exc:
-        raise GitError(f"git {operation} on {repo} could not start: {exc.strerror}") from exc
+) -> Finished:
+    """Run git with a hard timeout that also kills its children (remote helpers, ssh).
+
+    Not GitPython's ``kill_after_timeout``: it finds the children with ``pgrep``/``ps``,
+    and where those are missing (a slim image, a narrow PATH) a remote helper survives
+    holding stderr open, so the call never returns. Measured on a server that accepts and
+    never answers, timeout 1 s: kill_after_timeout returned after 1.1 s with procps on
+    PATH and was still hanging after 8 s without; killing the session's process group
+    returns after 1.0 s either way.
+    """
+    process = start(args, cwd=cwd, access=access, operation=operation, repo=repo)
+    proc = process.proc
+    assert proc is not None
     try:
         stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
@@ -134,15 +191,16 @@ def run(
             f"git {operation} on {repo} timed out after {timeout:g}s: the server is slow or "
             "unreachable; check the network or raise HOTFIX_GIT_TIMEOUT"
         ) from exc
-    return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL git and everything it started (its session's process group)."""
     with suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def stderr_tail(result: subprocess.CompletedProcess[bytes], access: Access) -> str:
+def stderr_tail(result: Finished, access: Access) -> str:
     text = result.stderr.decode("utf-8", "replace").strip()
     text = access.scrub(" ".join(text.split()))
     return text[-_STDERR_SHOWN:] if text else f"exit status {result.returncode}"
