@@ -19,7 +19,7 @@ import pytest
 from hotfix_operator.api.conditions import ConditionType, Phase, Reason
 from hotfix_operator.api.hotfixes import HotfixDeploymentStatus
 from hotfix_operator.api.releases import ConfigReleaseStatus
-from hotfix_operator.config.mirroring import MirrorPool
+from hotfix_operator.config.git import MirrorPool
 from hotfix_operator.errors import ClusterError, HotfixError, PolicyViolation
 from hotfix_operator.reconciling import (
     Operator,
