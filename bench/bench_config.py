@@ -30,8 +30,8 @@ from bench.repo_generation import GeneratedRepo, generate
 from hotfix_operator.api.hotfixes import parse_hotfix
 from hotfix_operator.api.releases import ConfigRelease, parse_release
 from hotfix_operator.config.planning import Planner
+from hotfix_operator.config.render import render_folder
 from hotfix_operator.config.render_cache import RenderCache
-from hotfix_operator.config.rendering import render_folder
 from hotfix_operator.settings import Settings
 
 

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "hotfix_operator"
 ALLOWED = {
     "kubernetes": ("cluster/",),
     "kopf": ("handlers.py", "running.py"),
-    "subprocess": ("config/git/processes.py", "config/rendering.py"),
+    "subprocess": ("config/git/processes.py", "config/render/kustomize.py"),
     "git": ("config/git/",),
     "hotfix_operator.cluster": ("cluster/", "reconciling/", "running.py"),
     "hotfix_operator.reconciling": ("reconciling/", "handlers.py", "running.py"),

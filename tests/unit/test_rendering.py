@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hotfix_operator.config.manifests import SOURCE_ANNOTATION, identity
-from hotfix_operator.config.rendering import kustomize_command, render_folder
+from hotfix_operator.config.render import kustomize_command, render_folder
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.settings import Settings
 

@@ -27,8 +27,8 @@ from hotfix_operator.config.delta import config_delta
 from hotfix_operator.config.git import MirrorPool
 from hotfix_operator.config.pinning import Resolution, resolve_revision
 from hotfix_operator.config.policy import check_policy
+from hotfix_operator.config.render import render_folder
 from hotfix_operator.config.render_cache import RenderCache
-from hotfix_operator.config.rendering import render_folder
 from hotfix_operator.config.sources import ConfigSource, Pin, Rendered, is_resolved, recorded_pin
 from hotfix_operator.config.transforming import transform
 from hotfix_operator.errors import (

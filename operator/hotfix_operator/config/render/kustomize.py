@@ -1,15 +1,12 @@
-"""Rendering an app's exported config folder into a list of Kubernetes objects.
+"""Kustomize folders: every reference checked first, then kustomize run offline.
 
-The folder is a private temporary copy of the app's folder at one commit. It is
-untrusted input: whoever can push to the config repository writes it. So nothing
-outside the folder may be read (no symlinks, no ``..``, no absolute paths, no remote
-kustomize bases), kustomize runs without network and under a load restrictor, and
-YAML is parsed safely with size and count limits, YAML alias bombs included.
+Kustomize itself would follow remote bases, absolute paths and Helm charts; so every
+kustomization reachable from the folder is scanned before kustomize runs, and kustomize
+then runs without network, without the user's files and under its load restrictor.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -21,100 +18,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from hotfix_operator.config.manifests import SOURCE_ANNOTATION
+from hotfix_operator.config.render.loading import (
+    Budget,
+    objects_from_stream,
+    symlink_violation,
+    yaml_documents,
+)
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.settings import Settings
-
-try:
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
-
-__all__ = ["KUSTOMIZATION_FILES", "kustomize_command", "render_folder"]
 
 #: The file names kustomize looks for, in its order of preference.
 KUSTOMIZATION_FILES: tuple[str, ...] = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
-_YAML_SUFFIXES = (".yaml", ".yml")
 _LOAD_RESTRICTOR = "--load-restrictor=LoadRestrictionsRootOnly"
 _REMOTE_MARKERS = ("://", "github.com/", "gitlab.com/", "bitbucket.org/", "git@", "git::", "?ref=")
 _STDERR_LIMIT = 2000
 
 
-def render_folder(folder: Path, settings: Settings) -> list[dict[str, Any]]:
-    """Render ``folder``: through kustomize if it holds a kustomization, else as plain YAML.
-
-    A plain folder contributes every document of its top-level ``*.yaml``/``*.yml``
-    files (subfolders are not read), files sorted by name, documents in file order;
-    empty documents are skipped and ``kind: List`` documents contribute their items.
-    Every object carries the ``hotfix.gitops.dev/source`` annotation naming its file
-    (kustomize renders: only when kustomize reports ``config.kubernetes.io/origin``);
-    transforming strips it again.
-
-    Raises PolicyViolation for anything that could read outside the folder or exceed
-    the size limits, RenderError for a folder that does not render.
-    """
-    if not folder.is_dir():
-        raise RenderError(
-            "the app's config folder does not exist at this revision: "
-            "check spec.source.path of the ConfigRelease"
-        )
-    root = folder.resolve()
-    if _kustomization_in(root) is not None:
-        objects = _render_kustomization(root, settings)
-        empty_hint = "the kustomization renders no objects: list the manifests in its resources"
-    else:
-        objects = _render_plain(root, settings)
-        empty_hint = (
-            "the config folder holds no Kubernetes objects (only its top-level *.yaml/*.yml "
-            "files are read): check spec.source.path of the ConfigRelease"
-        )
-    if not objects:
-        raise RenderError(empty_hint)
-    return objects
-
-
-# --- plain folders --------------------------------------------------------------------
-
-
-def _render_plain(root: Path, settings: Settings) -> list[dict[str, Any]]:
-    files = []
-    for entry in sorted(root.iterdir(), key=lambda path: path.name):
-        if not entry.name.endswith(_YAML_SUFFIXES):
-            continue
-        mode = entry.lstat().st_mode
-        if stat.S_ISLNK(mode):
-            raise _symlink_violation(entry.name)
-        if stat.S_ISREG(mode):
-            files.append(entry)
-    total = sum(path.stat().st_size for path in files)
-    if total > settings.max_render_bytes:
-        raise PolicyViolation(
-            f"the YAML files of the config folder hold {total} bytes, more than the limit of "
-            f"{settings.max_render_bytes} (rule: size limit, HOTFIX_MAX_RENDER_BYTES): split "
-            "the app or ask the operator admin to raise the limit"
-        )
-    budget = _Budget(settings)
-    objects: list[dict[str, Any]] = []
-    for path in files:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise RenderError(
-                f"{path.name} cannot be read ({exc.strerror}): check the file in the config "
-                "repository"
-            ) from exc
-        objects.extend(_objects_from_stream(data, path.name, budget, record_source=True))
-    return objects
-
-
-# --- kustomize folders ----------------------------------------------------------------
-
-
-def _kustomization_in(directory: Path) -> Path | None:
+def kustomization_in(directory: Path) -> Path | None:
+    """The kustomization file of ``directory``, the one kustomize itself would pick."""
     for name in KUSTOMIZATION_FILES:
         candidate = directory / name
         if candidate.is_file():
@@ -122,7 +45,8 @@ def _kustomization_in(directory: Path) -> Path | None:
     return None
 
 
-def _render_kustomization(root: Path, settings: Settings) -> list[dict[str, Any]]:
+def render_kustomization(root: Path, settings: Settings) -> list[dict[str, Any]]:
+    """The objects kustomize builds from ``root``, once every reference has been checked."""
     total = _scan_tree(root)
     if total > settings.max_render_bytes:
         raise PolicyViolation(
@@ -138,7 +62,7 @@ def _render_kustomization(root: Path, settings: Settings) -> list[dict[str, Any]
             f"{settings.max_render_bytes} (rule: size limit, HOTFIX_MAX_RENDER_BYTES): shrink "
             "the config or ask the operator admin to raise the limit"
         )
-    objects = _objects_from_stream(output, "kustomize output", _Budget(settings))
+    objects = objects_from_stream(output, "kustomize output", Budget(settings))
     for obj in objects:
         _record_kustomize_origin(obj)
     return objects
@@ -153,7 +77,7 @@ def _scan_tree(root: Path) -> int:
             mode = path.lstat().st_mode
             relative = path.relative_to(root).as_posix()
             if stat.S_ISLNK(mode):
-                raise _symlink_violation(relative)
+                raise symlink_violation(relative)
             if stat.S_ISREG(mode):
                 total += path.lstat().st_size
             elif not stat.S_ISDIR(mode):
@@ -162,13 +86,6 @@ def _scan_tree(root: Path) -> int:
                     "and folders): remove it from the config repository"
                 )
     return total
-
-
-def _symlink_violation(relative: str) -> PolicyViolation:
-    return PolicyViolation(
-        f"{relative} in the config folder is a symlink (rule: no symlinks, they can point "
-        "outside the folder): replace it by a copy of the file"
-    )
 
 
 def _check_kustomizations(root: Path, settings: Settings) -> None:
@@ -180,7 +97,7 @@ def _check_kustomizations(root: Path, settings: Settings) -> None:
         if directory in seen:
             continue
         seen.add(directory)
-        kustomization = _kustomization_in(directory)
+        kustomization = kustomization_in(directory)
         if kustomization is None:
             continue
         for subdirectory in _checked_references(kustomization, root, settings):
@@ -278,7 +195,7 @@ def _load_kustomization(path: Path, where: str, settings: Settings) -> Mapping[s
             f"{where} cannot be read ({exc.strerror}): fix the kustomization in the config "
             "repository"
         ) from exc
-    documents = _documents(data, where, _Budget(settings))
+    documents = yaml_documents(data, where, Budget(settings))
     if not documents:
         return {}
     content = documents[0][1]
@@ -392,189 +309,3 @@ def _record_kustomize_origin(obj: dict[str, Any]) -> None:
         origin = annotations.get("config.kubernetes.io/origin")
         if isinstance(origin, str) and (match := _ORIGIN_PATH.search(origin)):
             annotations[SOURCE_ANNOTATION] = match.group(1)
-
-
-# --- YAML with limits -----------------------------------------------------------------
-
-
-class _ManifestLoader(_BaseLoader):
-    """PyYAML's safe loader, except that timestamps stay strings, as kubectl keeps them."""
-
-
-_ManifestLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
-
-
-class _Budget:
-    """What is left of the size and count limits for one render."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.bytes_left = self.max_bytes = settings.max_render_bytes
-        self.objects_left = self.max_objects = settings.max_objects
-
-
-class _TooLarge(Exception):
-    pass
-
-
-class _SelfReferencing(Exception):
-    pass
-
-
-def _expanded_size(node: Node, limit: int) -> int:
-    """About the JSON size of ``node`` with every alias expanded, without expanding it.
-
-    Aliases share their node, so memoising per node costs one visit per distinct
-    node: a "billion laughs" document is measured in microseconds. Raises _TooLarge
-    as soon as the size exceeds ``limit`` and _SelfReferencing for a recursive alias.
-    """
-    sizes: dict[int, int] = {}
-    stack: list[tuple[Node, bool]] = [(node, False)]
-    open_nodes: set[int] = set()
-    while stack:
-        current, children_done = stack.pop()
-        key = id(current)
-        if key in sizes:
-            continue
-        children: list[Node]
-        if isinstance(current, ScalarNode):
-            if len(current.value) > limit:
-                raise _TooLarge
-            sizes[key] = len(current.value)
-            continue
-        if isinstance(current, SequenceNode):
-            children = list(current.value)
-        elif isinstance(current, MappingNode):
-            children = [part for pair in current.value for part in pair]
-        else:  # pragma: no cover - the composer makes no other nodes
-            children = []
-        if children_done:
-            open_nodes.discard(key)
-            size = 2 + len(children) + sum(sizes[id(child)] for child in children)
-            if size > limit:
-                raise _TooLarge
-            sizes[key] = size
-            continue
-        if key in open_nodes:
-            raise _SelfReferencing
-        open_nodes.add(key)
-        stack.append((current, True))
-        for child in children:
-            if id(child) in open_nodes:
-                raise _SelfReferencing
-            if id(child) not in sizes:
-                stack.append((child, False))
-    return sizes[id(node)]
-
-
-def _documents(data: bytes, source: str, budget: _Budget) -> list[tuple[str, Any]]:
-    """The non-empty documents of a YAML stream, each measured before it is constructed."""
-    documents: list[tuple[str, Any]] = []
-    loader = _ManifestLoader(data)
-    try:
-        number = 0
-        while loader.check_node():
-            node = loader.get_node()
-            number += 1
-            if node is None:  # pragma: no cover - check_node promised a document
-                continue
-            where = f"{source}, document {number}"
-            try:
-                budget.bytes_left -= _expanded_size(node, budget.bytes_left)
-            except _TooLarge:
-                raise PolicyViolation(
-                    f"{where} expands to more than the render limit of {budget.max_bytes} bytes "
-                    "(rule: size limit, HOTFIX_MAX_RENDER_BYTES; YAML aliases count once per "
-                    "use, so an alias bomb ends here): remove the repeated aliases or shrink "
-                    "the config"
-                ) from None
-            except _SelfReferencing:
-                raise PolicyViolation(
-                    f"{where} refers to itself through a YAML alias (rule: no recursive "
-                    "aliases): write the value out"
-                ) from None
-            document = loader.construct_document(node)
-            if document is not None:
-                documents.append((where, document))
-    except yaml.YAMLError as exc:
-        raise RenderError(
-            f"{source} is not valid YAML: {exc} — fix the file in the config repository"
-        ) from exc
-    finally:
-        loader.dispose()
-    return documents
-
-
-def _objects_from_stream(
-    data: bytes, source: str, budget: _Budget, *, record_source: bool = False
-) -> list[dict[str, Any]]:
-    """Every object of a YAML stream, within the budget's size and count limits."""
-    objects: list[dict[str, Any]] = []
-    for where, document in _documents(data, source, budget):
-        for item_where, obj in _items(document, where):
-            budget.objects_left -= 1
-            if budget.objects_left < 0:
-                raise PolicyViolation(
-                    f"the config renders more than {budget.max_objects} objects, the limit "
-                    f"reached at {item_where} (rule: object count limit, HOTFIX_MAX_OBJECTS): "
-                    "split the app or ask the operator admin to raise the limit"
-                )
-            if record_source:
-                _annotate_source(obj, item_where)
-            objects.append(obj)
-    return objects
-
-
-def _items(document: object, where: str) -> list[tuple[str, dict[str, Any]]]:
-    """The objects of one document: itself, or the items of a ``kind: List``."""
-    if (
-        isinstance(document, dict)
-        and str(document.get("kind", "")).endswith("List")
-        and isinstance(document.get("items"), list)
-    ):
-        return [
-            (f"{where}, item {index}", _checked_object(item, f"{where}, item {index}"))
-            for index, item in enumerate(document["items"], start=1)
-        ]
-    return [(where, _checked_object(document, where))]
-
-
-def _checked_object(obj: object, where: str) -> dict[str, Any]:
-    if not isinstance(obj, dict):
-        raise RenderError(
-            f"{where} is a {type(obj).__name__}, not a Kubernetes object: every YAML document "
-            "must be a mapping with apiVersion, kind and metadata.name"
-        )
-    for field in ("apiVersion", "kind"):
-        value = obj.get(field)
-        if not isinstance(value, str) or not value:
-            raise RenderError(
-                f"{where} has no {field} (found {value!r:.60}): every object needs apiVersion, "
-                "kind and metadata.name — fix the file in the config repository"
-            )
-    metadata = obj.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) else None
-    if not isinstance(name, str) or not name:
-        raise RenderError(
-            f"{where} ({obj['kind']}) has no metadata.name: every object needs a fixed name "
-            "(generateName cannot be applied repeatably) — fix the file in the config repository"
-        )
-    try:
-        json.dumps(obj, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise RenderError(
-            f"{where} ({obj['kind']}/{name}) holds a value JSON cannot represent ({exc}): "
-            "quote the value in the config repository"
-        ) from exc
-    return obj
-
-
-def _annotate_source(obj: dict[str, Any], where: str) -> None:
-    metadata = obj["metadata"]
-    annotations = metadata.get("annotations")
-    if annotations is None:
-        annotations = metadata["annotations"] = {}
-    if isinstance(annotations, dict):
-        annotations[SOURCE_ANNOTATION] = where

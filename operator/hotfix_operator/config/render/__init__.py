@@ -1,0 +1,16 @@
+"""Rendering an app's exported config folder into a list of Kubernetes objects.
+
+The folder is a private temporary copy of the app's folder at one commit. It is
+untrusted input: whoever can push to the config repository writes it. So nothing
+outside the folder may be read (no symlinks, no ``..``, no absolute paths, no remote
+kustomize bases), kustomize runs without network and under a load restrictor, and
+YAML is parsed safely with size and count limits, YAML alias bombs included.
+
+``choosing`` picks the renderer, ``kustomize`` and ``plain`` render, ``loading`` is the
+limited YAML loader both share.
+"""
+
+from hotfix_operator.config.render.choosing import render_folder
+from hotfix_operator.config.render.kustomize import KUSTOMIZATION_FILES, kustomize_command
+
+__all__ = ["KUSTOMIZATION_FILES", "kustomize_command", "render_folder"]
