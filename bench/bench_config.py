@@ -79,7 +79,7 @@ def baseline(
     target = Path(tempfile.mkdtemp(dir=workdir))
     subprocess.run(["git", "clone", "--quiet", "--no-checkout", repo.url, str(target)], check=True)
     subprocess.run(["git", "-C", str(target), "checkout", "--quiet", revision], check=True)
-    return render_folder(target / "apps" / app, settings)
+    return render_folder(target / "apps" / app, settings).objects
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,7 @@ def test_plain_folder_renders_top_level_files_by_name_and_documents_in_order(
         },
     )
 
-    objects = render_folder(tmp_path, Settings())
+    objects = render_folder(tmp_path, Settings()).objects
 
     assert names(objects) == ["ConfigMap/a-only", "ConfigMap/b-first", "ConfigMap/b-second"]
     sources = [obj["metadata"]["annotations"][SOURCE_ANNOTATION] for obj in objects]
@@ -75,7 +75,7 @@ def test_kind_list_documents_contribute_their_items(tmp_path: Path) -> None:
         },
     )
 
-    assert names(render_folder(tmp_path, Settings())) == [
+    assert names(render_folder(tmp_path, Settings()).objects) == [
         "Service/orders",
         "ConfigMap/orders-config",
     ]
@@ -96,7 +96,7 @@ def test_yaml_dates_and_small_anchors_load_as_kubectl_would(tmp_path: Path) -> N
         },
     )
 
-    (obj,) = render_folder(tmp_path, Settings())
+    (obj,) = render_folder(tmp_path, Settings()).objects
 
     assert obj["data"]["released"] == "2024-05-01"
     assert obj["data"]["copy"] == {"app": "orders"}
@@ -261,7 +261,7 @@ def test_kustomize_folder_with_base_overlay_and_config_map_generator(tmp_path: P
         {"orders.env": "PARTNER_ENDPOINT=https://partner.example.com\n"},
     )
 
-    objects = render_folder(app, KUSTOMIZE)
+    objects = render_folder(app, KUSTOMIZE).objects
 
     by_kind = {obj["kind"]: obj for obj in objects}
     generated = by_kind["ConfigMap"]["metadata"]["name"]
@@ -337,7 +337,7 @@ def test_dot_dot_inside_the_folder_is_allowed(tmp_path: Path) -> None:
         {"overlay/kustomization.yaml": "resources: [../base]\ncommonLabels: {tier: backend}\n"},
     )
 
-    (deployment,) = render_folder(app, KUSTOMIZE)
+    (deployment,) = render_folder(app, KUSTOMIZE).objects
 
     assert deployment["metadata"]["labels"] == {"tier": "backend"}
 

@@ -192,7 +192,7 @@ class Planner:
             with tempfile.TemporaryDirectory(prefix="hotfix-render-") as tmp:
                 folder = Path(tmp) / "app"
                 mirror.export(revision, path, folder)
-                objects = render_folder(folder, self.settings)
+                objects = render_folder(folder, self.settings).objects
             self.cache.put(key, objects)
         check_policy(objects, self.settings)
         return Rendered(objects)

@@ -10,7 +10,19 @@ YAML is parsed safely with size and count limits, YAML alias bombs included.
 limited YAML loader both share.
 """
 
-from hotfix_operator.config.render.choosing import render_folder
+from hotfix_operator.config.render.choosing import (
+    Renderer,
+    Rendering,
+    render_folder,
+    renderer_for,
+)
 from hotfix_operator.config.render.kustomize import KUSTOMIZATION_FILES, kustomize_command
 
-__all__ = ["KUSTOMIZATION_FILES", "kustomize_command", "render_folder"]
+__all__ = [
+    "KUSTOMIZATION_FILES",
+    "Renderer",
+    "Rendering",
+    "kustomize_command",
+    "render_folder",
+    "renderer_for",
+]

@@ -1,17 +1,49 @@
-"""Which renderer a config folder needs: kustomize if it holds a kustomization, else plain YAML."""
+"""Which renderer a config folder needs: kustomize if it holds a kustomization, else plain YAML.
+
+A render names its renderer and version, so that a render that differs after a tool
+upgrade is explainable from the HotfixDeployment's status.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hotfix_operator.config.render.kustomize import kustomization_in, render_kustomization
+from hotfix_operator.config.render.kustomize import (
+    kustomization_in,
+    kustomize_version,
+    render_kustomization,
+)
 from hotfix_operator.config.render.plain import render_plain
 from hotfix_operator.errors import RenderError
 from hotfix_operator.settings import Settings
 
 
-def render_folder(folder: Path, settings: Settings) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Renderer:
+    """What rendered (or would render) a folder."""
+
+    #: ``kustomize`` or ``yaml``.
+    name: str
+    #: kustomize: its own version (e.g. ``v5.7.1``, or ``unknown``); yaml: this operator's
+    #: plain-folder format.
+    version: str
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """The objects of a folder and the renderer that made them."""
+
+    objects: list[dict[str, Any]]
+    renderer: Renderer
+
+
+#: Bump the number when a plain folder renders differently (files read, order, annotations).
+PLAIN_YAML = Renderer(name="yaml", version="hotfix-operator/1")
+
+
+def render_folder(folder: Path, settings: Settings) -> Rendering:
     """Render ``folder``: through kustomize if it holds a kustomization, else as plain YAML.
 
     A plain folder contributes every document of its top-level ``*.yaml``/``*.yml``
@@ -24,13 +56,9 @@ def render_folder(folder: Path, settings: Settings) -> list[dict[str, Any]]:
     Raises PolicyViolation for anything that could read outside the folder or exceed
     the size limits, RenderError for a folder that does not render.
     """
-    if not folder.is_dir():
-        raise RenderError(
-            "the app's config folder does not exist at this revision: "
-            "check spec.source.path of the ConfigRelease"
-        )
-    root = folder.resolve()
-    if kustomization_in(root) is not None:
+    root = _existing(folder)
+    kustomized = kustomization_in(root) is not None
+    if kustomized:
         objects = render_kustomization(root, settings)
         empty_hint = "the kustomization renders no objects: list the manifests in its resources"
     else:
@@ -41,4 +69,25 @@ def render_folder(folder: Path, settings: Settings) -> list[dict[str, Any]]:
         )
     if not objects:
         raise RenderError(empty_hint)
-    return objects
+    # Asked after the render, so that the folder's own errors come first.
+    return Rendering(objects=objects, renderer=_renderer(kustomized, settings))
+
+
+def renderer_for(folder: Path, settings: Settings) -> Renderer:
+    """The renderer ``render_folder`` would use for ``folder``, without rendering it."""
+    return _renderer(kustomization_in(_existing(folder)) is not None, settings)
+
+
+def _renderer(kustomized: bool, settings: Settings) -> Renderer:
+    if kustomized:
+        return Renderer(name="kustomize", version=kustomize_version(settings))
+    return PLAIN_YAML
+
+
+def _existing(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise RenderError(
+            "the app's config folder does not exist at this revision: "
+            "check spec.source.path of the ConfigRelease"
+        )
+    return folder.resolve()

@@ -7,6 +7,7 @@ then runs without network, without the user's files and under its load restricto
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,9 @@ KUSTOMIZATION_FILES: tuple[str, ...] = ("kustomization.yaml", "kustomization.yml
 _LOAD_RESTRICTOR = "--load-restrictor=LoadRestrictionsRootOnly"
 _REMOTE_MARKERS = ("://", "github.com/", "gitlab.com/", "bitbucket.org/", "git@", "git::", "?ref=")
 _STDERR_LIMIT = 2000
+#: What a render records when kustomize does not tell its version.
+_UNKNOWN = "unknown"
+_VERSION = re.compile(r"v?\d+\.\d+\.\d+[0-9A-Za-z.+-]{0,40}")
 
 
 def kustomization_in(directory: Path) -> Path | None:
@@ -243,6 +248,63 @@ def kustomize_command(settings: Settings) -> tuple[str, ...]:
         "the config folder has a kustomization but neither kustomize nor kubectl is installed: "
         "install one of them or set HOTFIX_KUSTOMIZE (e.g. 'kustomize,build')"
     )
+
+
+_versions: dict[tuple[str, ...], str] = {}
+_versions_lock = threading.Lock()
+
+
+def kustomize_version(settings: Settings) -> str:
+    """The version of the kustomize that renders, e.g. ``v5.7.1``, else ``unknown``.
+
+    Asked once per process and command (a process per render would cost), under the
+    lock so that concurrent first renders ask once too. Only explains a render, so a
+    version that cannot be read never fails one.
+    """
+    command = kustomize_command(settings)
+    with _versions_lock:
+        if command not in _versions:
+            _versions[command] = _asked_version(command, settings.git_timeout)
+        return _versions[command]
+
+
+def _asked_version(command: tuple[str, ...], timeout: float) -> str:
+    """Ask ``kustomize version``, or kubectl for the kustomize built into it."""
+    *program, subcommand = command
+    if not program or subcommand not in ("build", "kustomize"):
+        return _UNKNOWN  # a command of the admin's own: no known way to ask it
+    if subcommand == "kustomize":
+        query = [*program, "version", "--client", "-o", "json"]
+    else:
+        query = [*program, "version"]
+    with tempfile.TemporaryDirectory(prefix="hotfix-kustomize-home-") as home:
+        try:
+            result = subprocess.run(
+                query,
+                env=_offline_environment(home),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return _UNKNOWN
+    if result.returncode != 0:
+        return _UNKNOWN
+    return _version_in(result.stdout.decode("utf-8", "replace"))
+
+
+def _version_in(output: str) -> str:
+    """The kustomize version in ``kustomize version`` or ``kubectl version -o json`` output."""
+    try:
+        reported = json.loads(output)
+    except ValueError:
+        text = output  # kustomize: "v5.7.1", before v5 "{Version:kustomize/v4.5.7 ...}"
+    else:
+        version = reported.get("kustomizeVersion") if isinstance(reported, dict) else None
+        text = version if isinstance(version, str) else ""
+    match = _VERSION.search(text)
+    return match.group(0) if match else _UNKNOWN
 
 
 def _run_kustomize(root: Path, settings: Settings) -> bytes:
