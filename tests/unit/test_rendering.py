@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -11,9 +12,15 @@ from typing import Any
 import pytest
 
 from hotfix_operator.config.manifests import SOURCE_ANNOTATION, identity
-from hotfix_operator.config.render import kustomize_command, render_folder
+from hotfix_operator.config.render import (
+    Renderer,
+    kustomize_command,
+    render_folder,
+    renderer_for,
+)
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.settings import Settings
+from tests.gitrepos import recorded_processes
 
 VENV_KUBECTL = Path(sys.executable).parent / "kubectl"
 KUSTOMIZE = Settings(kustomize=(str(VENV_KUBECTL), "kustomize"))
@@ -424,3 +431,112 @@ def test_alias_bomb_in_a_kustomization_is_refused_before_kustomize_runs(tmp_path
         render_folder(app, KUSTOMIZE)
 
     assert "kustomization.yaml, document 1 expands to more than" in str(caught.value)
+
+
+# --- the renderer a render names ------------------------------------------------------
+
+
+def stand_in(folder: Path, name: str, version_reply: str, render: str) -> Path:
+    """An executable answering ``version`` with ``version_reply``, else running ``render``.
+
+    Standing in for ``kustomize``, its ``build`` is dropped before ``render`` runs.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / name
+    script.write_text(
+        f'#!/bin/sh\ncase "$1" in version) {version_reply};; build) shift;; esac\n'
+        f'exec {render} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def test_a_kustomize_render_names_kustomize_and_its_version(tmp_path: Path) -> None:
+    app = kustomize_app(tmp_path / "app", "resources: [base]\n")
+
+    rendering = render_folder(app, KUSTOMIZE)
+
+    assert rendering.renderer.name == "kustomize"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+\S*", rendering.renderer.version)
+    assert renderer_for(app, KUSTOMIZE) == rendering.renderer
+
+
+def test_a_plain_render_names_yaml_and_the_operators_format(tmp_path: Path) -> None:
+    write(tmp_path, {"orders.yaml": config_map("orders")})
+
+    rendering = render_folder(tmp_path, Settings())
+
+    assert rendering.renderer == Renderer(name="yaml", version="hotfix-operator/1")
+    assert renderer_for(tmp_path, Settings()) == rendering.renderer
+
+
+def test_renderer_for_a_missing_folder_points_at_the_path(tmp_path: Path) -> None:
+    with pytest.raises(RenderError, match=r"spec\.source\.path"):
+        renderer_for(tmp_path / "absent", Settings())
+
+
+def test_the_kustomize_version_is_asked_once_per_process(tmp_path: Path) -> None:
+    # A command of its own, so that no earlier test has asked its version already.
+    kubectl = tmp_path / "bin" / "kubectl"
+    kubectl.parent.mkdir()
+    kubectl.symlink_to(VENV_KUBECTL)
+    settings = Settings(kustomize=(str(kubectl), "kustomize"))
+    app = kustomize_app(tmp_path / "app", "resources: [base]\n")
+
+    with recorded_processes() as started:
+        versions = {render_folder(app, settings).renderer.version for _ in range(3)}
+        versions.add(renderer_for(app, settings).version)
+
+    asked = [argv for argv in started if "version" in argv]
+    assert asked == [[str(kubectl), "version", "--client", "-o", "json"]]
+    assert len(started) == 1 + 3  # the version once, kustomize once per render
+    assert len(versions) == 1 and versions != {"unknown"}
+
+
+@pytest.mark.parametrize(
+    ("reply", "version"),
+    [
+        ("echo v5.7.1; exit 0", "v5.7.1"),
+        (
+            "echo '{Version:kustomize/v4.5.7 GitCommit:56d82a8 GoOs:linux GoArch:amd64}'; exit 0",
+            "v4.5.7",
+        ),
+    ],
+    ids=["kustomize-5", "kustomize-4"],
+)
+def test_a_kustomize_binary_reports_its_version(tmp_path: Path, reply: str, version: str) -> None:
+    kustomize = stand_in(tmp_path / "bin", "kustomize", reply, f"{VENV_KUBECTL} kustomize")
+    app = kustomize_app(tmp_path / "app", "resources: [base]\n")
+
+    rendering = render_folder(app, Settings(kustomize=(str(kustomize), "build")))
+
+    assert rendering.renderer == Renderer(name="kustomize", version=version)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["echo 'version: (devel)'; exit 0", "echo 'unknown flag' >&2; exit 3", "exec sleep 60"],
+    ids=["no-version-in-output", "version-fails", "version-hangs"],
+)
+def test_an_unreadable_version_is_unknown_and_the_render_succeeds(
+    tmp_path: Path, reply: str
+) -> None:
+    kubectl = stand_in(tmp_path / "bin", "kubectl", reply, str(VENV_KUBECTL))
+    app = kustomize_app(tmp_path / "app", "resources: [base]\n")
+    settings = Settings(kustomize=(str(kubectl), "kustomize"), git_timeout=1)
+
+    rendering = render_folder(app, settings)
+
+    assert rendering.renderer == Renderer(name="kustomize", version="unknown")
+    assert names(rendering.objects) == ["Deployment/orders"]
+
+
+def test_a_command_of_the_admins_own_is_not_asked_for_a_version(tmp_path: Path) -> None:
+    wrapper = stand_in(tmp_path / "bin", "render-config", "exit 9", f"{VENV_KUBECTL} kustomize")
+    app = kustomize_app(tmp_path / "app", "resources: [base]\n")
+
+    with recorded_processes() as started:
+        rendering = render_folder(app, Settings(kustomize=(str(wrapper),)))
+
+    assert rendering.renderer.version == "unknown"
+    assert started == [[str(wrapper), ".", "--load-restrictor=LoadRestrictionsRootOnly"]]
