@@ -25,6 +25,7 @@ from hotfix_operator.api.releases import ConfigRelease
 from hotfix_operator.config.delta import config_delta
 from hotfix_operator.config.pinning import Resolution
 from hotfix_operator.config.planning import Planner
+from hotfix_operator.config.render import Renderer
 from hotfix_operator.config.sources import Pin, Rendered
 from hotfix_operator.errors import GitError, HotfixError, RevisionNotFound
 from hotfix_operator.naming import FIELD_MANAGER
@@ -311,7 +312,7 @@ class FakePlanner(Planner):
         if revision in self.lost or revision not in self.configs:
             raise RevisionNotFound(f"commit {revision} is not in {repo_url}")
         self.renders.append(revision)
-        return Rendered(copy.deepcopy(self.configs[revision]), renderer=("yaml", "test"))
+        return Rendered(copy.deepcopy(self.configs[revision]), renderer=Renderer("yaml", "test"))
 
     def head_delta(self, pin: Pin, release: ConfigRelease, pinned: Objects) -> Any:
         branch = release.spec.source.branches.nop

@@ -299,6 +299,7 @@ def test_git_lost_the_recorded_commit_the_snapshot_stands_in(world: World) -> No
 
     assert status.source is not None
     assert (status.source.revision, status.source.from_snapshot) == (NOP_140, True)
+    assert (status.source.renderer, status.source.renderer_version) == ("yaml", "test")
     assert world.conditions()["Resolved"] == ("True", "FromSnapshot")
     assert world.config_map("orders-config")["PARTNER_ENDPOINT"].startswith("https://")
     assert "FromSnapshot" in world.events.reasons("Warning")

@@ -14,9 +14,9 @@ import pytest
 from hotfix_operator.config.manifests import SOURCE_ANNOTATION, identity
 from hotfix_operator.config.render import (
     Renderer,
+    is_current,
     kustomize_command,
     render_folder,
-    renderer_for,
 )
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.settings import Settings
@@ -458,7 +458,8 @@ def test_a_kustomize_render_names_kustomize_and_its_version(tmp_path: Path) -> N
 
     assert rendering.renderer.name == "kustomize"
     assert re.fullmatch(r"v\d+\.\d+\.\d+\S*", rendering.renderer.version)
-    assert renderer_for(app, KUSTOMIZE) == rendering.renderer
+    assert is_current(rendering.renderer, KUSTOMIZE)
+    assert not is_current(Renderer("kustomize", "v0.0.1"), KUSTOMIZE)  # upgraded since
 
 
 def test_a_plain_render_names_yaml_and_the_operators_format(tmp_path: Path) -> None:
@@ -467,12 +468,7 @@ def test_a_plain_render_names_yaml_and_the_operators_format(tmp_path: Path) -> N
     rendering = render_folder(tmp_path, Settings())
 
     assert rendering.renderer == Renderer(name="yaml", version="hotfix-operator/1")
-    assert renderer_for(tmp_path, Settings()) == rendering.renderer
-
-
-def test_renderer_for_a_missing_folder_points_at_the_path(tmp_path: Path) -> None:
-    with pytest.raises(RenderError, match=r"spec\.source\.path"):
-        renderer_for(tmp_path / "absent", Settings())
+    assert is_current(rendering.renderer, Settings())
 
 
 def test_the_kustomize_version_is_asked_once_per_process(tmp_path: Path) -> None:
@@ -485,12 +481,13 @@ def test_the_kustomize_version_is_asked_once_per_process(tmp_path: Path) -> None
 
     with recorded_processes() as started:
         versions = {render_folder(app, settings).renderer.version for _ in range(3)}
-        versions.add(renderer_for(app, settings).version)
+        (version,) = versions
+        assert is_current(Renderer("kustomize", version), settings)
 
     asked = [argv for argv in started if "version" in argv]
     assert asked == [[str(kubectl), "version", "--client", "-o", "json"]]
     assert len(started) == 1 + 3  # the version once, kustomize once per render
-    assert len(versions) == 1 and versions != {"unknown"}
+    assert version != "unknown"  # and is_current asked no process of its own
 
 
 @pytest.mark.parametrize(

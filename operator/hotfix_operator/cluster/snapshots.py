@@ -1,7 +1,8 @@
 """The in-cluster snapshot of a release's rendered config, safe from git outages.
 
 A ConfigMap ``<release>-snapshot`` beside the ConfigRelease holds gzip(JSON) of the
-rendered objects of every environment and the revisions they came from. It is owned
+rendered objects of every environment, the revisions they came from and (since the
+renderer is recorded) the renderer and version that made them. It is owned
 by the ConfigRelease, so garbage collection removes it with the release. Its digest
 (sha256 of the canonical JSON) is recorded in the release's status: a snapshot that
 no longer matches was changed by hand and is not deployed.
@@ -61,6 +62,7 @@ def save_snapshot(
     release: Mapping[str, Any],
     rendered: Mapping[str, list[dict[str, Any]]],
     revisions: Mapping[str, str],
+    renderers: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[str, str]:
     """Store the rendered config of ``release``; return (ConfigMap name, digest).
 
@@ -75,7 +77,13 @@ def save_snapshot(
             "a snapshot needs the ConfigRelease as read from the API server (metadata.name, "
             f"namespace and uid); got name={release_name!r} namespace={namespace!r}"
         )
-    payload = {"format": FORMAT, "revisions": dict(revisions), "rendered": dict(rendered)}
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "revisions": dict(revisions),
+        "rendered": dict(rendered),
+    }
+    if renderers:
+        payload["renderers"] = {env: dict(renderer) for env, renderer in renderers.items()}
     data = _canonical(payload)
     digest = _digest(data)
     compressed = gzip.compress(data, compresslevel=9, mtime=0)
@@ -124,7 +132,7 @@ def load_snapshot(
     digest: str,
     release: str | None = None,
 ) -> dict[str, Any]:
-    """The payload ``{"format", "revisions", "rendered"}`` of snapshot ``namespace/name``.
+    """The payload ``{"format", "revisions", "rendered"[, "renderers"]}`` of a snapshot.
 
     ``RenderError`` when it is missing; ``PolicyViolation`` when its content does not
     match ``digest`` (changed by hand) or cannot be read.

@@ -27,7 +27,7 @@ from hotfix_operator.config.delta import config_delta
 from hotfix_operator.config.git import MirrorPool
 from hotfix_operator.config.pinning import Resolution, resolve_revision
 from hotfix_operator.config.policy import check_policy
-from hotfix_operator.config.render import render_folder
+from hotfix_operator.config.render import Renderer, is_current, render_folder
 from hotfix_operator.config.render_cache import RenderCache
 from hotfix_operator.config.sources import ConfigSource, Pin, Rendered, is_resolved, recorded_pin
 from hotfix_operator.config.transforming import transform
@@ -86,8 +86,8 @@ class Plan:
     namespace: str
     objects: Objects
     swapped: list[str] = field(default_factory=list)
-    #: What rendered the config and its version, e.g. ("kustomize", "v5.7.1").
-    renderer: tuple[str, str] | None = None
+    #: What rendered the config and its version, e.g. kustomize v5.7.1.
+    renderer: Renderer | None = None
     #: Why the release's snapshot was used instead of git; None when git delivered.
     from_snapshot: str | None = None
     config_delta: ConfigDelta | None = None
@@ -187,15 +187,15 @@ class Planner:
                 "fix spec.source.path of the ConfigRelease"
             )
         key = RenderCache.key(tree)
-        objects = self.cache.get(key)
-        if objects is None:
+        rendering = self.cache.get(key)
+        if rendering is None or not is_current(rendering.renderer, self.settings):
             with tempfile.TemporaryDirectory(prefix="hotfix-render-") as tmp:
                 folder = Path(tmp) / "app"
                 mirror.export(revision, path, folder)
-                objects = render_folder(folder, self.settings).objects
-            self.cache.put(key, objects)
-        check_policy(objects, self.settings)
-        return Rendered(objects)
+                rendering = render_folder(folder, self.settings)
+            self.cache.put(key, rendering)
+        check_policy(rendering.objects, self.settings)
+        return Rendered(rendering.objects, renderer=rendering.renderer)
 
     def head_delta(self, pin: Pin, release: ConfigRelease, pinned: Objects) -> ConfigDelta:
         """Pinned config against today's head of the same branch."""

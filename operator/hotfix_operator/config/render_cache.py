@@ -3,7 +3,9 @@
 The tree SHA names the folder's exact content, so a commit that touches another app
 (or nothing in this one) finds the render again; the commit SHA would not. Entries
 are immutable: a tree never changes, so there is nothing to invalidate. Memory first
-(bounded, for the operator), then JSON files on disk (shared by CLI runs).
+(bounded, for the operator), then JSON files on disk (shared by CLI runs). An entry
+keeps the renderer that made it: the planner renders again when that renderer has been
+upgraded since (``is_current``), so a render and the version it names always agree.
 """
 
 from __future__ import annotations
@@ -14,22 +16,22 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+
+from hotfix_operator.config.render import Renderer, Rendering
 
 __all__ = ["RenderCache"]
 
 #: Bump when rendering or its output shape changes: old entries are then ignored.
-RENDER_FORMAT = "1"
-
-Objects = list[dict[str, Any]]
+RENDER_FORMAT = "2"
 
 
 class RenderCache:
     def __init__(self, directory: Path | None, *, max_entries: int = 256) -> None:
         self._directory = directory
         self._max_entries = max_entries
-        self._memory: OrderedDict[str, Objects] = OrderedDict()
+        self._memory: OrderedDict[str, Rendering] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -37,41 +39,50 @@ class RenderCache:
         """``flavour`` separates renders of one tree by different renderers."""
         return f"{RENDER_FORMAT}-{flavour}-{tree_sha}" if flavour else f"{RENDER_FORMAT}-{tree_sha}"
 
-    def get(self, key: str) -> Objects | None:
+    def get(self, key: str) -> Rendering | None:
         with self._lock:
             if key in self._memory:
                 self._memory.move_to_end(key)
-                return copy.deepcopy(self._memory[key])
+                return _copy(self._memory[key])
         path = self._path(key)
         if path is None:
             return None
         try:
-            objects: Objects = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None  # missing or torn file: render again
-        self._remember(key, objects)
-        return copy.deepcopy(objects)
+            stored = json.loads(path.read_text())
+            rendering = Rendering(
+                objects=stored["objects"], renderer=Renderer(**stored["renderer"])
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # missing, torn or foreign file: render again
+        self._remember(key, rendering)
+        return _copy(rendering)
 
-    def put(self, key: str, objects: Objects) -> None:
-        self._remember(key, copy.deepcopy(objects))
+    def put(self, key: str, rendering: Rendering) -> None:
+        self._remember(key, _copy(rendering))
         path = self._path(key)
         if path is None:
             return
+        stored = {"renderer": asdict(rendering.renderer), "objects": rendering.objects}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".render-")
             with os.fdopen(fd, "w") as handle:
-                json.dump(objects, handle, separators=(",", ":"))
+                json.dump(stored, handle, separators=(",", ":"))
             os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
         except OSError:
             pass  # a cache that cannot write only costs speed
 
-    def _remember(self, key: str, objects: Objects) -> None:
+    def _remember(self, key: str, rendering: Rendering) -> None:
         with self._lock:
-            self._memory[key] = objects
+            self._memory[key] = rendering
             self._memory.move_to_end(key)
             while len(self._memory) > self._max_entries:
                 self._memory.popitem(last=False)
 
     def _path(self, key: str) -> Path | None:
         return None if self._directory is None else self._directory / f"{key}.json"
+
+
+def _copy(rendering: Rendering) -> Rendering:
+    """Callers transform the objects in place; the cache keeps its own."""
+    return Rendering(objects=copy.deepcopy(rendering.objects), renderer=rendering.renderer)

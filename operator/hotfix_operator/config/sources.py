@@ -11,11 +11,12 @@ release's in-cluster snapshot (``WithSnapshot``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from hotfix_operator.api.common import Environment, Resolution
 from hotfix_operator.api.releases import ConfigRelease
+from hotfix_operator.config.render import Renderer
 from hotfix_operator.errors import GitError, ReleaseNotReady, RepositoryNotAllowed, error_class
 
 __all__ = [
@@ -46,8 +47,8 @@ class Rendered:
     """The rendered (not yet transformed) objects of a pin, and how they were obtained."""
 
     objects: Objects
-    #: What rendered them and its version (e.g. ``kustomize``, ``v5.7.1``); None when unknown.
-    renderer: tuple[str, str] | None = None
+    #: What rendered them, e.g. kustomize v5.7.1; None when unknown (an older snapshot).
+    renderer: Renderer | None = None
     #: Why the release's snapshot was used instead of git; None when git delivered.
     from_snapshot: str | None = None
 
@@ -131,11 +132,11 @@ class WithSnapshot:
 
     Git failing covers both an outage and a rewritten history (the commit is gone); the
     repository allowlist is a fence, never worked around. ``load`` returns the snapshot's
-    objects for the pin (it checks the snapshot's digest and revision).
+    render of the pin (it checks the snapshot's digest and revision).
     """
 
     primary: ConfigSource
-    load: Callable[[Pin], Objects]
+    load: Callable[[Pin], Rendered]
     snapshot_name: str
 
     @property
@@ -148,9 +149,8 @@ class WithSnapshot:
         except RepositoryNotAllowed:
             raise
         except GitError as exc:
-            objects = self.load(self.pin)
-            return Rendered(
-                objects,
+            return replace(
+                self.load(self.pin),
                 from_snapshot=(
                     f"git could not deliver {self.pin.revision[:12]} ({exc}); deployed the "
                     f"snapshot {self.snapshot_name} of the release"

@@ -53,7 +53,14 @@ from hotfix_operator.cluster.readiness import workloads_ready
 from hotfix_operator.cluster.resources import get_release, list_releases, read_own
 from hotfix_operator.cluster.snapshots import load_snapshot
 from hotfix_operator.config.planning import Plan, select_release
-from hotfix_operator.config.sources import ConfigSource, Pin, WithSnapshot, recorded_pin
+from hotfix_operator.config.render import Renderer
+from hotfix_operator.config.sources import (
+    ConfigSource,
+    Pin,
+    Rendered,
+    WithSnapshot,
+    recorded_pin,
+)
 from hotfix_operator.errors import (
     HotfixError,
     InputError,
@@ -381,13 +388,13 @@ def _use(run: _Run, release: ConfigRelease, pin: Pin) -> None:
     primary = run.op.planner.source(pin)
     snapshot = release.status.snapshot
     run.source = (
-        WithSnapshot(primary, partial(_snapshot_objects, run.op, release), snapshot.name)
+        WithSnapshot(primary, partial(_snapshot_rendered, run.op, release), snapshot.name)
         if snapshot is not None
         else primary
     )
 
 
-def _snapshot_objects(op: Operator, release: ConfigRelease, pin: Pin) -> Objects:
+def _snapshot_rendered(op: Operator, release: ConfigRelease, pin: Pin) -> Rendered:
     snapshot = release.status.snapshot
     assert snapshot is not None  # only called through WithSnapshot
     payload = load_snapshot(
@@ -405,8 +412,11 @@ def _snapshot_objects(op: Operator, release: ConfigRelease, pin: Pin) -> Objects
             f"but this hotfix is pinned to {pin.revision}: the snapshot cannot stand in; "
             "make the repository reachable again"
         )
-    objects: Objects = payload["rendered"][environment]
-    return objects
+    renderer = (payload.get("renderers") or {}).get(environment)
+    return Rendered(
+        payload["rendered"][environment],
+        renderer=Renderer(**renderer) if renderer else None,
+    )
 
 
 def _resolved_message(release: ConfigRelease, pin: Pin) -> str:
@@ -424,8 +434,8 @@ def _source_status(pin: Pin, plan: Plan | None = None) -> SourceStatus:
         revision=pin.revision,
         resolution=pin.resolution,
         environment=Environment(pin.environment),
-        renderer=renderer[0] if renderer else None,
-        renderer_version=renderer[1] if renderer else None,
+        renderer=renderer.name if renderer else None,
+        renderer_version=renderer.version if renderer else None,
         from_snapshot=plan is not None and plan.from_snapshot is not None,
     )
 

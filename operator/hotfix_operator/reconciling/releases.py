@@ -12,6 +12,7 @@ Reconciling (resolving, or retrying a transient error), Stalled (the spec must c
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
 from hotfix_operator.api.common import Environment, Resolution, short_sha
@@ -131,14 +132,20 @@ def _store_snapshot(
     source = release.spec.source
     revisions = {"nop": nop_revision, "prd": release.spec.revisions.prd}
     rendered = {
-        env: op.planner.render(source.repo_url, source.path, revision).objects
+        env: op.planner.render(source.repo_url, source.path, revision)
         for env, revision in revisions.items()
     }
-    name, digest = save_snapshot(op.cluster, release=body, rendered=rendered, revisions=revisions)
+    name, digest = save_snapshot(
+        op.cluster,
+        release=body,
+        rendered={env: r.objects for env, r in rendered.items()},
+        revisions=revisions,
+        renderers={env: asdict(r.renderer) for env, r in rendered.items() if r.renderer},
+    )
     return SnapshotRef(
         name=name,
         digest=digest,
-        objects=sum(len(objects) for objects in rendered.values()),
+        objects=sum(len(r.objects) for r in rendered.values()),
         created_at=now(),
     )
 

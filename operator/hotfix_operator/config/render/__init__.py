@@ -13,8 +13,8 @@ limited YAML loader both share.
 from hotfix_operator.config.render.choosing import (
     Renderer,
     Rendering,
+    is_current,
     render_folder,
-    renderer_for,
 )
 from hotfix_operator.config.render.kustomize import KUSTOMIZATION_FILES, kustomize_command
 
@@ -22,7 +22,7 @@ __all__ = [
     "KUSTOMIZATION_FILES",
     "Renderer",
     "Rendering",
+    "is_current",
     "kustomize_command",
     "render_folder",
-    "renderer_for",
 ]

@@ -73,9 +73,11 @@ def render_folder(folder: Path, settings: Settings) -> Rendering:
     return Rendering(objects=objects, renderer=_renderer(kustomized, settings))
 
 
-def renderer_for(folder: Path, settings: Settings) -> Renderer:
-    """The renderer ``render_folder`` would use for ``folder``, without rendering it."""
-    return _renderer(kustomization_in(_existing(folder)) is not None, settings)
+def is_current(renderer: Renderer, settings: Settings) -> bool:
+    """The renderer would render the same today: not upgraded since (a cached render)."""
+    if renderer.name == "kustomize":
+        return renderer.version == kustomize_version(settings)
+    return renderer == PLAIN_YAML
 
 
 def _renderer(kustomized: bool, settings: Settings) -> Renderer:
