@@ -128,7 +128,7 @@ def test_the_operator_may_manage_its_resources_and_namespaces(
         assert verbs(operator_rules, group, plural) == {"get", "list", "watch", "patch"}
         assert verbs(operator_rules, group, f"{plural}/status") == {"patch"}
     assert verbs(operator_rules, "", "namespaces") == {"get", "create", "patch", "delete"}
-    assert verbs(operator_rules, "", "events") == {"create"}
+    assert verbs(operator_rules, "", "events") == {"create", "patch"}
     assert verbs(operator_rules, "rbac.authorization.k8s.io", "rolebindings") == {
         "list",
         "create",
