@@ -5,8 +5,9 @@ kopf settings and why:
 * progress and diff-base in annotations under ``hotfix.gitops.dev`` — the CRDs' status
   schema is strict, so kopf's default ``status.kopf`` would be pruned by the API server;
 * finalizer ``hotfix.gitops.dev/finalizer`` — deletion waits until the namespace is gone;
-* Events: only our own, with meaningful reasons and aggregated, posted by the
-  reconciler — kopf posts none (it would post every handler failure a second time);
+* Events: only our own, with meaningful reasons, posted by the reconciler through one
+  ``EventRecorder`` (a repeat bumps the count of one Event); kopf posts none (it would
+  post every handler failure a second time);
 * standalone (no peering CRD): the Deployment runs one replica with the Recreate strategy;
 * watch timeouts below the usual load-balancer idle timeouts, so a silently dropped
   watch is noticed within minutes; a batch window of 0.1 s folds bursts of events;
@@ -18,13 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import kopf
 
 from hotfix_operator.cluster.clients import Cluster
-from hotfix_operator.cluster.resources import post_event
+from hotfix_operator.cluster.events import EventRecorder
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.errors import HotfixError
 from hotfix_operator.handlers import register_handlers
@@ -57,16 +57,6 @@ def kopf_settings() -> kopf.OperatorSettings:
     return settings
 
 
-class _PostedEvents:
-    """Events through cluster.resources.post_event (one object per Event)."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self._cluster = cluster
-
-    def record(self, involved: Mapping[str, Any], type: str, reason: str, message: str) -> None:
-        post_event(self._cluster, involved=involved, type=type, reason=reason, message=message)
-
-
 def build_operator(settings: Settings) -> Operator:
     """The operator's parts; one HTTP connection per apply a busy moment can have in flight
     (every worker applying at full concurrency), so no connection is discarded."""
@@ -75,7 +65,7 @@ def build_operator(settings: Settings) -> Operator:
         settings=settings,
         cluster=cluster,
         planner=Planner(settings),
-        events=_PostedEvents(cluster),
+        events=EventRecorder(cluster),
     )
 
 

@@ -10,6 +10,8 @@ import base64
 import gzip
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,14 +26,10 @@ from hotfix_operator.api.crds import build_crds
 from hotfix_operator.api.group import API_VERSION
 from hotfix_operator.cluster.applying import apply_objects
 from hotfix_operator.cluster.clients import Cluster
+from hotfix_operator.cluster.events import EventRecorder
 from hotfix_operator.cluster.namespaces import delete_namespace, ensure_namespace
 from hotfix_operator.cluster.readiness import workloads_ready
-from hotfix_operator.cluster.resources import (
-    get_release,
-    list_releases,
-    patch_status,
-    post_event,
-)
+from hotfix_operator.cluster.resources import get_release, list_releases, patch_status
 from hotfix_operator.cluster.snapshots import SNAPSHOT_KEY, load_snapshot, save_snapshot
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
@@ -39,6 +37,7 @@ from tests.operator_harness import unique
 from tests.polling import wait_for
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy/samples/configrelease-orders-1.4.0.yaml"
+KUBECTL = Path(sys.executable).parent / "kubectl"
 NOP = "2f7e9a1c4b8d03e6f5a2c7b9d1e4f8a0c3b6d5e2"
 PRD = "8c1d5f0e2b9a47c3d6e1f0a8b7c2d9e4f5a6b3c1"
 
@@ -213,39 +212,83 @@ def test_status_is_merged_into_the_status_subresource(kube: Cluster, namespace: 
 def test_events_are_posted_about_the_resource(kube: Cluster, namespace: str) -> None:
     release = create_release(kube, namespace, "orders-1.4.0")
     uid = release["metadata"]["uid"]
+    events = EventRecorder(kube)
 
-    post_event(kube, involved=release, type="Warning", reason="PinningFailed", message="x" * 5000)
-    post_event(
-        kube,
-        involved={
+    events.record(release, "Warning", "PinningFailed", "x" * 5000)
+    events.record(
+        {
             "apiVersion": API_VERSION,
             "kind": "ConfigRelease",
             "name": "orders-1.4.0",
             "namespace": namespace,
             "uid": uid,
         },
-        type="Normal",
-        reason="Resolved",
-        message="nop pinned to 2f7e9a1",
+        "Normal",
+        "Resolved",
+        "nop pinned to 2f7e9a1",
     )
     # An Event that cannot be posted (no such namespace) is logged, not raised.
-    post_event(
-        kube,
-        involved={"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "namespace": unique("no")},
-        type="Normal",
-        reason="Nothing",
-        message="never stored",
+    events.record(
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "namespace": unique("no")},
+        "Normal",
+        "Nothing",
+        "never stored",
     )
 
-    events = client.CoreV1Api(kube.api_client).list_namespaced_event(
-        namespace, field_selector=f"involvedObject.uid={uid}"
+    seen = sorted(
+        (e.type, e.reason, len(e.message), e.involved_object.kind)
+        for e in events_about(kube, namespace, uid)
     )
-    seen = sorted((e.type, e.reason, len(e.message), e.involved_object.kind) for e in events.items)
     assert seen == [
         ("Normal", "Resolved", len("nop pinned to 2f7e9a1"), "ConfigRelease"),
         ("Warning", "PinningFailed", 1024, "ConfigRelease"),
     ]
-    assert {e.source.component for e in events.items} == {MANAGER}
+    assert {e.source.component for e in events_about(kube, namespace, uid)} == {MANAGER}
+
+
+@pytest.mark.usefixtures("crds")
+def test_a_repeated_event_is_one_event_with_a_count(
+    cluster: controlplane.Cluster, kube: Cluster, namespace: str
+) -> None:
+    release = create_release(kube, namespace, "orders-1.4.0")
+    uid = release["metadata"]["uid"]
+    events = EventRecorder(kube)
+
+    for _ in range(5):
+        events.record(release, "Warning", "GitFailed", "git fetch timed out; retrying")
+
+    [event] = events_about(kube, namespace, uid)
+    assert (event.type, event.reason, event.count) == ("Warning", "GitFailed", 5)
+    assert event.last_timestamp >= event.first_timestamp
+    listed = subprocess.run(
+        [
+            str(KUBECTL),
+            "get",
+            "events",
+            "--namespace",
+            namespace,
+            "--field-selector",
+            f"involvedObject.uid={uid}",
+            "--output",
+            "custom-columns=TYPE:.type,REASON:.reason,COUNT:.count,OBJECT:.involvedObject.name",
+            "--no-headers",
+        ],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.split() == ["Warning", "GitFailed", "5", "orders-1.4.0"]
+
+
+def events_about(kube: Cluster, namespace: str, uid: str) -> list[client.CoreV1Event]:
+    return list(
+        client.CoreV1Api(kube.api_client)
+        .list_namespaced_event(namespace, field_selector=f"involvedObject.uid={uid}")
+        .items
+    )
 
 
 # -- snapshots ---------------------------------------------------------------------------
