@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ pytestmark = pytest.mark.cluster
 HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"
 ENVOY_IMAGE = "registry.example.com/envoy:1.30"
 HOTFIXES, RELEASES = "hotfixdeployments", "configreleases"
+FEATURE_FLAGS = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: orders-feature-flags\n"
+    "data:\n  NEW_CHECKOUT: 'true'\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -408,6 +413,25 @@ def test_operator_killed_after_namespace_creation(
     assert len(kube.apps.list_namespaced_deployment(target).items) == 1
 
 
+@contextmanager
+def fresh_operator(
+    operator: OperatorProcess, operator_env: dict[str, str], tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    """The module's operator replaced by one with an empty cache (a new pod), then back."""
+    operator.stop()
+    fresh = OperatorProcess(
+        operator.cluster,
+        tmp_path / "fresh.log",
+        {**operator_env, "HOTFIX_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    fresh.start()
+    try:
+        yield fresh
+    finally:
+        fresh.stop()
+        operator.start()
+
+
 def test_git_unreachable_deploys_from_the_snapshot(
     kube: Kube,
     operator: OperatorProcess,
@@ -422,14 +446,7 @@ def test_git_unreachable_deploys_from_the_snapshot(
     wait_recorded(kube, team, "orders-1.4.0", operator)
     # The config repository disappears, and a fresh operator (empty cache) takes over.
     shutil.move(str(scenario.repo.path), str(tmp_path / "gone"))
-    operator.stop()
-    fresh = OperatorProcess(
-        operator.cluster,
-        tmp_path / "fresh.log",
-        {**operator_env, "HOTFIX_CACHE_DIR": str(tmp_path / "cache")},
-    )
-    fresh.start()
-    try:
+    with fresh_operator(operator, operator_env, tmp_path) as fresh:
         kube.apply_cr(hotfix_body(team))
         status = kube.wait_applied(team, "orders-hotfix", operator=fresh)["status"]
         assert status["source"]["fromSnapshot"] is True
@@ -438,9 +455,6 @@ def test_git_unreachable_deploys_from_the_snapshot(
         assert "FromSnapshot" in reasons
         config = kube.core.read_namespaced_config_map("orders-config", status["namespace"])
         assert config.data["PARTNER_ENDPOINT"].startswith("https://")
-    finally:
-        fresh.stop()
-        operator.start()
 
 
 @pytest.mark.parametrize("case", [c for c in BAD_INPUTS if not c.env], ids=lambda c: c.id)
@@ -468,8 +482,14 @@ def test_bad_input_fails_with_a_reason_and_applies_nothing(
     for fragment in case.fragments:
         assert fragment in messages[case.reason]
     assert_warning_event(kube, team, case.reason)
-    ready = next(c for c in failed["conditions"] if c["type"] == "Ready")
-    assert ready["status"] == "False"
+    conditions = {c["type"]: c for c in failed["conditions"]}
+    assert conditions["Ready"]["status"] == "False"
+    # kstatus: the user must act; Argo CD and Flux read this as degraded, not progressing.
+    assert (conditions["Stalled"]["status"], conditions["Stalled"]["reason"]) == (
+        "True",
+        case.reason,
+    )
+    assert "Reconciling" not in conditions
     target = failed.get("namespace")
     assert target is None or not kube.namespace_exists(target) or not managed_objects(kube, target)
 
@@ -513,3 +533,197 @@ def test_server_rejection_is_never_ready(
 
     # …yet across several check intervals (1s) the hotfix never reports Ready.
     stays(not_ready, 4, "the partially applied hotfix stays Failed, never Ready")
+
+
+# --- exactness: a hotfix gets exactly what its release recorded ---------------------------
+
+
+def test_a_force_push_does_not_change_what_a_merge_base_release_gets(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Resolved once; after nop is rewritten a new resolution would find another commit."""
+    scenario = scenario_in(repos, merge_flow)
+    release = release_body(scenario, team, operator_env, pinning="MergeBase")
+    assert "nop" not in release["spec"]["revisions"]  # only the operator resolves it
+    kube.apply_cr(release)
+    recorded = wait_recorded(kube, team, "orders-1.4.0", operator)["status"]
+    assert (recorded["nopRevision"], recorded["strategy"]) == (scenario.nop_revision, "MergeBase")
+
+    # nop is rewritten from before the tested commit: today's merge-base is another commit.
+    repo = scenario.repo
+    repo.force_push("nop", scenario.commits["orders-1.4.0"])
+    repo.commit("nop", "rewritten nop", date=scenario.released_at + timedelta(days=3))
+    today = repo.git("merge-base", scenario.prd_revision, repo.head("nop"))
+    assert today == scenario.commits["orders-1.4.0"] != scenario.nop_revision
+
+    with fresh_operator(operator, operator_env, tmp_path) as fresh:  # a later pod, new cache
+        kube.apply_cr(hotfix_body(team))
+        status = kube.wait_applied(team, "orders-hotfix", operator=fresh)["status"]
+    assert status["source"]["revision"] == scenario.nop_revision
+    assert status["source"]["resolution"] == "MergeBase"
+    assert status["source"]["fromSnapshot"] is False  # prd still holds the commit
+    config = kube.core.read_namespaced_config_map("orders-config", status["namespace"])
+    assert config.data["PARTNER_TIMEOUT"] == "5s"  # 1.4.0's config, not the older one
+
+
+def test_a_commit_a_force_push_removed_is_deployed_from_the_snapshot(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Cherry-pick flow: the tested nop commit exists nowhere after nop is rewritten."""
+    scenario = scenario_in(repos, cherry_pick_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env, pinning="Timestamp"))
+    recorded = wait_recorded(kube, team, "orders-1.4.0", operator)["status"]
+    assert recorded["nopRevision"] == scenario.nop_revision
+
+    repo = scenario.repo
+    repo.force_push("nop", scenario.commits["initial"])
+    repo.commit("nop", "rewritten nop", date=scenario.released_at + timedelta(days=3))
+    assert scenario.nop_revision not in repo.git("rev-list", "--all").split()
+
+    with fresh_operator(operator, operator_env, tmp_path) as fresh:
+        kube.apply_cr(hotfix_body(team))
+        status = kube.wait_applied(team, "orders-hotfix", operator=fresh)["status"]
+    assert status["source"]["revision"] == scenario.nop_revision
+    assert (status["source"]["resolution"], status["source"]["fromSnapshot"]) == (
+        "Timestamp",
+        True,
+    )
+    resolved = next(c for c in status["conditions"] if c["type"] == "Resolved")
+    assert resolved["reason"] == "FromSnapshot"
+    assert scenario.nop_revision[:12] in resolved["message"]
+    config = kube.core.read_namespaced_config_map("orders-config", status["namespace"])
+    assert config.data["PARTNER_TIMEOUT"] == "5s"
+
+
+def test_a_newer_release_never_swaps_the_config_of_a_running_hotfix(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """baseVersion omitted: the newest release when it was created, and that one for good."""
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    hotfix = hotfix_body(team)
+    del hotfix["spec"]["baseVersion"]
+    kube.apply_cr(hotfix)
+    first = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]
+    target = first["namespace"]
+    assert first["release"]["version"] == "1.4.0"
+
+    later = scenario.repo.commit(
+        "nop",
+        "orders 1.5.0: feature flags",
+        date=scenario.released_at + timedelta(days=20),
+        files={"apps/orders/feature-flags.yaml": FEATURE_FLAGS},
+    )
+    newer = release_body(scenario, team, operator_env, version="1.5.0", nop_revision=later)
+    newer["spec"]["releasedAt"] = "2025-06-01T10:00:00Z"
+    kube.apply_cr(newer)
+    wait_recorded(kube, team, "orders-1.5.0", operator)
+
+    def last_drift_check() -> str:
+        return str(kube.hotfix(team, "orders-hotfix")["status"].get("lastDriftCheck") or "")
+
+    for _ in range(2):  # two drift passes (HOTFIX_DRIFT_INTERVAL=3s) after 1.5.0 is recorded
+        seen = last_drift_check()
+        wait_for(lambda seen=seen: last_drift_check() > seen, 30, "a drift pass", interval=0.5)
+    status = kube.hotfix(team, "orders-hotfix")["status"]
+    assert status["release"] == first["release"]
+    assert status["source"]["revision"] == first["source"]["revision"] == scenario.nop_revision
+    assert "ConfigMap/orders-feature-flags" not in managed_objects(kube, target)
+    config = kube.core.read_namespaced_config_map("orders-config", target)
+    assert config.data["PARTNER_ENDPOINT"].startswith("https://")
+
+
+def test_an_update_is_not_undone_by_a_drift_pass(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    kube.apply_cr(hotfix_body(team))
+    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
+    new_image = "registry.example.com/orders:1.4.2-hotfix"
+
+    kube.apply_cr(hotfix_body(team, image=new_image))
+
+    wait_for(lambda: workload(kube, target)["app"] == new_image, 30, "the new image applied")
+    # Across more than one drift pass (3s) the old image never comes back.
+    stays(lambda: workload(kube, target)["app"] == new_image, 7, "the update stays applied")
+    assert kube.hotfix(team, "orders-hotfix")["status"]["observedGeneration"] == 2
+
+
+def test_a_repeated_failure_is_one_event_with_a_count(
+    kube: Kube, operator: OperatorProcess, team: str
+) -> None:
+    """One Event per failure (not kopf's as well), repeats counted on it."""
+    kube.apply_cr(hotfix_body(team))  # no ConfigRelease yet: retried with backoff
+
+    def repeated() -> list[Any]:
+        found = kube.core.list_namespaced_event(
+            team, field_selector="involvedObject.name=orders-hotfix"
+        ).items
+        failures = [e for e in found if e.reason == "ReleaseNotFound"]
+        return found if failures and failures[0].count >= 2 else []
+
+    events = wait_for(repeated, 60, "ReleaseNotFound reported a second time", interval=0.5)
+    failures = [e for e in events if e.reason == "ReleaseNotFound"]
+    assert len(failures) == 1, [(e.reason, e.count) for e in failures]
+    assert failures[0].type == "Warning"
+    assert failures[0].last_timestamp > failures[0].first_timestamp
+    assert {e.source.component for e in events} == {"hotfix-operator"}
+
+
+def test_a_release_fixed_before_it_resolved_is_resolved(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    release = release_body(scenario, team, operator_env)
+    release["spec"]["revisions"]["prd"] = "0123456789abcdef0123456789abcdef01234567"
+    kube.apply_cr(release)
+
+    def stalled() -> dict[str, Any] | None:
+        body = kube.get(RELEASES, team, "orders-1.4.0") or {}
+        conditions = {c["type"]: c for c in (body.get("status") or {}).get("conditions") or []}
+        return conditions if "Stalled" in conditions else None
+
+    conditions = wait_for(stalled, 60, "the release stalled", interval=0.3)
+    assert conditions["Stalled"]["reason"] == "RevisionNotFound"
+
+    kube.custom.patch_namespaced_custom_object(
+        "hotfix.gitops.dev", "v1alpha1", team, RELEASES, "orders-1.4.0",
+        {"spec": {"revisions": {"prd": scenario.prd_revision}}},
+    )  # fmt: skip
+    fixed = wait_recorded(kube, team, "orders-1.4.0", operator)
+    assert fixed["status"]["nopRevision"] == scenario.nop_revision
+    assert fixed["status"]["observedGeneration"] == fixed["metadata"]["generation"] == 2
+    ready = {c["type"]: c["status"] for c in fixed["status"]["conditions"]}
+    assert ready == {"Ready": "True"}
+
+
+def test_a_deleted_snapshot_is_stored_again_without_resolving(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    status = wait_recorded(kube, team, "orders-1.4.0", operator)["status"]
+    name, digest = status["snapshot"]["name"], status["snapshot"]["digest"]
+    kube.core.delete_namespaced_config_map(name, team)
+
+    def restored() -> Any:
+        try:
+            return kube.core.read_namespaced_config_map(name, team)
+        except ApiException as exc:
+            assert exc.status == 404
+            return None
+
+    snapshot = wait_for(restored, 30, "the snapshot stored again", interval=0.5)
+    assert snapshot.metadata.annotations["hotfix.gitops.dev/digest"] == digest
+    after = kube.get(RELEASES, team, "orders-1.4.0")
+    assert after is not None
+    assert after["status"]["nopRevision"] == status["nopRevision"]
+    assert after["status"]["resolvedAt"] == status["resolvedAt"]  # never resolved again
+    wait_for(
+        lambda: [r for _, r, _ in kube.events(team, "orders-1.4.0") if r == "SnapshotRestored"],
+        10,
+        "a SnapshotRestored Event",
+    )
