@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from hotfix_operator.api.group import GROUP
 from hotfix_operator.errors import SettingsError
-from hotfix_operator.settings import RESERVED_NAMESPACE_PREFIXES
 
 __all__ = [
     "FIELD_MANAGER",
@@ -15,24 +15,58 @@ __all__ = [
     "LABEL_OWNER_NAME",
     "LABEL_OWNER_NAMESPACE",
     "MANAGER",
+    "MAX_NAME",
+    "RESERVED_NAMESPACES",
+    "RESERVED_NAMESPACE_PREFIXES",
+    "bounded",
     "hotfix_namespace",
+    "is_reserved_namespace",
+    "is_reserved_prefix",
     "label_value",
     "ownership_labels",
+    "short_hash",
 ]
 
 MANAGER = "hotfix-operator"
 FIELD_MANAGER = MANAGER
-GROUP = "hotfix.gitops.dev"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_OWNER_NAMESPACE = f"{GROUP}/owner-namespace"
 LABEL_OWNER_NAME = f"{GROUP}/owner-name"
 
-_MAX_NAME = 63
+#: Namespaces that belong to the platform: never created, applied into or deleted.
+RESERVED_NAMESPACES = frozenset({"default", "openshift"})
+RESERVED_NAMESPACE_PREFIXES = ("kube-", "openshift-")
+
+_MAX_LABEL = 63
+#: The longest object name (a DNS-1123 subdomain).
+MAX_NAME = 253
 _HASH_LEN = 6
 
 
-def _digest(text: str, length: int = _HASH_LEN) -> str:
+def is_reserved_namespace(name: str) -> bool:
+    """``default``, ``openshift``, ``kube-*`` and ``openshift-*`` belong to the platform."""
+    return name in RESERVED_NAMESPACES or name.startswith(RESERVED_NAMESPACE_PREFIXES)
+
+
+def is_reserved_prefix(prefix: str) -> bool:
+    """A namespace prefix that could name (or be taken for) a platform namespace."""
+    return not prefix or prefix.startswith(("kube-", "openshift", "default"))
+
+
+def short_hash(text: str, length: int = _HASH_LEN) -> str:
+    """The first ``length`` hex digits of sha256(text): names that stay apart."""
     return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def bounded(name: str, limit: int = MAX_NAME) -> str:
+    """``name`` itself when short enough, else cut with a hash of the whole appended.
+
+    The hash keeps two long names that share their beginning apart.
+    """
+    if len(name) <= limit:
+        return name
+    digest = short_hash(name, 8)
+    return name[: limit - len(digest) - 1].rstrip("-.") + "-" + digest
 
 
 def _dns_part(text: str) -> str:
@@ -46,25 +80,25 @@ def hotfix_namespace(prefix: str, namespace: str, name: str) -> str:
     ``<prefix><namespace>-<name>-<hash>``, shortened to 63 characters; the hash of
     ``namespace/name`` keeps two shortened names apart. Never a reserved namespace.
     """
-    if not prefix or prefix.startswith(RESERVED_NAMESPACE_PREFIXES):
+    if is_reserved_prefix(prefix):
         # Settings refuse such a prefix when they load; this guards every other caller.
         raise SettingsError(
             f"HOTFIX_NAMESPACE_PREFIX={prefix!r} would create namespaces reserved for the "
             "platform (default, kube-*, openshift-*): choose another prefix such as 'hotfix-'"
         )
-    suffix = "-" + _digest(f"{namespace}/{name}")
+    suffix = "-" + short_hash(f"{namespace}/{name}")
     readable = _dns_part(f"{namespace}-{name}")
-    room = _MAX_NAME - len(prefix) - len(suffix)
+    room = _MAX_LABEL - len(prefix) - len(suffix)
     return prefix + readable[:room].rstrip("-") + suffix
 
 
 def label_value(text: str) -> str:
     """A valid label value for any object name (names may be 253 long, values 63)."""
-    if len(text) <= _MAX_NAME and re.fullmatch(
+    if len(text) <= _MAX_LABEL and re.fullmatch(
         r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?", text
     ):
         return text
-    return _dns_part(text)[: _MAX_NAME - _HASH_LEN - 1].rstrip("-") + "-" + _digest(text)
+    return _dns_part(text)[: _MAX_LABEL - _HASH_LEN - 1].rstrip("-") + "-" + short_hash(text)
 
 
 def ownership_labels(namespace: str, name: str) -> dict[str, str]:

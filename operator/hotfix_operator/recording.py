@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from hotfix_operator.api.group import API_VERSION
 from hotfix_operator.api.releases import parse_release
+from hotfix_operator.clock import rfc3339
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.errors import PinningError, PolicyViolation
 
@@ -68,7 +70,7 @@ def record_release(
         if not any(date <= released_at for _, date in history):
             raise PinningError(
                 f"no {nop_branch} commit is older than --released-at "
-                f"{released_at.isoformat()}: check the time or use --nop-revision"
+                f"{rfc3339(released_at)}: check the time or use --nop-revision"
             )
     revisions: dict[str, str] = {"prd": prd}
     if nop is not None:
@@ -77,7 +79,7 @@ def record_release(
     if namespace:
         metadata["namespace"] = namespace
     manifest: dict[str, Any] = {
-        "apiVersion": "hotfix.gitops.dev/v1alpha1",
+        "apiVersion": API_VERSION,
         "kind": "ConfigRelease",
         "metadata": metadata,
         "spec": {
@@ -90,7 +92,7 @@ def record_release(
                 "branches": {"nop": nop_branch, "prd": prd_branch},
             },
             "revisions": revisions,
-            "releasedAt": released_at.isoformat().replace("+00:00", "Z"),
+            "releasedAt": rfc3339(released_at),
             "pinning": pinning,
         },
     }

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import kopf
 
+from hotfix_operator.api.group import GROUP
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.events import EventRecorder
 from hotfix_operator.config.planning import Planner
@@ -33,7 +34,7 @@ from hotfix_operator.settings import Settings, describe, load_settings
 
 __all__ = ["kopf_settings", "run_operator"]
 
-PREFIX = "hotfix.gitops.dev"
+PREFIX = GROUP
 #: Threads running the synchronous handlers at once.
 MAX_WORKERS = 8
 

@@ -18,17 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hotfix_operator.durations import parse_duration
 from hotfix_operator.errors import SettingsError
+from hotfix_operator.naming import is_reserved_prefix
 
 __all__ = [
     "DEFAULT_ALLOWED_KINDS",
-    "RESERVED_NAMESPACE_PREFIXES",
     "GitCredential",
     "Settings",
     "load_settings",
 ]
-
-#: Namespace names (and prefixes) that belong to the platform, never to a hotfix.
-RESERVED_NAMESPACE_PREFIXES: tuple[str, ...] = ("kube-", "openshift", "default")
 
 #: Namespaced kinds a rendered config may contain unless the admin says otherwise.
 #: ``Kind`` for the core group, ``Kind.group`` otherwise. No RBAC kinds: a rendered
@@ -121,7 +118,7 @@ class Settings(BaseModel):
     @field_validator("namespace_prefix")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
-        if value.startswith(RESERVED_NAMESPACE_PREFIXES):
+        if is_reserved_prefix(value):
             raise ValueError(
                 f"{value!r} would create namespaces reserved for the platform (default, "
                 "kube-*, openshift-*): choose another prefix such as 'hotfix-'"

@@ -10,10 +10,11 @@ is what ``kubectl wait``, Argo CD and Flux health checks read.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from hotfix_operator.api.common import Condition, ConditionStatus
+from hotfix_operator.clock import now
 
 __all__ = [
     "HOTFIX_CONDITIONS",
@@ -24,17 +25,11 @@ __all__ = [
     "Reason",
     "find_condition",
     "is_true",
-    "now",
     "set_condition",
 ]
 
 #: metav1.Condition's limit on a message.
 MAX_MESSAGE = 32768
-
-
-def now() -> datetime:
-    """The current time as status stores it: UTC, whole seconds."""
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 class Phase(StrEnum):

@@ -15,9 +15,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from hotfix_operator.api.group import GROUP
 from hotfix_operator.cluster.clients import Cluster
-from hotfix_operator.cluster.names import bounded
-from hotfix_operator.naming import GROUP, LABEL_MANAGED_BY, MANAGER, label_value
+from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER, bounded, label_value
 
 __all__ = ["LABEL_MIRROR_OF", "MIRRORED_CLUSTER_ROLES", "mirror_access", "mirror_name"]
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hotfix_operator.clock import rfc3339
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.errors import HotfixError
 from hotfix_operator.naming import MANAGER
@@ -50,11 +51,6 @@ _IDENTITY = ("uid", "apiVersion", "kind", "namespace", "name")
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _timestamp(moment: datetime) -> str:
-    """RFC 3339 in seconds, as the API server stores Event timestamps."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _involved_object(involved: Mapping[str, Any]) -> dict[str, str]:
@@ -162,7 +158,7 @@ class EventRecorder:
             "v1",
             "Event",
             repeat.name,
-            {"count": repeat.count, "lastTimestamp": _timestamp(now)},
+            {"count": repeat.count, "lastTimestamp": rfc3339(now)},
             namespace=repeat.namespace,
         )
         return patched is not None
@@ -183,8 +179,8 @@ class EventRecorder:
             "reason": reason,
             "message": message,
             "source": {"component": self._component},
-            "firstTimestamp": _timestamp(now),
-            "lastTimestamp": _timestamp(now),
+            "firstTimestamp": rfc3339(now),
+            "lastTimestamp": rfc3339(now),
             "count": 1,
         }
         created = self._cluster.create(event)

@@ -12,21 +12,13 @@ from typing import Any
 
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.errors import ClusterError, PolicyViolation
-from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
+from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER, is_reserved_namespace
 
-__all__ = ["delete_namespace", "ensure_namespace", "is_reserved", "namespace_exists"]
-
-_RESERVED_PREFIXES = ("kube-", "openshift-")
-_RESERVED_NAMES = frozenset({"default", "openshift"})
-
-
-def is_reserved(name: str) -> bool:
-    """``default``, ``kube-*`` and ``openshift-*`` belong to the platform."""
-    return name in _RESERVED_NAMES or name.startswith(_RESERVED_PREFIXES)
+__all__ = ["delete_namespace", "ensure_namespace", "namespace_exists"]
 
 
 def _refuse_reserved(name: str, doing: str) -> None:
-    if is_reserved(name):
+    if is_reserved_namespace(name):
         raise PolicyViolation(
             f"refusing to {doing} namespace {name}: default, kube-* and openshift-* belong "
             "to the platform; set HOTFIX_NAMESPACE_PREFIX to a prefix such as 'hotfix-'"

@@ -21,9 +21,8 @@ from typing import Any
 
 from hotfix_operator.api.group import API_VERSION, CONFIG_RELEASE, GROUP
 from hotfix_operator.cluster.clients import Cluster
-from hotfix_operator.cluster.names import bounded
 from hotfix_operator.errors import InputError, PolicyViolation, RenderError
-from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER, label_value
+from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER, bounded, label_value
 
 __all__ = [
     "FORMAT",

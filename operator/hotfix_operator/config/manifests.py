@@ -11,6 +11,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from hotfix_operator.api.group import GROUP
+
 __all__ = [
     "SERVER_METADATA_FIELDS",
     "SOURCE_ANNOTATION",
@@ -27,7 +29,7 @@ __all__ = [
 #: Where rendering records the file (and document) an object came from, for error
 #: messages. Transforming strips it and the config delta ignores it: it is bookkeeping,
 #: never applied to the cluster.
-SOURCE_ANNOTATION = "hotfix.gitops.dev/source"
+SOURCE_ANNOTATION = f"{GROUP}/source"
 
 #: Metadata the API server sets; copied from an exported object they would make an apply fail
 #: (resourceVersion conflicts, foreign ownerReferences) or mean nothing in a new namespace.

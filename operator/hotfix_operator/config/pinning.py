@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from hotfix_operator.clock import rfc3339
 from hotfix_operator.errors import InputError, PinningError
 
 __all__ = ["PINNINGS", "History", "Resolution", "resolve_revision"]
@@ -128,15 +129,11 @@ def _resolve_nop(
                 sha,
                 "Timestamp",
                 f"{sha[:12]} is the newest commit on {nop_branch}'s first-parent history "
-                f"committed at or before releasedAt {_rfc3339(released)} "
-                f"(committed {_rfc3339(committed)})",
+                f"committed at or before releasedAt {rfc3339(released)} "
+                f"(committed {rfc3339(committed)})",
             )
     raise PinningError(
         f"no commit on the first-parent history of {nop_branch!r} (head {head[:12]}) was "
-        f"committed at or before releasedAt {_rfc3339(released)}: check spec.releasedAt, or "
+        f"committed at or before releasedAt {rfc3339(released)}: check spec.releasedAt, or "
         "use pinning Recorded with spec.revisions.nop"
     )
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

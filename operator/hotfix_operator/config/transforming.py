@@ -8,13 +8,13 @@ image instead of the hotfix. ``transform`` fixes exactly that and nothing else.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hotfix_operator.config.manifests import identity, object_key, without_server_fields
 from hotfix_operator.errors import ContainerNotFound
+from hotfix_operator.naming import bounded
 
 __all__ = ["TransformResult", "image_repository", "namespaced_host", "transform"]
 
@@ -103,11 +103,7 @@ def namespaced_host(host: str, namespace: str) -> str:
     first, dot, rest = host.partition(".")
     if first == "*":
         return f"*.{namespace}{dot}{rest}"
-    label = f"{first}-{namespace}"
-    if len(label) > _MAX_LABEL:
-        digest = hashlib.sha256(label.encode()).hexdigest()[:8]
-        label = f"{label[: _MAX_LABEL - len(digest) - 1].rstrip('-')}-{digest}"
-    return f"{label}{dot}{rest}"
+    return f"{bounded(f'{first}-{namespace}', _MAX_LABEL)}{dot}{rest}"
 
 
 def _merge(metadata: dict[str, Any], key: str, values: Mapping[str, str]) -> None:

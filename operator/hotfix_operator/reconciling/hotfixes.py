@@ -34,9 +34,8 @@ from hotfix_operator.api.conditions import (
     Reason,
     find_condition,
     is_true,
-    now,
 )
-from hotfix_operator.api.group import HOTFIX_DEPLOYMENT
+from hotfix_operator.api.group import GROUP, HOTFIX_DEPLOYMENT
 from hotfix_operator.api.hotfixes import (
     HotfixDeployment,
     HotfixDeploymentStatus,
@@ -46,6 +45,7 @@ from hotfix_operator.api.hotfixes import (
     parse_hotfix,
 )
 from hotfix_operator.api.releases import ConfigRelease, parse_release
+from hotfix_operator.clock import now, rfc3339
 from hotfix_operator.cluster.access import mirror_access
 from hotfix_operator.cluster.applying import InventoryEntry, apply_objects, prune
 from hotfix_operator.cluster.namespaces import delete_namespace, ensure_namespace
@@ -299,7 +299,7 @@ def _expire(run: _Run) -> None:
     report, status = run.report, run.status
     target = status.namespace
     gone = delete_namespace(run.op.cluster, target) if target else True
-    expires = status.expires_at.isoformat() if status.expires_at else "its expiry"
+    expires = rfc3339(status.expires_at) if status.expires_at else "its expiry"
     message = f"the TTL ran out at {expires}; namespace {target} " + (
         "deleted" if gone else "is being deleted"
     )
@@ -517,7 +517,7 @@ def _namespace_annotations(hotfix: HotfixDeployment, release: ConfigRelease) -> 
             hotfix.metadata.annotations.get("openshift.io/requester")
             or f"{hotfix.namespace}/{hotfix.name}"
         ),
-        "hotfix.gitops.dev/owner": f"{hotfix.namespace}/{hotfix.name}",
+        f"{GROUP}/owner": f"{hotfix.namespace}/{hotfix.name}",
     }
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from hotfix_operator.api.common import Environment, Resolution, short_sha
-from hotfix_operator.api.conditions import ConditionType, Reason, now
+from hotfix_operator.api.conditions import ConditionType, Reason
 from hotfix_operator.api.group import CONFIG_RELEASE
 from hotfix_operator.api.releases import (
     ConfigRelease,
@@ -24,6 +24,7 @@ from hotfix_operator.api.releases import (
     SnapshotRef,
     parse_release,
 )
+from hotfix_operator.clock import now
 from hotfix_operator.cluster.resources import list_releases, read_own
 from hotfix_operator.cluster.snapshots import load_snapshot, save_snapshot
 from hotfix_operator.config.sources import is_resolved, recorded_pin

@@ -11,7 +11,6 @@ spawn.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import re
@@ -40,6 +39,7 @@ from hotfix_operator.errors import (
     PolicyViolation,
     RevisionNotFound,
 )
+from hotfix_operator.naming import short_hash
 from hotfix_operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -476,7 +476,7 @@ class MirrorPool:
 
 
 def _mirror_name(url: str) -> str:
-    return hashlib.sha256(normalise_url(url).encode()).hexdigest()[:16]
+    return short_hash(normalise_url(url), 16)
 
 
 def _check_sha(sha: str, shown: str) -> None:
