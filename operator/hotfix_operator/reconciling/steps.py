@@ -1,0 +1,432 @@
+"""The steps of a HotfixDeployment's reconciliation, each owning a condition.
+
+    resolve     Resolved   the release and its recorded revision → status.release, source
+                           (a pinned pass: exactly what status recorded; Ready on failure)
+    plan        Applied    the pinned config (git, else the snapshot), checked, transformed
+    namespace   Applied    the hotfix namespace and the team's access to it
+    apply       Applied    server-side apply, then prune what is no longer rendered
+    readiness   Ready      the workloads are available
+
+A step raises the operator's errors; hotfixes.py runs the steps and sends any error
+through the one error path (``Report.failed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from hotfix_operator.api.common import Environment
+from hotfix_operator.api.conditions import (
+    ConditionType,
+    Phase,
+    Reason,
+    find_condition,
+    is_true,
+)
+from hotfix_operator.api.group import GROUP
+from hotfix_operator.api.hotfixes import (
+    HotfixDeployment,
+    HotfixDeploymentStatus,
+    InventoryItem,
+    ReleaseRef,
+    SourceStatus,
+)
+from hotfix_operator.api.releases import ConfigRelease, parse_release
+from hotfix_operator.clock import now
+from hotfix_operator.cluster.access import mirror_access
+from hotfix_operator.cluster.applying import InventoryEntry, apply_objects, prune
+from hotfix_operator.cluster.namespaces import ensure_namespace
+from hotfix_operator.cluster.readiness import workloads_ready
+from hotfix_operator.cluster.resources import get_release, list_releases
+from hotfix_operator.cluster.snapshots import load_snapshot
+from hotfix_operator.config.planning import Plan, select_release
+from hotfix_operator.config.render import Renderer
+from hotfix_operator.config.sources import (
+    ConfigSource,
+    Pin,
+    Rendered,
+    WithSnapshot,
+    recorded_pin,
+)
+from hotfix_operator.errors import (
+    InputError,
+    PolicyViolation,
+    ReleaseChanged,
+)
+from hotfix_operator.naming import ownership_labels
+from hotfix_operator.reconciling.context import Operator
+from hotfix_operator.reconciling.reporting import Report
+
+__all__ = [
+    "NAMESPACE",
+    "READINESS",
+    "RESOLVE_FROM_SPEC",
+    "RESOLVE_PINNED",
+    "HotfixReport",
+    "Run",
+    "Step",
+    "apply_step",
+    "expires_at",
+    "from_spec",
+    "pinned",
+    "plan_step",
+    "releases_of",
+]
+
+HotfixReport = Report[HotfixDeploymentStatus]
+Objects = list[dict[str, Any]]
+
+
+@dataclass
+class Run:
+    """One reconciliation of one HotfixDeployment: what the steps hand on to each other."""
+
+    op: Operator
+    report: HotfixReport
+    hotfix: HotfixDeployment
+    target: str
+    release: ConfigRelease | None = None
+    source: ConfigSource | None = None
+    plan: Plan | None = None
+    inventory: list[InventoryEntry] = field(default_factory=list)
+
+    @property
+    def status(self) -> HotfixDeploymentStatus:
+        return self.report.status
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step, the condition it owns, and the phase while its transient errors retry."""
+
+    name: str
+    condition: ConditionType
+    retry_phase: Phase
+    run: Callable[[Run], None]
+
+
+def expires_at(op: Operator, hotfix: HotfixDeployment) -> datetime:
+    """creationTimestamp + ttl (default and cap: operator settings)."""
+    created = hotfix.metadata.creation_timestamp or now()
+    ttl = hotfix.spec.ttl_timedelta() or op.settings.default_ttl
+    return created + min(ttl, op.settings.max_ttl)
+
+
+def releases_of(run: Run) -> list[ConfigRelease]:
+    """The valid ConfigReleases of the hotfix's namespace; an invalid one (reported on
+    itself) must not block hotfixes of other apps."""
+    releases = []
+    for body in list_releases(run.op.cluster, str(run.hotfix.namespace)):
+        try:
+            releases.append(parse_release(body))
+        except InputError as exc:
+            run.report.logger.warning("ignoring an invalid ConfigRelease: %s", exc)
+    return releases
+
+
+# --- resolve: Resolved ----------------------------------------------------------------
+
+
+def _resolve_from_spec(run: Run) -> None:
+    """A new spec: choose the release and take its recorded revision (never resolve it)."""
+    report, hotfix = run.report, run.hotfix
+    report.progressing(Reason.RESOLVING, "resolving the release and its config revision")
+    report.update(phase=Phase.RESOLVING)
+    report.flush()
+    release = select_release(
+        releases_of(run), app=hotfix.spec.app, base_version=hotfix.spec.base_version
+    )
+    pin = recorded_pin(release, hotfix.spec.environment)
+    _use(run, release, pin)
+    message = _resolved_message(release, pin)
+    report.condition(ConditionType.RESOLVED, True, Reason.RESOLVED, message)
+    report.update(
+        release=ReleaseRef(
+            name=release.name, version=release.spec.version, uid=release.metadata.uid
+        ),
+        source=_source_status(pin),
+        namespace=run.target,
+        expires_at=expires_at(run.op, hotfix).replace(microsecond=0),
+    )
+    report.flush()
+    report.event(Reason.RESOLVED, message)
+
+
+def _resolve_pinned(run: Run) -> None:
+    """A known spec: exactly the release and revision recorded in status."""
+    ref, source = run.status.release, run.status.source
+    assert ref is not None and source is not None  # _resolved_for_spec
+    body = get_release(run.op.cluster, str(run.hotfix.namespace), ref.name)
+    remedy = (
+        "delete and re-create the HotfixDeployment (or change its spec) to deploy on the "
+        "releases recorded now"
+    )
+    if body is None:
+        raise ReleaseChanged(
+            f"ConfigRelease {ref.name}, which this hotfix was deployed from, was deleted; "
+            f"its objects stay as they were applied, but are no longer maintained: {remedy}"
+        )
+    release = parse_release(body)
+    if ref.uid and release.metadata.uid != ref.uid:
+        raise ReleaseChanged(
+            f"ConfigRelease {ref.name} was deleted and created again since this hotfix was "
+            f"deployed from it; the hotfix does not silently switch to it: {remedy}"
+        )
+    pin = Pin(
+        repo_url=source.repo_url,
+        path=source.path,
+        environment=source.environment,
+        revision=source.revision,
+        resolution=source.resolution,
+    )
+    _use(run, release, pin)
+
+
+def _use(run: Run, release: ConfigRelease, pin: Pin) -> None:
+    """The config source of the pin: git, falling back to the release's snapshot."""
+    run.release = release
+    primary = run.op.planner.source(pin)
+    snapshot = release.status.snapshot
+    run.source = (
+        WithSnapshot(primary, partial(_snapshot_rendered, run.op, release), snapshot.name)
+        if snapshot is not None
+        else primary
+    )
+
+
+def _snapshot_rendered(op: Operator, release: ConfigRelease, pin: Pin) -> Rendered:
+    snapshot = release.status.snapshot
+    assert snapshot is not None  # only called through WithSnapshot
+    payload = load_snapshot(
+        op.cluster,
+        namespace=str(release.namespace),
+        name=snapshot.name,
+        digest=snapshot.digest,
+        release=release.name,
+    )
+    environment = str(pin.environment)
+    stored = (payload.get("revisions") or {}).get(environment)
+    if stored != pin.revision:
+        raise PolicyViolation(
+            f"snapshot {snapshot.name} holds the {environment} config of revision {stored}, "
+            f"but this hotfix is pinned to {pin.revision}: the snapshot cannot stand in; "
+            "make the repository reachable again"
+        )
+    renderer = (payload.get("renderers") or {}).get(environment)
+    return Rendered(
+        payload["rendered"][environment],
+        renderer=Renderer(**renderer) if renderer else None,
+    )
+
+
+def _resolved_message(release: ConfigRelease, pin: Pin) -> str:
+    return (
+        f"{release.name}: {pin.environment} config at {pin.revision[:12]} ({pin.resolution}), "
+        "as recorded by the release"
+    )
+
+
+def _source_status(pin: Pin, plan: Plan | None = None) -> SourceStatus:
+    renderer = plan.renderer if plan is not None else None
+    return SourceStatus(
+        repo_url=pin.repo_url,
+        path=pin.path,
+        revision=pin.revision,
+        resolution=pin.resolution,
+        environment=Environment(pin.environment),
+        renderer=renderer.name if renderer else None,
+        renderer_version=renderer.version if renderer else None,
+        from_snapshot=plan is not None and plan.from_snapshot is not None,
+    )
+
+
+RESOLVE_FROM_SPEC = Step("resolve", ConditionType.RESOLVED, Phase.PENDING, _resolve_from_spec)
+#: A failure here leaves Resolved alone: the recorded release stays the truth, so a
+#: restarted operator does not resolve anew behind the user's back.
+RESOLVE_PINNED = Step("resolve", ConditionType.READY, Phase.DEPLOYING, _resolve_pinned)
+
+
+# --- plan: Applied --------------------------------------------------------------------
+
+
+def plan_step(*, with_delta: bool) -> Step:
+    """Render the pinned source, check it and transform it for this hotfix."""
+
+    def plan(run: Run) -> None:
+        assert run.release is not None and run.source is not None  # resolve ran
+        report = run.report
+        plan = run.op.planner.plan(
+            run.source, run.release, run.hotfix, namespace=run.target, with_delta=with_delta
+        )
+        run.plan = plan
+        fields: dict[str, Any] = {"source": _source_status(plan.pin, plan)}
+        if with_delta:
+            fields["config_delta"] = plan.config_delta
+        report.update(**fields)
+        was = _reason(report, ConditionType.RESOLVED)
+        if plan.from_snapshot is not None:
+            report.condition(ConditionType.RESOLVED, True, Reason.FROM_SNAPSHOT, plan.from_snapshot)
+            if was != Reason.FROM_SNAPSHOT:
+                report.event(Reason.FROM_SNAPSHOT, plan.from_snapshot, warning=True)
+        elif was == Reason.FROM_SNAPSHOT:
+            message = _resolved_message(run.release, plan.pin)
+            report.condition(ConditionType.RESOLVED, True, Reason.RESOLVED, message)
+
+    return Step("plan", ConditionType.APPLIED, Phase.DEPLOYING, plan)
+
+
+def _reason(report: HotfixReport, type_: ConditionType) -> str | None:
+    found = find_condition(report.conditions, type_)
+    return found.reason if found is not None else None
+
+
+# --- namespace: Applied ---------------------------------------------------------------
+
+
+def _namespace(run: Run) -> None:
+    """The hotfix namespace, owned by us, and the team's admin/edit/view access in it."""
+    hotfix, release = run.hotfix, run.release
+    assert release is not None
+    labels = ownership_labels(str(hotfix.namespace), hotfix.name)
+    created = ensure_namespace(
+        run.op.cluster,
+        run.target,
+        labels=labels,
+        annotations=_namespace_annotations(hotfix, release),
+    )
+    if created:
+        run.report.event(Reason.NAMESPACE_CREATED, f"created namespace {run.target}")
+    mirror_access(
+        run.op.cluster,
+        source_namespace=str(hotfix.namespace),
+        target_namespace=run.target,
+        labels=labels,
+    )
+
+
+def _namespace_annotations(hotfix: HotfixDeployment, release: ConfigRelease) -> dict[str, str]:
+    return {
+        "openshift.io/display-name": (
+            f"Hotfix {hotfix.spec.image} of {release.spec.app} {release.spec.version}"
+        )[:253],
+        "openshift.io/description": (
+            f"Created by hotfix-operator for HotfixDeployment {hotfix.namespace}/{hotfix.name}; "
+            "deleted when it expires or is deleted."
+        ),
+        "openshift.io/requester": (
+            hotfix.metadata.annotations.get("openshift.io/requester")
+            or f"{hotfix.namespace}/{hotfix.name}"
+        ),
+        f"{GROUP}/owner": f"{hotfix.namespace}/{hotfix.name}",
+    }
+
+
+NAMESPACE = Step("namespace", ConditionType.APPLIED, Phase.DEPLOYING, _namespace)
+
+
+# --- apply: Applied -------------------------------------------------------------------
+
+
+def apply_step(*, report_changes: bool = False) -> Step:
+    """Apply every planned object, then prune what the last inventory had and this lacks.
+
+    The inventory is recorded before applying: whatever happens next (a partial apply,
+    a crash), every object we may have made is in it.
+    """
+
+    def apply(run: Run) -> None:
+        assert run.plan is not None  # plan ran
+        report, plan, target = run.report, run.plan, run.target
+        previous = [_entry(item, target) for item in run.status.inventory]
+        planned = [InventoryEntry.of(obj) for obj in plan.objects]
+        report.update(inventory=_items(_merge_inventory(planned, previous)))
+        if not is_true(report.conditions, ConditionType.APPLIED):
+            message = f"applying {len(plan.objects)} objects to namespace {target}"
+            report.condition(ConditionType.APPLIED, False, Reason.APPLYING, message)
+            report.progressing(Reason.APPLYING, message)
+            report.update(phase=Phase.DEPLOYING)
+        report.flush()
+        concurrency = run.op.settings.apply_concurrency
+        applied = apply_objects(
+            run.op.cluster, plan.objects, concurrency=concurrency, report_changes=report_changes
+        )
+        pruned = prune(run.op.cluster, keep=applied, previous=previous)
+        run.inventory = applied
+        report.update(inventory=_items(applied))
+        message = f"applied {len(applied)} objects to namespace {target}"
+        flipped = report.condition(ConditionType.APPLIED, True, Reason.APPLIED, message)
+        if flipped or pruned:
+            shown = ", ".join(str(e) for e in pruned)
+            report.event(Reason.APPLIED, message + (f", pruned {shown}" if pruned else ""))
+        if report_changes:
+            report.update(last_drift_check=now())
+            corrected = [e for e in applied if e.changed]
+            if corrected:
+                names = ", ".join(str(e) for e in corrected)
+                report.update(last_drift_correction=now())
+                report.event(Reason.DRIFT_CORRECTED, f"restored {names} in namespace {target}")
+                report.logger.info("drift corrected: %s", names)
+
+    return Step("apply", ConditionType.APPLIED, Phase.DEPLOYING, apply)
+
+
+def _entry(item: InventoryItem, namespace: str) -> InventoryEntry:
+    return InventoryEntry(
+        api_version=item.api_version, kind=item.kind, name=item.name, namespace=namespace
+    )
+
+
+def _items(entries: list[InventoryEntry]) -> list[InventoryItem]:
+    return [InventoryItem(api_version=e.api_version, kind=e.kind, name=e.name) for e in entries]
+
+
+def _merge_inventory(
+    applied: list[InventoryEntry], previous: list[InventoryEntry]
+) -> list[InventoryEntry]:
+    """Applied plus previous (until pruned), without duplicates, in a stable order."""
+    seen = {e.key for e in applied}
+    return [*applied, *(e for e in previous if e.key not in seen)]
+
+
+# --- readiness: Ready -----------------------------------------------------------------
+
+
+def _readiness(run: Run) -> None:
+    """Ready once every workload is available; Reconciling while they start."""
+    report = run.report
+    ready, message = workloads_ready(run.op.cluster, run.target)
+    flipped = report.condition(
+        ConditionType.READY, ready, Reason.AVAILABLE if ready else Reason.PROGRESSING, message
+    )
+    if ready:
+        report.settled()
+        report.update(phase=Phase.READY)
+    else:
+        report.progressing(Reason.PROGRESSING, message)
+        report.update(phase=Phase.DEPLOYING)
+    if ready and flipped:
+        report.event(Reason.READY, f"namespace {run.target} is ready: {message}")
+        report.logger.info("ready: %s", message)
+
+
+READINESS = Step("readiness", ConditionType.READY, Phase.DEPLOYING, _readiness)
+
+
+def from_spec() -> list[Step]:
+    """A new spec: resolve it, then plan (with the delta), apply and look at readiness."""
+    return [RESOLVE_FROM_SPEC, plan_step(with_delta=True), NAMESPACE, apply_step(), READINESS]
+
+
+def pinned(*, report_changes: bool = False) -> list[Step]:
+    """A known spec: exactly the recorded release and revision, applied again."""
+    return [
+        RESOLVE_PINNED,
+        plan_step(with_delta=False),
+        NAMESPACE,
+        apply_step(report_changes=report_changes),
+        READINESS,
+    ]
