@@ -10,7 +10,8 @@ kopf settings and why:
   post every handler failure a second time);
 * standalone (no peering CRD): the Deployment runs one replica with the Recreate strategy;
 * watch timeouts below the usual load-balancer idle timeouts, so a silently dropped
-  watch is noticed within minutes; a batch window of 0.1 s folds bursts of events;
+  watch is noticed within minutes; at most 32 objects' event queues worked at once
+  (kopf ≥ 1.45 processes each event as it comes: time-based batching is gone);
 * a worker pool for the synchronous handlers sized for I/O-bound work on small nodes.
 """
 
@@ -52,8 +53,7 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.watching.client_timeout = 300
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
-    settings.batching.batch_window = 0.1
-    settings.batching.worker_limit = 32
+    settings.queueing.worker_limit = 32
     settings.execution.max_workers = MAX_WORKERS
     return settings
 
