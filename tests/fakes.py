@@ -289,6 +289,8 @@ class FakePlanner(Planner):
         self.resolutions = 0
         self.renders: list[str] = []
         self.lost: set[str] = set()
+        #: Commits whose config does not render (an error of the config, not of git).
+        self.broken: dict[str, HotfixError] = {}
         self.unreachable = False
 
     def commit(self, revision: str, objects: Objects) -> str:
@@ -311,6 +313,8 @@ class FakePlanner(Planner):
         self._reachable()
         if revision in self.lost or revision not in self.configs:
             raise RevisionNotFound(f"commit {revision} is not in {repo_url}")
+        if revision in self.broken:
+            raise self.broken[revision]
         self.renders.append(revision)
         return Rendered(copy.deepcopy(self.configs[revision]), renderer=Renderer("yaml", "test"))
 

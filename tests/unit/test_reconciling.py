@@ -255,6 +255,41 @@ def test_the_sweep_restores_snapshots_and_goes_past_a_broken_release(world: Worl
     assert world.planner.resolutions == 2
 
 
+def test_a_config_that_does_not_render_leaves_the_other_environment_deployable(
+    world: World,
+) -> None:
+    world.planner.broken[NOP_140] = PolicyViolation("Namespace/x is cluster-scoped")
+    world.release()
+
+    status = world.release_status()
+    assert status.nop_revision == NOP_140
+    ready = {c.type: (c.status, c.reason, c.message) for c in status.conditions}["Ready"]
+    assert ready[:2] == ("True", "Recorded")
+    assert "the nop config at 111111111111 is not deployable: Namespace/x" in ready[2]
+    assert ("Warning", "PolicyViolation") in [(t, r) for t, r, _ in world.events.posted]
+
+    prd = deploy(world, "on-prd", environment="prd")  # prd is fine, and snapshotted
+    assert prd.source is not None and prd.source.revision == PRD_140
+    with pytest.raises(HotfixError) as refused:
+        deploy(world, "on-nop")
+    assert refused.value.reason == "PolicyViolation"
+    assert world.conditions("on-nop")["Stalled"] == ("True", "PolicyViolation")
+
+
+def test_a_release_too_large_to_snapshot_still_deploys_from_git(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hotfix_operator.cluster.snapshots.MAX_SNAPSHOT_BYTES", 16)
+    world.release()
+    status = world.release_status()
+    assert (status.nop_revision, status.snapshot) == (NOP_140, None)
+    assert "no snapshot" in status.conditions[0].message
+    deployed = deploy(world)
+    assert deployed.source is not None and deployed.source.from_snapshot is False
+    sweep_releases(world.op, LOG)  # nothing to keep, nothing to complain about
+    assert world.events.reasons("Warning") == ["PolicyViolation"]
+
+
 def test_an_invalid_release_stalls_with_the_field_named(world: World) -> None:
     body = world.release(resolve=False)
     world.body("ConfigRelease", "orders-1.4.0")["spec"]["image"] = "Not An Image"

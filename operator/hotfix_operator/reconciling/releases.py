@@ -27,8 +27,8 @@ from hotfix_operator.api.releases import (
 from hotfix_operator.clock import now
 from hotfix_operator.cluster.resources import list_releases, read_own
 from hotfix_operator.cluster.snapshots import load_snapshot, save_snapshot
-from hotfix_operator.config.sources import is_resolved, recorded_pin
-from hotfix_operator.errors import HotfixError
+from hotfix_operator.config.sources import Rendered, is_resolved, recorded_pin
+from hotfix_operator.errors import HotfixError, PolicyViolation, RenderError
 from hotfix_operator.reconciling.context import Logger, Operator
 from hotfix_operator.reconciling.reporting import Report
 
@@ -107,11 +107,14 @@ def _resolve(
     report.condition(ConditionType.READY, False, Reason.RESOLVING, "not resolved yet")
     report.flush()
     resolution = op.planner.resolve(release, Environment.NOP)
-    snapshot = _store_snapshot(op, release, body, nop_revision=resolution.revision)
-    message = (
-        f"nop config pinned to {resolution.revision[:12]} ({resolution.message}); "
-        f"snapshot {snapshot.name} holds {snapshot.objects} objects of nop and prd"
+    snapshot, problems = _store_snapshot(op, release, body, nop_revision=resolution.revision)
+    message = f"nop config pinned to {resolution.revision[:12]} ({resolution.message}); " + (
+        f"snapshot {snapshot.name} holds {snapshot.objects} objects"
+        if snapshot is not None
+        else "no snapshot"
     )
+    if problems:
+        message += "; " + "; ".join(f"{what}: {exc}" for what, exc in problems.items())
     report.update(
         nop_revision=resolution.revision,
         nop_revision_short=short_sha(resolution.revision),
@@ -123,53 +126,78 @@ def _resolve(
     report.settled()
     report.flush()
     report.event(Reason.RECORDED, message)
+    for what, exc in problems.items():
+        report.event(Reason(exc.reason), f"{what}: {exc}", warning=True)
     report.logger.info(message)
 
 
 def _store_snapshot(
     op: Operator, release: ConfigRelease, body: Mapping[str, Any], *, nop_revision: str
-) -> SnapshotRef:
-    """Render nop and prd at their recorded revisions and store them in the cluster."""
+) -> tuple[SnapshotRef | None, dict[str, HotfixError]]:
+    """Render nop and prd at their recorded revisions and store them in the cluster.
+
+    The release stands even where its config does not: an environment whose config does
+    not render (or a snapshot too large to store) is left out and named in the returned
+    problems — its hotfixes fail with that reason, the other environment's deploy. A
+    recorded commit git does not have, or git failing, fails the release (or retries).
+    """
     source = release.spec.source
     revisions = {"nop": nop_revision, "prd": release.spec.revisions.prd}
-    rendered = {
-        env: op.planner.render(source.repo_url, source.path, revision)
-        for env, revision in revisions.items()
-    }
-    name, digest = save_snapshot(
-        op.cluster,
-        release=body,
-        rendered={env: r.objects for env, r in rendered.items()},
-        revisions=revisions,
-        renderers={env: asdict(r.renderer) for env, r in rendered.items() if r.renderer},
-    )
-    return SnapshotRef(
+    rendered: dict[str, Rendered] = {}
+    problems: dict[str, HotfixError] = {}
+    for env, revision in revisions.items():
+        try:
+            rendered[env] = op.planner.render(source.repo_url, source.path, revision)
+        except (RenderError, PolicyViolation) as exc:
+            problems[f"the {env} config at {revision[:12]} is not deployable"] = exc
+    if not rendered:
+        return None, problems
+    try:
+        name, digest = save_snapshot(
+            op.cluster,
+            release=body,
+            rendered={env: r.objects for env, r in rendered.items()},
+            revisions={env: revisions[env] for env in rendered},
+            renderers={env: asdict(r.renderer) for env, r in rendered.items() if r.renderer},
+        )
+    except PolicyViolation as exc:  # too large: hotfixes then depend on git alone
+        problems["no snapshot"] = exc
+        return None, problems
+    snapshot = SnapshotRef(
         name=name,
         digest=digest,
         objects=sum(len(r.objects) for r in rendered.values()),
         created_at=now(),
     )
+    return snapshot, problems
 
 
 def _keep_snapshot(
     op: Operator, release: ConfigRelease, body: Mapping[str, Any], report: ReleaseReport
 ) -> None:
-    """A resolved release: make its snapshot again if it is gone or was changed."""
+    """A resolved release: make its snapshot again if it is gone or was changed.
+
+    A release recorded without a snapshot (its config too large, or not deployable) has
+    none to keep.
+    """
     snapshot = release.status.snapshot
-    if snapshot is not None:
-        try:
-            load_snapshot(
-                op.cluster,
-                namespace=str(release.namespace),
-                name=snapshot.name,
-                digest=snapshot.digest,
-                release=release.name,
-            )
-            return
-        except HotfixError as exc:
-            report.logger.warning("%s; storing it again from the recorded revisions", exc)
+    if snapshot is None:
+        return
+    try:
+        load_snapshot(
+            op.cluster,
+            namespace=str(release.namespace),
+            name=snapshot.name,
+            digest=snapshot.digest,
+            release=release.name,
+        )
+        return
+    except HotfixError as exc:
+        report.logger.warning("%s; storing it again from the recorded revisions", exc)
     revision = recorded_pin(release, Environment.NOP).revision
-    restored = _store_snapshot(op, release, body, nop_revision=revision)
+    restored, problems = _store_snapshot(op, release, body, nop_revision=revision)
+    if restored is None:
+        raise next(iter(problems.values()))
     report.update(snapshot=restored)
     report.flush()
     message = (

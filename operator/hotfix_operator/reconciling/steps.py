@@ -56,6 +56,7 @@ from hotfix_operator.errors import (
     InputError,
     PolicyViolation,
     ReleaseChanged,
+    RenderError,
 )
 from hotfix_operator.naming import ownership_labels
 from hotfix_operator.reconciling.context import Operator
@@ -210,6 +211,12 @@ def _snapshot_rendered(op: Operator, release: ConfigRelease, pin: Pin) -> Render
     )
     environment = str(pin.environment)
     stored = (payload.get("revisions") or {}).get(environment)
+    if stored is None:
+        raise RenderError(
+            f"snapshot {snapshot.name} holds no {environment} config: it was not deployable "
+            f"when the release was recorded (`oc describe crel {release.name}` says why); "
+            "make the repository reachable again"
+        )
     if stored != pin.revision:
         raise PolicyViolation(
             f"snapshot {snapshot.name} holds the {environment} config of revision {stored}, "
