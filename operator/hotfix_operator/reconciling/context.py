@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from hotfix_operator.api.group import Resource
 from hotfix_operator.cluster.clients import Cluster
+from hotfix_operator.cluster.resources import read_own
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.settings import Settings
 
-__all__ = ["EventSink", "Logger", "ObjectLocks", "Operator"]
+__all__ = ["EventSink", "Logger", "ObjectLocks", "Operator", "holding"]
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -69,3 +71,14 @@ class Operator:
     planner: Planner
     events: EventSink
     locks: ObjectLocks = field(default_factory=ObjectLocks)
+
+
+@contextmanager
+def holding(
+    op: Operator, resource: Resource, body: Mapping[str, Any], *, wait: bool
+) -> Iterator[dict[str, Any] | None]:
+    """The object's lock, and the object as it is now: None when it is gone, or when the
+    lock is taken and ``wait`` is False (a periodic pass then leaves it to the holder)."""
+    uid = str((body.get("metadata") or {}).get("uid"))
+    with op.locks.hold(uid, wait=wait) as held:
+        yield read_own(op.cluster, resource, body) if held else None

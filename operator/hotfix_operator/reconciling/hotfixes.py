@@ -15,8 +15,7 @@ restarted at any point finishes the job without duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from hotfix_operator.api.conditions import (
@@ -33,7 +32,6 @@ from hotfix_operator.api.hotfixes import (
 )
 from hotfix_operator.clock import now, rfc3339
 from hotfix_operator.cluster.namespaces import delete_namespace
-from hotfix_operator.cluster.resources import read_own
 from hotfix_operator.config.planning import select_release
 from hotfix_operator.config.sources import (
     recorded_pin,
@@ -43,7 +41,7 @@ from hotfix_operator.errors import (
     InputError,
 )
 from hotfix_operator.naming import hotfix_namespace
-from hotfix_operator.reconciling.context import Logger, Operator
+from hotfix_operator.reconciling.context import Logger, Operator, holding
 from hotfix_operator.reconciling.reporting import Report
 from hotfix_operator.reconciling.steps import (
     READINESS,
@@ -63,7 +61,7 @@ __all__ = ["check_hotfix", "finalize_hotfix", "reconcile_hotfix"]
 
 def reconcile_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
     """Create, spec change or resume: resolve (only for a new spec), plan, apply, readiness."""
-    with _holding(op, body, wait=True) as fresh:
+    with holding(op, HOTFIX_DEPLOYMENT, body, wait=True) as fresh:
         if fresh is None:
             return
         run = _start(op, fresh, logger)
@@ -78,7 +76,7 @@ def check_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
     It skips an object a handler is working on, and one whose spec changed since the
     last reconciliation (the update handler is about to run or running).
     """
-    with _holding(op, body, wait=False) as fresh:
+    with holding(op, HOTFIX_DEPLOYMENT, body, wait=False) as fresh:
         if fresh is None:
             return
         generation = (fresh.get("metadata") or {}).get("generation")
@@ -119,15 +117,6 @@ def finalize_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> bo
 
 def _uid(body: Mapping[str, Any]) -> str:
     return str((body.get("metadata") or {}).get("uid"))
-
-
-@contextmanager
-def _holding(
-    op: Operator, body: Mapping[str, Any], *, wait: bool
-) -> Iterator[dict[str, Any] | None]:
-    """The object's lock, and the object as it is now (None: gone, or the lock is busy)."""
-    with op.locks.hold(_uid(body), wait=wait) as held:
-        yield read_own(op.cluster, HOTFIX_DEPLOYMENT, body) if held else None
 
 
 def _start(

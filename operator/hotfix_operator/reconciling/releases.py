@@ -25,11 +25,11 @@ from hotfix_operator.api.releases import (
     parse_release,
 )
 from hotfix_operator.clock import now
-from hotfix_operator.cluster.resources import list_releases, read_own
+from hotfix_operator.cluster.resources import list_releases
 from hotfix_operator.cluster.snapshots import load_snapshot, save_snapshot
 from hotfix_operator.config.sources import Rendered, is_resolved, recorded_pin
 from hotfix_operator.errors import HotfixError, PolicyViolation, RenderError
-from hotfix_operator.reconciling.context import Logger, Operator
+from hotfix_operator.reconciling.context import Logger, Operator, holding
 from hotfix_operator.reconciling.reporting import Report
 
 __all__ = ["check_release", "reconcile_release", "sweep_releases"]
@@ -44,9 +44,7 @@ def reconcile_release(op: Operator, body: Mapping[str, Any], logger: Logger) -> 
     longer change: a CEL rule refuses it), so a later force-push or git outage cannot
     change what a hotfix of this release gets.
     """
-    uid = str((body.get("metadata") or {}).get("uid"))
-    with op.locks.hold(uid):
-        fresh = read_own(op.cluster, CONFIG_RELEASE, body)
+    with holding(op, CONFIG_RELEASE, body, wait=True) as fresh:
         if fresh is None:
             return
         report = Report(op, CONFIG_RELEASE, fresh, ConfigReleaseStatus, logger)
@@ -63,13 +61,9 @@ def reconcile_release(op: Operator, body: Mapping[str, Any], logger: Logger) -> 
 
 def check_release(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
     """The periodic pass: bring back a snapshot someone deleted or changed."""
-    uid = str((body.get("metadata") or {}).get("uid"))
-    with op.locks.hold(uid, wait=False) as held:
-        if not held:
-            return  # a reconciliation is under way; the next pass looks again
-        fresh = read_own(op.cluster, CONFIG_RELEASE, body)
+    with holding(op, CONFIG_RELEASE, body, wait=False) as fresh:
         if fresh is None:
-            return
+            return  # gone, or a reconciliation is under way: the next pass looks again
         report = Report(op, CONFIG_RELEASE, fresh, ConfigReleaseStatus, logger)
         try:
             release = parse_release(fresh)
