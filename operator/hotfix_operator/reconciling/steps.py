@@ -14,7 +14,7 @@ through the one error path (``Report.failed``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -93,7 +93,6 @@ class Run:
     release: ConfigRelease | None = None
     source: ConfigSource | None = None
     plan: Plan | None = None
-    inventory: list[InventoryEntry] = field(default_factory=list)
 
     @property
     def status(self) -> HotfixDeploymentStatus:
@@ -104,7 +103,6 @@ class Run:
 class Step:
     """A step, the condition it owns, and the phase while its transient errors retry."""
 
-    name: str
     condition: ConditionType
     retry_phase: Phase
     run: Callable[[Run], None]
@@ -251,10 +249,10 @@ def _source_status(pin: Pin, plan: Plan | None = None) -> SourceStatus:
     )
 
 
-RESOLVE_FROM_SPEC = Step("resolve", ConditionType.RESOLVED, Phase.PENDING, _resolve_from_spec)
+RESOLVE_FROM_SPEC = Step(ConditionType.RESOLVED, Phase.PENDING, _resolve_from_spec)
 #: A failure here leaves Resolved alone: the recorded release stays the truth, so a
 #: restarted operator does not resolve anew behind the user's back.
-RESOLVE_PINNED = Step("resolve", ConditionType.READY, Phase.DEPLOYING, _resolve_pinned)
+RESOLVE_PINNED = Step(ConditionType.READY, Phase.DEPLOYING, _resolve_pinned)
 
 
 # --- plan: Applied --------------------------------------------------------------------
@@ -283,7 +281,7 @@ def plan_step(*, with_delta: bool) -> Step:
             message = _resolved_message(run.release, plan.pin)
             report.condition(ConditionType.RESOLVED, True, Reason.RESOLVED, message)
 
-    return Step("plan", ConditionType.APPLIED, Phase.DEPLOYING, plan)
+    return Step(ConditionType.APPLIED, Phase.DEPLOYING, plan)
 
 
 def _reason(report: HotfixReport, type_: ConditionType) -> str | None:
@@ -332,7 +330,7 @@ def _namespace_annotations(hotfix: HotfixDeployment, release: ConfigRelease) -> 
     }
 
 
-NAMESPACE = Step("namespace", ConditionType.APPLIED, Phase.DEPLOYING, _namespace)
+NAMESPACE = Step(ConditionType.APPLIED, Phase.DEPLOYING, _namespace)
 
 
 # --- apply: Applied -------------------------------------------------------------------
@@ -362,7 +360,6 @@ def apply_step(*, report_changes: bool = False) -> Step:
             run.op.cluster, plan.objects, concurrency=concurrency, report_changes=report_changes
         )
         pruned = prune(run.op.cluster, keep=applied, previous=previous)
-        run.inventory = applied
         report.update(inventory=_items(applied))
         message = f"applied {len(applied)} objects to namespace {target}"
         flipped = report.condition(ConditionType.APPLIED, True, Reason.APPLIED, message)
@@ -378,7 +375,7 @@ def apply_step(*, report_changes: bool = False) -> Step:
                 report.event(Reason.DRIFT_CORRECTED, f"restored {names} in namespace {target}")
                 report.logger.info("drift corrected: %s", names)
 
-    return Step("apply", ConditionType.APPLIED, Phase.DEPLOYING, apply)
+    return Step(ConditionType.APPLIED, Phase.DEPLOYING, apply)
 
 
 def _entry(item: InventoryItem, namespace: str) -> InventoryEntry:
@@ -420,7 +417,7 @@ def _readiness(run: Run) -> None:
         report.logger.info("ready: %s", message)
 
 
-READINESS = Step("readiness", ConditionType.READY, Phase.DEPLOYING, _readiness)
+READINESS = Step(ConditionType.READY, Phase.DEPLOYING, _readiness)
 
 
 def from_spec() -> list[Step]:
