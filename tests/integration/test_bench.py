@@ -1,0 +1,41 @@
+"""The benchmarks run (small): `make bench` never rots between the times someone runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def bench(module: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_the_config_benchmark_measures_every_line_against_its_baseline() -> None:
+    out = bench(
+        "bench.bench_config", "--commits", "300", "--apps", "5", "--runs", "8",
+        "--baseline-runs", "1",
+    )  # fmt: skip
+    for line in ("resolve MergeBase (warm)", "render, cached by tree SHA", "whole plan"):
+        row = next((r for r in out.splitlines() if r.startswith(line)), None)
+        assert row is not None and row.rstrip().endswith("x"), out
+
+
+@pytest.mark.cluster
+def test_the_apply_benchmark_runs_on_the_local_control_plane() -> None:
+    out = bench("bench.bench_apply", "--objects", "3", "--runs", "1")
+    ratios = [r for r in out.splitlines() if r.startswith("ratio kubectl / ours")]
+    assert len(ratios) == 2 and all(r.endswith("x") for r in ratios), out
