@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
-from hotfix_operator.api.common import ApiModel, Condition
+from hotfix_operator.api.common import ApiModel, Condition, ConditionStatus
 from hotfix_operator.api.conditions import ConditionType, Phase, Reason, find_condition
 from hotfix_operator.api.conditions import set_condition as _set_condition
 from hotfix_operator.api.group import Resource
@@ -72,7 +72,8 @@ class Report(Generic[S]):
             self.conditions, type_, status, Reason(reason), message, generation=self.generation
         )
         self.update(conditions=conditions)
-        return before is None or before.status != find_condition(conditions, type_).status  # type: ignore[union-attr]
+        now_status = ConditionStatus.TRUE if status else ConditionStatus.FALSE
+        return before is None or before.status is not now_status
 
     def clear(self, *types: ConditionType) -> None:
         """Remove abnormal-true conditions (Reconciling, Stalled) that no longer hold."""
