@@ -97,9 +97,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     release = select_release(releases, app=hotfix.spec.app, base_version=hotfix.spec.base_version)
     plan = _planner().plan_from_git(release, hotfix)
     if args.output == "json":
-        print(json.dumps(plan.to_json(), indent=2, sort_keys=False))
+        print(json.dumps(plan.to_json(show_secrets=args.show_secrets), indent=2))
     elif args.output == "yaml":
-        print(yaml.safe_dump(plan.to_json(), sort_keys=False), end="")
+        print(yaml.safe_dump(plan.to_json(show_secrets=args.show_secrets), sort_keys=False), end="")
     else:
         print(describe_plan(plan, colour=_colour(args)), end="")
     return 0
@@ -232,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["text", "yaml", "json"],
         default="text",
         help="text for people (default); yaml/json: one object for machines",
+    )
+    plan.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="print Secret values in yaml/json (default: redacted, keys kept: plans land in logs)",
     )
     plan.set_defaults(handler=_cmd_plan)
 

@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from hotfix_operator.config.manifests import REDACTED
 from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, BadInput
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
 
@@ -94,6 +96,7 @@ def plan_files(
     tmp_path: Path,
     release: dict[str, Any],
     hotfix: dict[str, Any],
+    extra: tuple[str, ...] = (),
     **options: Any,
 ) -> subprocess.CompletedProcess[str]:
     """``hotfixctl plan -o json`` on the two manifests, written as a user would."""
@@ -107,6 +110,7 @@ def plan_files(
         write_yaml(tmp_path / "hotfix.yaml", hotfix),
         "--output",
         "json",
+        *extra,
         **options,
     )
 
@@ -295,3 +299,43 @@ def test_run_refuses_a_wrong_setting(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "HOTFIX_MAX_OBJECTS='lots'" in result.stderr
+
+
+# --- Secrets stay out of plans (CI logs) unless asked for -------------------------------
+
+PRICING_TOKEN = "c2VjcmV0LXByaWNpbmctdG9rZW4="  # base64 of a token nobody may read in a log
+
+
+def test_a_plan_redacts_secret_values_unless_asked(merged: Scenario, tmp_path: Path) -> None:
+    with_secret = merged.repo.commit(
+        "nop",
+        "orders: a Secret",
+        date=merged.released_at + timedelta(days=30),
+        files={
+            "apps/orders/pricing-token.yaml": (
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: orders-pricing-token\n"
+                f"data:\n  TOKEN: {PRICING_TOKEN}\nstringData:\n  USER: pricing-bot\n"
+            )
+        },
+    )
+    release = record(merged, tmp_path / "cache", "--nop-revision", with_secret)
+    hotfix = hotfix_manifest()
+    for output in ("json", "yaml"):
+        result = hotfixctl(
+            merged, tmp_path / "cache", "plan",
+            "--release", write_yaml(tmp_path / "release.yaml", release),
+            "--hotfix", write_yaml(tmp_path / "hotfix.yaml", hotfix),
+            "--output", output,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert PRICING_TOKEN not in result.stdout and "pricing-bot" not in result.stdout
+        plan = yaml.safe_load(result.stdout)  # JSON is YAML too
+        secret = by_kind(plan["objects"], "Secret")
+        assert secret["data"] == {"TOKEN": REDACTED}
+        assert secret["stringData"] == {"USER": REDACTED}
+
+    shown = plan_files(merged, tmp_path, release, hotfix, extra=("--show-secrets",))
+    assert shown.returncode == 0, shown.stderr
+    assert by_kind(json.loads(shown.stdout)["objects"], "Secret")["data"] == {
+        "TOKEN": PRICING_TOKEN
+    }

@@ -14,6 +14,7 @@ from typing import Any
 from hotfix_operator.api.group import GROUP
 
 __all__ = [
+    "REDACTED",
     "SERVER_METADATA_FIELDS",
     "SOURCE_ANNOTATION",
     "api_group",
@@ -22,6 +23,7 @@ __all__ = [
     "identity",
     "kind_key",
     "object_key",
+    "redacted",
     "source_of",
     "without_server_fields",
 ]
@@ -104,6 +106,25 @@ def describe(obj: Mapping[str, Any]) -> str:
     """``Kind/name (from file.yaml#2)`` for messages; the source only when known."""
     source = source_of(obj)
     return f"{identity(obj)} (from {source})" if source else identity(obj)
+
+
+#: What stands in for a Secret's value wherever people or logs may read a plan.
+REDACTED = "(redacted: hotfixctl plan --show-secrets shows it)"
+
+
+def redacted(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The object with every value of a Secret's ``data``/``stringData`` replaced (keys kept).
+
+    Any other object is returned as it is (a copy).
+    """
+    copied = copy.deepcopy(dict(obj))
+    if copied.get("kind") != "Secret" or api_group(str(copied.get("apiVersion", ""))) != "":
+        return copied
+    for field in ("data", "stringData"):
+        values = copied.get(field)
+        if isinstance(values, dict):
+            copied[field] = {key: REDACTED for key in values}
+    return copied
 
 
 def without_server_fields(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from hotfix_operator.api.hotfixes import HotfixDeployment
 from hotfix_operator.api.releases import ConfigRelease
 from hotfix_operator.config.delta import config_delta
 from hotfix_operator.config.git import MirrorPool
+from hotfix_operator.config.manifests import redacted
 from hotfix_operator.config.pinning import Resolution, resolve_revision
 from hotfix_operator.config.policy import check_policy
 from hotfix_operator.config.render import Renderer, is_current, render_folder
@@ -94,8 +95,12 @@ class Plan:
     #: Why there is no delta (e.g. today's head does not render); the plan still stands.
     delta_error: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        """The shape ``hotfixctl plan --output json`` prints (a stable contract)."""
+    def to_json(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        """The shape ``hotfixctl plan --output json`` prints (a stable contract).
+
+        Secret values are redacted (keys kept) unless ``show_secrets``: a plan ends up in
+        CI logs.
+        """
         return {
             "release": {"name": self.release_name, "version": self.release_version},
             "environment": str(self.pin.environment),
@@ -106,7 +111,7 @@ class Plan:
                 "resolution": str(self.pin.resolution),
             },
             "namespace": self.namespace,
-            "objects": self.objects,
+            "objects": self.objects if show_secrets else [redacted(o) for o in self.objects],
             "configDelta": (
                 self.config_delta.model_dump(mode="json", by_alias=True)
                 if self.config_delta is not None
