@@ -6,6 +6,7 @@
     │   ├── UnknownVersion           no ConfigRelease with that version
     │   ├── PinningError             the historical revision cannot be determined
     │   ├── ContainerNotFound        no container matches the image to swap
+    │   ├── NotPermitted             the request is not allowed where it was made
     │   └── PolicyViolation          the rendered config breaks a safety rule
     ├── ReleaseNotFound              no ConfigRelease yet: waited for, it may appear
     ├── ReleaseNotReady              the ConfigRelease is not resolved (yet): waited for
@@ -32,6 +33,7 @@ __all__ = [
     "GitError",
     "HotfixError",
     "InputError",
+    "NotPermitted",
     "PinningError",
     "PolicyViolation",
     "ReleaseChanged",
@@ -90,6 +92,12 @@ class ContainerNotFound(InputError):
     """No container in the rendered workloads matches the image to be swapped."""
 
     reason = "ContainerNotFound"
+
+
+class NotPermitted(InputError):
+    """The request is not allowed in the namespace it was made in (e.g. a hotfix namespace)."""
+
+    reason = "NotPermitted"
 
 
 class PolicyViolation(InputError):

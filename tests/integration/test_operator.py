@@ -727,3 +727,37 @@ def test_a_deleted_snapshot_is_stored_again_without_resolving(
         10,
         "a SnapshotRestored Event",
     )
+
+
+def test_no_hotfixes_of_hotfixes(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """The team is admin in its hotfix namespace; it may not chain hotfixes from there."""
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    kube.apply_cr(hotfix_body(team))
+    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
+
+    kube.apply_cr(release_body(scenario, target, operator_env))
+    kube.apply_cr(hotfix_body(target, "chained"))
+
+    failed = kube.wait_phase(target, "chained", "Failed", operator=operator)["status"]
+    stalled = next(c for c in failed["conditions"] if c["type"] == "Stalled")
+    assert stalled["reason"] == "NotPermitted"
+    assert f"create it in the team namespace {team}" in stalled["message"]
+
+    def release_refused() -> dict[str, Any] | None:
+        status = (kube.get(RELEASES, target, "orders-1.4.0") or {}).get("status") or {}
+        reasons = {c["type"]: c["reason"] for c in status.get("conditions") or []}
+        return status if reasons.get("Stalled") == "NotPermitted" else None
+
+    status = wait_for(release_refused, 30, "the ConfigRelease refused", interval=0.3)
+    assert "snapshot" not in status and "nopRevision" not in status  # no git work
+    snapshots = kube.core.list_namespaced_config_map(
+        target, label_selector="hotfix.gitops.dev/release"
+    ).items
+    assert snapshots == []
+    chained = kube.core.list_namespace(
+        label_selector=f"hotfix.gitops.dev/owner-namespace={target}"
+    ).items
+    assert chained == []

@@ -555,6 +555,40 @@ def test_a_deleted_release_stalls_the_hotfix_without_switching(world: World) -> 
 # --- HotfixDeployment: failures -----------------------------------------------------------
 
 
+def copy_into(body: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """The same resource, as a user would create it in another namespace."""
+    return {
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "metadata": {"name": body["metadata"]["name"], "namespace": namespace},
+        "spec": body["spec"],
+    }
+
+
+def test_no_hotfixes_of_hotfixes(world: World) -> None:
+    """A team is admin in its hotfix namespace; it may not chain hotfixes from there."""
+    world.release()
+    target = str(deploy(world).namespace)
+    resolutions, applies = world.planner.resolutions, len(world.cluster.writes("apply"))
+
+    release = world.cluster.put(copy_into(world.body("ConfigRelease", "orders-1.4.0"), target))
+    with pytest.raises(HotfixError) as refused:
+        reconcile_release(world.op, release, LOG)
+    assert refused.value.reason == "NotPermitted"
+    assert f"create it in the team namespace {TEAM}" in str(refused.value)
+    hotfix = world.cluster.put(copy_into(world.body("HotfixDeployment", "orders-hotfix"), target))
+    with pytest.raises(HotfixError, match="hotfixes of hotfixes are not permitted"):
+        reconcile_hotfix(world.op, hotfix, LOG)
+
+    assert world.planner.resolutions == resolutions  # no git work for either
+    assert len(world.cluster.writes("apply")) == applies  # nothing applied
+    stalled = world.cluster.get("HotfixDeployment", "orders-hotfix", target)
+    assert stalled is not None
+    assert {c["type"]: c["reason"] for c in stalled["status"]["conditions"]}["Stalled"] == (
+        "NotPermitted"
+    )
+
+
 def test_a_transient_apply_failure_retries_and_is_reported_once(world: World) -> None:
     world.release()
     world.cluster.failures[("apply", "Deployment", "orders")] = ClusterError("the server is busy")

@@ -100,6 +100,7 @@ class Reason(StrEnum):
     RELEASE_CHANGED = "ReleaseChanged"
     UNKNOWN_VERSION = "UnknownVersion"
     INVALID_SPEC = "InvalidSpec"
+    NOT_PERMITTED = "NotPermitted"
     PINNING_FAILED = "PinningFailed"
     REVISION_NOT_FOUND = "RevisionNotFound"
     REPOSITORY_NOT_ALLOWED = "RepositoryNotAllowed"

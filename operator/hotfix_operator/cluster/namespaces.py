@@ -12,9 +12,15 @@ from typing import Any
 
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.errors import ClusterError, PolicyViolation
-from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER, is_reserved_namespace
+from hotfix_operator.naming import (
+    LABEL_MANAGED_BY,
+    LABEL_OWNER_NAME,
+    LABEL_OWNER_NAMESPACE,
+    MANAGER,
+    is_reserved_namespace,
+)
 
-__all__ = ["delete_namespace", "ensure_namespace", "namespace_exists"]
+__all__ = ["delete_namespace", "ensure_namespace", "hotfix_owner", "namespace_exists"]
 
 
 def _refuse_reserved(name: str, doing: str) -> None:
@@ -94,3 +100,14 @@ def delete_namespace(cluster: Cluster, name: str) -> bool:
 def namespace_exists(cluster: Cluster, name: str) -> bool:
     """True while the namespace exists, terminating or not."""
     return cluster.read("v1", "Namespace", name) is not None
+
+
+def hotfix_owner(cluster: Cluster, name: str) -> str | None:
+    """``team/hotfix`` when namespace ``name`` is a hotfix namespace (ours, with an owner),
+    else None — a team namespace, or one that does not exist."""
+    namespace = cluster.read("v1", "Namespace", name)
+    if namespace is None or not _is_ours(namespace):
+        return None
+    labels = (namespace.get("metadata") or {}).get("labels") or {}
+    team, hotfix = labels.get(LABEL_OWNER_NAMESPACE), labels.get(LABEL_OWNER_NAME)
+    return f"{team}/{hotfix}" if team and hotfix else None

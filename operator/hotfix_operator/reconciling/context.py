@@ -11,11 +11,20 @@ from typing import Any, Protocol
 
 from hotfix_operator.api.group import Resource
 from hotfix_operator.cluster.clients import Cluster
+from hotfix_operator.cluster.namespaces import hotfix_owner
 from hotfix_operator.cluster.resources import read_own
 from hotfix_operator.config.planning import Planner
+from hotfix_operator.errors import NotPermitted
 from hotfix_operator.settings import Settings
 
-__all__ = ["EventSink", "Logger", "ObjectLocks", "Operator", "holding"]
+__all__ = [
+    "EventSink",
+    "Logger",
+    "ObjectLocks",
+    "Operator",
+    "holding",
+    "refuse_in_hotfix_namespace",
+]
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -82,3 +91,18 @@ def holding(
     uid = str((body.get("metadata") or {}).get("uid"))
     with op.locks.hold(uid, wait=wait) as held:
         yield read_own(op.cluster, resource, body) if held else None
+
+
+def refuse_in_hotfix_namespace(op: Operator, kind: str, name: str, namespace: str) -> None:
+    """No hotfixes of hotfixes: a hotfix namespace is a copy to test in, not a team's own.
+
+    Checked before any git work. Whoever is admin there (the team) could otherwise chain
+    hotfix namespaces, each escaping the limits set on the team namespace.
+    """
+    owner = hotfix_owner(op.cluster, namespace)
+    if owner is not None:
+        raise NotPermitted(
+            f"{kind} {name} is in namespace {namespace}, the hotfix namespace of "
+            f"HotfixDeployment {owner}: hotfixes of hotfixes are not permitted; create it "
+            f"in the team namespace {owner.split('/', 1)[0]}"
+        )

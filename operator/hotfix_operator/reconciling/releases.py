@@ -29,7 +29,12 @@ from hotfix_operator.cluster.resources import list_releases
 from hotfix_operator.cluster.snapshots import load_snapshot, save_snapshot
 from hotfix_operator.config.sources import Rendered, is_resolved, recorded_pin
 from hotfix_operator.errors import HotfixError, PolicyViolation, RenderError
-from hotfix_operator.reconciling.context import Logger, Operator, holding
+from hotfix_operator.reconciling.context import (
+    Logger,
+    Operator,
+    holding,
+    refuse_in_hotfix_namespace,
+)
 from hotfix_operator.reconciling.reporting import Report
 
 __all__ = ["check_release", "reconcile_release", "sweep_releases"]
@@ -50,6 +55,7 @@ def reconcile_release(op: Operator, body: Mapping[str, Any], logger: Logger) -> 
         report = Report(op, CONFIG_RELEASE, fresh, ConfigReleaseStatus, logger)
         try:
             release = parse_release(fresh)
+            refuse_in_hotfix_namespace(op, "ConfigRelease", release.name, str(release.namespace))
             if is_resolved(release):
                 _keep_snapshot(op, release, fresh, report)
             else:

@@ -59,7 +59,7 @@ from hotfix_operator.errors import (
     RenderError,
 )
 from hotfix_operator.naming import ownership_labels
-from hotfix_operator.reconciling.context import Operator
+from hotfix_operator.reconciling.context import Operator, refuse_in_hotfix_namespace
 from hotfix_operator.reconciling.reporting import Report
 
 __all__ = [
@@ -133,6 +133,7 @@ def releases_of(run: Run) -> list[ConfigRelease]:
 def _resolve_from_spec(run: Run) -> None:
     """A new spec: choose the release and take its recorded revision (never resolve it)."""
     report, hotfix = run.report, run.hotfix
+    refuse_in_hotfix_namespace(run.op, "HotfixDeployment", hotfix.name, str(hotfix.namespace))
     report.progressing(Reason.RESOLVING, "resolving the release and its config revision")
     report.update(phase=Phase.RESOLVING)
     report.flush()
@@ -159,6 +160,9 @@ def _resolve_pinned(run: Run) -> None:
     """A known spec: exactly the release and revision recorded in status."""
     ref, source = run.status.release, run.status.source
     assert ref is not None and source is not None  # _resolved_for_spec
+    refuse_in_hotfix_namespace(
+        run.op, "HotfixDeployment", run.hotfix.name, str(run.hotfix.namespace)
+    )
     body = get_release(run.op.cluster, str(run.hotfix.namespace), ref.name)
     remedy = (
         "delete and re-create the HotfixDeployment (or change its spec) to deploy on the "
