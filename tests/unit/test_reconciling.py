@@ -6,6 +6,7 @@ same code as a real operator process against a real API server and real reposito
 
 from __future__ import annotations
 
+import base64
 import logging
 import threading
 from collections.abc import Iterator
@@ -686,3 +687,28 @@ def test_abnormal_conditions_are_gone_once_ready(world: World, type_: ConditionT
     check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
     assert type_ not in world.conditions()
     assert world.conditions()["Ready"][1] == Reason.AVAILABLE
+
+
+def test_a_refused_secret_never_carries_its_value_into_status_or_events(world: World) -> None:
+    token = "s3cr3t-pricing-token"
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "pricing"},
+        "data": {"TOKEN": base64.b64encode(token.encode()).decode()},
+        "stringData": {"USER": "pricing-bot"},
+    }
+    world.planner.commit(NOP_140, [*orders(), secret])
+    world.release()
+    world.cluster.failures[("apply", "Secret", "pricing")] = PolicyViolation(
+        f"the API server rejected Secret/pricing: .data.TOKEN: {secret['data']['TOKEN']} "
+        f"({token}) is invalid; .stringData.USER: pricing-bot"
+    )
+    with pytest.raises(HotfixError):
+        deploy(world)
+
+    written = str(world.body("HotfixDeployment", "orders-hotfix")["status"])
+    posted = " ".join(message for _, _, message in world.events.posted)
+    for leaked in (token, secret["data"]["TOKEN"], "pricing-bot"):
+        assert leaked not in written and leaked not in posted
+    assert "the API server rejected Secret/pricing: .data.TOKEN: *** (***)" in written

@@ -537,3 +537,22 @@ def test_a_command_of_the_admins_own_is_not_asked_for_a_version(tmp_path: Path) 
 
     assert rendering.renderer.version == "unknown"
     assert started == [[str(wrapper), ".", "--load-restrictor=LoadRestrictionsRootOnly"]]
+
+
+def test_a_yaml_error_names_the_place_but_never_quotes_the_line(tmp_path: Path) -> None:
+    """The line may be a Secret's value; the message goes into status and Events."""
+    write(
+        tmp_path,
+        {
+            "token.yaml": (
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n"
+                'stringData:\n  TOKEN: "hunter2-do-not-log\n'
+            )
+        },
+    )
+    with pytest.raises(RenderError) as failed:
+        render_folder(tmp_path, Settings())
+    message = str(failed.value)
+    assert "token.yaml is not valid YAML" in message
+    assert "at line 7, column 1" in message
+    assert "hunter2" not in message

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hotfix_operator.cluster.clients import Cluster
-from hotfix_operator.config.manifests import api_group
+from hotfix_operator.config.manifests import api_group, scrub, secret_values
 from hotfix_operator.errors import (
     ClusterError,
     Forbidden,
@@ -188,7 +188,10 @@ def _apply_one(
         before = _read_back(cluster, obj) if report_changes else None
         after = cluster.apply(obj)
     except HotfixError as exc:
-        return exc
+        # The API server may quote what it refused; a Secret's values never reach a
+        # condition, an Event or a log through that.
+        secrets = secret_values(obj)
+        return type(exc)(scrub(exc.message, secrets)) if secrets else exc
     if not report_changes:
         return False
     return before is None or _our_fields(before) != _our_fields(after)

@@ -7,6 +7,8 @@ same object without it being another object.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +26,8 @@ __all__ = [
     "kind_key",
     "object_key",
     "redacted",
+    "scrub",
+    "secret_values",
     "source_of",
     "without_server_fields",
 ]
@@ -125,6 +129,37 @@ def redacted(obj: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(values, dict):
             copied[field] = {key: REDACTED for key in values}
     return copied
+
+
+#: Shorter values are left in messages: replacing every "a" would say nothing and hide much.
+_SHORTEST_SECRET = 4
+
+
+def secret_values(obj: Mapping[str, Any]) -> list[str]:
+    """The values of a Secret as they may appear in a message: ``stringData`` values,
+    ``data`` values base64-encoded and decoded; nothing for other objects."""
+    if obj.get("kind") != "Secret" or api_group(str(obj.get("apiVersion", ""))) != "":
+        return []
+    values: list[str] = []
+    for field in ("data", "stringData"):
+        entries = obj.get(field)
+        if isinstance(entries, Mapping):
+            values += [str(v) for v in entries.values() if v is not None]
+    data = obj.get("data")
+    if isinstance(data, Mapping):
+        for encoded in data.values():
+            try:
+                values.append(base64.b64decode(str(encoded), validate=True).decode())
+            except (binascii.Error, UnicodeDecodeError):
+                continue
+    return sorted({v for v in values if len(v) >= _SHORTEST_SECRET}, key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """``text`` with every one of ``secrets`` replaced by ``***`` (longest first)."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def without_server_fields(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -133,7 +133,8 @@ def yaml_documents(data: bytes, source: str, budget: Budget) -> list[tuple[str, 
                 found.append((where, document))
     except yaml.YAMLError as exc:
         raise RenderError(
-            f"{source} is not valid YAML: {exc} — fix the file in the config repository"
+            f"{source} is not valid YAML: {_yaml_problem(exc)} — fix the file in the config "
+            "repository"
         ) from exc
     finally:
         loader.dispose()
@@ -211,3 +212,14 @@ def _annotate_source(obj: dict[str, Any], where: str) -> None:
         annotations = metadata["annotations"] = {}
     if isinstance(annotations, dict):
         annotations[SOURCE_ANNOTATION] = where
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where (line, column), without PyYAML's quote of the line: the
+    line may be a Secret's value, and the message goes into status and Events."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = " ".join(part for part in (exc.context, exc.problem) if part)
+        return f"{what or 'invalid YAML'}{where}"
+    return type(exc).__name__
