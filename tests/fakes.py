@@ -27,7 +27,7 @@ from hotfix_operator.config.pinning import Resolution
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.config.render import Renderer
 from hotfix_operator.config.sources import Pin, Rendered
-from hotfix_operator.errors import GitError, HotfixError, RevisionNotFound
+from hotfix_operator.errors import ClusterError, GitError, HotfixError, RevisionNotFound
 from hotfix_operator.naming import FIELD_MANAGER
 from hotfix_operator.settings import Settings
 
@@ -195,11 +195,17 @@ class FakeCluster:
         return copy.deepcopy(stored)
 
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """POST: an object of that name already there is the API server's 409."""
         created = copy.deepcopy(dict(obj))
         meta = created["metadata"]
         meta.setdefault("name", f"{meta.pop('generateName', 'object.')}{uuid.uuid4().hex[:5]}")
         self._maybe_fail("create", created["kind"], meta["name"])
         self.calls.append(("create", created["kind"], meta["name"]))
+        namespace = meta.get("namespace") if created["kind"] not in CLUSTER_SCOPED else None
+        if self.objects.get(
+            (created["kind"], _group(created["apiVersion"]), namespace, meta["name"])
+        ):
+            raise ClusterError(f"creating {created['kind']}/{meta['name']} failed with HTTP 409")
         return self.put(created)
 
     def merge_patch(
@@ -220,7 +226,12 @@ class FakeCluster:
             return None
         if subresource == "status":
             patch = {"status": patch.get("status")}
+        expected = (patch.get("metadata") or {}).get("resourceVersion")
+        if expected is not None and expected != live["metadata"].get("resourceVersion"):
+            raise ClusterError(f"patching {kind}/{name} failed with HTTP 409: changed meanwhile")
         self.objects[key] = merge_patch(live, patch)
+        self._resource_version += 1
+        self.objects[key]["metadata"]["resourceVersion"] = str(self._resource_version)
         return copy.deepcopy(self.objects[key])
 
     def delete(

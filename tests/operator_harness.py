@@ -18,11 +18,14 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from hotfix_operator.api.crds import build_crds
+from hotfix_operator.cluster.namespaces import Owner
 from tests.controlplane.clusters import Cluster
 from tests.polling import wait_for
 
 GROUP, VERSION = "hotfix.gitops.dev", "v1alpha1"
 ROUTE_CRD = Path(__file__).parent / "integration" / "route_crd.yaml"
+#: The owner of namespaces the cluster/ tests make with ensure_namespace.
+TEST_OWNER = Owner(uid="0e3b8d52-tests-cluster-layer", namespace="tests", name="cluster-layer")
 
 
 def unique(prefix: str) -> str:

@@ -11,6 +11,7 @@
     ├── ReleaseNotFound              no ConfigRelease yet: waited for, it may appear
     ├── ReleaseNotReady              the ConfigRelease is not resolved (yet): waited for
     ├── ReleaseChanged               the hotfix's release was deleted or replaced: no retry
+    ├── OwnershipConflict            the hotfix namespace is not this hotfix's: no retry
     ├── RenderError                  kustomize or YAML failed on the config folder
     ├── GitError                     git failed (network, timeout): retried with backoff
     │   ├── RepositoryNotAllowed     the URL is not allowlisted or is unsafe: no retry
@@ -34,6 +35,7 @@ __all__ = [
     "HotfixError",
     "InputError",
     "NotPermitted",
+    "OwnershipConflict",
     "PinningError",
     "PolicyViolation",
     "ReleaseChanged",
@@ -124,6 +126,12 @@ class ReleaseChanged(HotfixError):
     """The release a running hotfix was built on was deleted or replaced by another one."""
 
     reason = "ReleaseChanged"
+
+
+class OwnershipConflict(HotfixError):
+    """The hotfix namespace exists but was not created for this HotfixDeployment (UID)."""
+
+    reason = "OwnershipConflict"
 
 
 class RenderError(HotfixError):

@@ -1,5 +1,10 @@
 """Names and labels the operator gives to what it creates: deterministic, so a restarted
-operator finds its own work again instead of creating a duplicate."""
+operator finds its own work again instead of creating a duplicate.
+
+A hotfix namespace's name ends in 64 bits of a hash over its HotfixDeployment's UID:
+nobody can know it before the HotfixDeployment exists, so nobody can create it first,
+and two HotfixDeployments never share one. The proof of ownership is not the name but
+the annotation ``hotfix.gitops.dev/owner-uid`` (cluster/namespaces.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from hotfix_operator.api.group import GROUP
 from hotfix_operator.errors import SettingsError
 
 __all__ = [
+    "ANNOTATION_OWNER_UID",
     "FIELD_MANAGER",
     "LABEL_MANAGED_BY",
     "LABEL_OWNER_NAME",
@@ -18,12 +24,15 @@ __all__ = [
     "MAX_NAME",
     "RESERVED_NAMESPACES",
     "RESERVED_NAMESPACE_PREFIXES",
+    "UNASSIGNED_HASH",
     "bounded",
     "hotfix_namespace",
+    "is_planned_namespace",
     "is_reserved_namespace",
     "is_reserved_prefix",
     "label_value",
     "ownership_labels",
+    "planned_namespace",
     "short_hash",
 ]
 
@@ -32,6 +41,8 @@ FIELD_MANAGER = MANAGER
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_OWNER_NAMESPACE = f"{GROUP}/owner-namespace"
 LABEL_OWNER_NAME = f"{GROUP}/owner-name"
+#: On a hotfix namespace: the UID of the HotfixDeployment it was created for.
+ANNOTATION_OWNER_UID = f"{GROUP}/owner-uid"
 
 #: Namespaces that belong to the platform: never created, applied into or deleted.
 RESERVED_NAMESPACES = frozenset({"default", "openshift"})
@@ -41,6 +52,11 @@ _MAX_LABEL = 63
 #: The longest object name (a DNS-1123 subdomain).
 MAX_NAME = 253
 _HASH_LEN = 6
+#: Hex digits of the UID hash in a hotfix namespace's name: 64 bits.
+_UID_HASH_LEN = 16
+#: Stands for the UID hash before there is a UID (``hotfixctl plan``, offline): ``x`` is
+#: no hex digit, so the operator never creates a namespace of that name.
+UNASSIGNED_HASH = "x" * _UID_HASH_LEN
 
 
 def is_reserved_namespace(name: str) -> bool:
@@ -74,19 +90,37 @@ def _dns_part(text: str) -> str:
     return re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", text.lower())).strip("-")
 
 
-def hotfix_namespace(prefix: str, namespace: str, name: str) -> str:
-    """The target namespace of HotfixDeployment ``namespace/name``.
+def hotfix_namespace(prefix: str, namespace: str, name: str, uid: str) -> str:
+    """The target namespace of HotfixDeployment ``namespace/name`` with UID ``uid``.
 
-    ``<prefix><namespace>-<name>-<hash>``, shortened to 63 characters; the hash of
-    ``namespace/name`` keeps two shortened names apart. Never a reserved namespace.
+    ``<prefix><namespace>-<name>`` shortened, then ``-`` and 16 hex digits of
+    sha256(namespace/name/uid): at most 63 characters, a DNS-1123 label, never a
+    reserved namespace, and unpredictable until the HotfixDeployment exists.
     """
+    return _namespace_name(
+        prefix, namespace, name, short_hash(f"{namespace}/{name}/{uid}", _UID_HASH_LEN)
+    )
+
+
+def planned_namespace(prefix: str, namespace: str, name: str) -> str:
+    """The target namespace as ``hotfixctl plan`` shows it, before there is a UID: the
+    operator's name with ``UNASSIGNED_HASH`` where it puts the hash of the UID."""
+    return _namespace_name(prefix, namespace, name, UNASSIGNED_HASH)
+
+
+def is_planned_namespace(namespace: str) -> bool:
+    """A name of ``planned_namespace``: its end is assigned by the operator."""
+    return namespace.endswith("-" + UNASSIGNED_HASH)
+
+
+def _namespace_name(prefix: str, namespace: str, name: str, digest: str) -> str:
     if is_reserved_prefix(prefix):
         # Settings refuse such a prefix when they load; this guards every other caller.
         raise SettingsError(
             f"HOTFIX_NAMESPACE_PREFIX={prefix!r} would create namespaces reserved for the "
             "platform (default, kube-*, openshift-*): choose another prefix such as 'hotfix-'"
         )
-    suffix = "-" + short_hash(f"{namespace}/{name}")
+    suffix = "-" + digest
     readable = _dns_part(f"{namespace}-{name}")
     room = _MAX_LABEL - len(prefix) - len(suffix)
     return prefix + readable[:room].rstrip("-") + suffix

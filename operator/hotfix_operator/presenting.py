@@ -7,6 +7,7 @@ from typing import Any
 
 from hotfix_operator.api.delta import ConfigDelta
 from hotfix_operator.config.planning import Plan
+from hotfix_operator.naming import UNASSIGNED_HASH, is_planned_namespace
 
 __all__ = ["describe_delta", "describe_plan"]
 
@@ -63,6 +64,15 @@ def _identity(obj: dict[str, Any]) -> tuple[str, str]:
     return str(obj.get("kind", "?")), str((obj.get("metadata") or {}).get("name", "?"))
 
 
+def _namespace(namespace: str) -> str:
+    if not is_planned_namespace(namespace):
+        return namespace
+    return (
+        f"{namespace}  ({UNASSIGNED_HASH}: a hash of the HotfixDeployment's UID, assigned "
+        "by the operator)"
+    )
+
+
 def describe_plan(plan: Plan, *, colour: bool = False) -> str:
     paint = _Paint(colour)
     summary = [
@@ -70,7 +80,7 @@ def describe_plan(plan: Plan, *, colour: bool = False) -> str:
         ("environment", str(plan.pin.environment)),
         ("config", f"{plan.pin.repo_url}  {plan.pin.path}"),
         ("revision", f"{plan.pin.revision}  ({plan.pin.resolution})"),
-        ("namespace", plan.namespace),
+        ("namespace", _namespace(plan.namespace)),
         ("image swap", ", ".join(plan.swapped) or "none"),
     ]
     lines = [

@@ -9,7 +9,7 @@ import pytest
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.namespaces import delete_namespace, ensure_namespace
 from tests import controlplane
-from tests.operator_harness import unique
+from tests.operator_harness import TEST_OWNER, unique
 
 
 @pytest.fixture
@@ -25,6 +25,8 @@ def namespace(kube: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     name = unique(
         request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
     )
-    ensure_namespace(kube, name, labels={}, annotations={})
+    ensure_namespace(kube, name, owner=TEST_OWNER, labels={}, annotations={})
     yield name
-    delete_namespace(kube, name)  # the controller-manager finishes it in the background
+    delete_namespace(
+        kube, name, owner=TEST_OWNER
+    )  # the controller-manager finishes it in the background

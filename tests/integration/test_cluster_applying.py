@@ -18,7 +18,7 @@ from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.namespaces import delete_namespace, ensure_namespace
 from hotfix_operator.errors import ClusterError, Forbidden, PolicyViolation
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
-from tests.operator_harness import unique
+from tests.operator_harness import TEST_OWNER, unique
 from tests.polling import wait_for
 
 ROUTE_CRD = Path(__file__).with_name("route_crd.yaml")
@@ -28,9 +28,11 @@ OURS = {LABEL_MANAGED_BY: MANAGER}
 @pytest.fixture
 def namespace(kube: Cluster) -> Iterator[str]:
     name = unique("cl-apply")
-    ensure_namespace(kube, name, labels={}, annotations={})
+    ensure_namespace(kube, name, owner=TEST_OWNER, labels={}, annotations={})
     yield name
-    delete_namespace(kube, name)  # the controller-manager finishes it in the background
+    delete_namespace(
+        kube, name, owner=TEST_OWNER
+    )  # the controller-manager finishes it in the background
 
 
 def config_map(namespace: str, name: str, **data: str) -> dict[str, Any]:

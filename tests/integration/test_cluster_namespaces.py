@@ -12,13 +12,19 @@ from kubernetes.client.rest import ApiException
 from hotfix_operator.cluster.access import mirror_access
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.namespaces import (
+    Owner,
     delete_namespace,
     ensure_namespace,
     namespace_exists,
 )
-from hotfix_operator.errors import ClusterError, PolicyViolation
-from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
-from tests.operator_harness import unique
+from hotfix_operator.errors import ClusterError, OwnershipConflict, PolicyViolation
+from hotfix_operator.naming import (
+    ANNOTATION_OWNER_UID,
+    LABEL_MANAGED_BY,
+    MANAGER,
+    ownership_labels,
+)
+from tests.operator_harness import TEST_OWNER, unique
 from tests.polling import wait_for
 
 HOLD = "example.com/hold"
@@ -41,9 +47,9 @@ def plain_namespace(core: client.CoreV1Api) -> Iterator[str]:
 @pytest.fixture
 def hotfix_namespace(kube: Cluster) -> Iterator[str]:
     name = unique("cl-hotfix")
-    ensure_namespace(kube, name, labels={}, annotations={})
+    ensure_namespace(kube, name, owner=TEST_OWNER, labels={}, annotations={})
     yield name
-    delete_namespace(kube, name)
+    delete_namespace(kube, name, owner=TEST_OWNER)
 
 
 def namespace_of(core: client.CoreV1Api, name: str) -> Any:
@@ -59,29 +65,34 @@ def test_ensure_creates_the_namespace_once_and_keeps_its_labels(
     name = unique("cl-ns")
     labels = {"hotfix.gitops.dev/owner-name": "orders-hotfix"}
     annotations = {"openshift.io/display-name": "Hotfix of orders 1.4.0"}
+    owner = TEST_OWNER
     try:
-        assert ensure_namespace(kube, name, labels=labels, annotations=annotations) is True
+        assert ensure_namespace(kube, name, owner=owner, labels=labels, annotations=annotations)
         assert namespace_exists(kube, name)
         core.patch_namespace(
             name, {"metadata": {"annotations": {"openshift.io/display-name": "x"}}}
         )
 
-        assert ensure_namespace(kube, name, labels=labels, annotations=annotations) is False
+        assert not ensure_namespace(kube, name, owner=owner, labels=labels, annotations=annotations)
 
         metadata = namespace_of(core, name).metadata
         assert metadata.labels[LABEL_MANAGED_BY] == MANAGER
         assert metadata.labels["hotfix.gitops.dev/owner-name"] == "orders-hotfix"
         assert metadata.annotations["openshift.io/display-name"] == "Hotfix of orders 1.4.0"
+        assert metadata.annotations[ANNOTATION_OWNER_UID] == owner.uid
+        # Created by a create request, patched since: never server-side applied.
+        operations = {f.operation for f in metadata.managed_fields if f.manager == MANAGER}
+        assert operations == {"Update"}
     finally:
-        delete_namespace(kube, name)
+        delete_namespace(kube, name, owner=owner)
 
 
 @pytest.mark.parametrize("name", ["default", "kube-system", "kube-hotfix", "openshift-orders"])
 def test_platform_namespaces_are_refused(kube: Cluster, name: str) -> None:
     with pytest.raises(PolicyViolation) as creating:
-        ensure_namespace(kube, name, labels={}, annotations={})
+        ensure_namespace(kube, name, owner=TEST_OWNER, labels={}, annotations={})
     with pytest.raises(PolicyViolation) as deleting:
-        delete_namespace(kube, name)
+        delete_namespace(kube, name, owner=TEST_OWNER)
 
     assert f"namespace {name}" in str(creating.value)
     assert "belong to the platform" in str(deleting.value)
@@ -94,44 +105,98 @@ def test_platform_namespaces_are_refused(kube: Cluster, name: str) -> None:
 def test_a_namespace_someone_else_made_is_neither_used_nor_deleted(
     kube: Cluster, core: client.CoreV1Api, plain_namespace: str
 ) -> None:
-    with pytest.raises(PolicyViolation) as creating:
-        ensure_namespace(kube, plain_namespace, labels={}, annotations={})
-    with pytest.raises(PolicyViolation) as deleting:
-        delete_namespace(kube, plain_namespace)
+    with pytest.raises(OwnershipConflict) as creating:
+        ensure_namespace(kube, plain_namespace, owner=TEST_OWNER, labels={}, annotations={})
+    with pytest.raises(OwnershipConflict) as deleting:
+        delete_namespace(kube, plain_namespace, owner=TEST_OWNER)
 
-    assert str(creating.value) == (
-        f"namespace {plain_namespace} exists and is not managed by hotfix-operator; "
-        "delete it or rename the HotfixDeployment"
+    assert str(creating.value).startswith(
+        f"namespace {plain_namespace} was not created for HotfixDeployment tests/cluster-layer "
+        f"(UID {TEST_OWNER.uid}) (it has no annotation {ANNOTATION_OWNER_UID}): nothing was "
+        "applied to it or changed in it; delete and re-create the HotfixDeployment"
     )
-    assert "was not deleted" in str(deleting.value)
+    assert "it was not deleted" in str(deleting.value)
     metadata = namespace_of(core, plain_namespace).metadata
     assert metadata.deletion_timestamp is None
     assert LABEL_MANAGED_BY not in (metadata.labels or {})
+
+
+@pytest.mark.parametrize(
+    "forged_uid", [None, "another-uid"], ids=["no-owner-uid", "another-owner-uid"]
+)
+def test_a_labelled_namespace_of_another_owner_is_not_adopted_patched_or_deleted(
+    kube: Cluster, core: client.CoreV1Api, forged_uid: str | None
+) -> None:
+    """Pre-created with every label the operator would set, the owner's included."""
+    name = unique("cl-forged")
+    owner = Owner(uid="victim-uid", namespace="team-orders", name="orders-hotfix")
+    annotations = {ANNOTATION_OWNER_UID: forged_uid} if forged_uid else {}
+    labels = ownership_labels(owner.namespace, owner.name)
+    core.create_namespace(
+        {"metadata": {"name": name, "labels": labels, "annotations": annotations}}
+    )
+    before = namespace_of(core, name).metadata.resource_version
+    try:
+        with pytest.raises(OwnershipConflict):
+            ensure_namespace(kube, name, owner=owner, labels=labels, annotations={"a": "b"})
+        with pytest.raises(OwnershipConflict):
+            delete_namespace(kube, name, owner=owner)
+
+        metadata = namespace_of(core, name).metadata
+        assert metadata.resource_version == before, "the namespace was changed"
+        assert metadata.deletion_timestamp is None
+    finally:
+        core.delete_namespace(name)
+
+
+def test_a_namespace_of_an_older_operator_is_adopted_once_by_the_hotfix_that_recorded_it(
+    kube: Cluster, core: client.CoreV1Api
+) -> None:
+    name = unique("cl-legacy")
+    owner = Owner(uid="legacy-uid", namespace="team-orders", name="orders-hotfix")
+    labels = ownership_labels(owner.namespace, owner.name)
+    core.create_namespace({"metadata": {"name": name, "labels": labels}})  # no owner-uid
+    try:
+        with pytest.raises(OwnershipConflict):  # its status does not name the namespace
+            ensure_namespace(kube, name, owner=owner, labels=labels, annotations={})
+        recorded = Owner(owner.uid, owner.namespace, owner.name, recorded=name)
+
+        assert not ensure_namespace(kube, name, owner=recorded, labels=labels, annotations={})
+
+        metadata = namespace_of(core, name).metadata
+        assert metadata.annotations[ANNOTATION_OWNER_UID] == owner.uid
+        assert not ensure_namespace(kube, name, owner=owner, labels=labels, annotations={})
+    finally:
+        wait_for(lambda: delete_namespace(kube, name, owner=owner), 60, f"{name} is not gone")
 
 
 def test_delete_reports_progress_until_the_namespace_is_gone(
     kube: Cluster, core: client.CoreV1Api
 ) -> None:
     name = unique("cl-gone")
-    ensure_namespace(kube, name, labels={}, annotations={})
+    ensure_namespace(kube, name, owner=TEST_OWNER, labels={}, annotations={})
     # A finalizer inside holds the namespace in Terminating until the test lets go.
     core.create_namespaced_config_map(
         name, {"metadata": {"name": "held", "finalizers": [HOLD]}, "data": {"a": "1"}}
     )
 
-    assert delete_namespace(kube, name) is False
-    assert delete_namespace(kube, name) is False, "asking again while it terminates is fine"
+    assert delete_namespace(kube, name, owner=TEST_OWNER) is False
+    assert delete_namespace(kube, name, owner=TEST_OWNER) is False, (
+        "asking again while it terminates is fine"
+    )
     assert namespace_exists(kube, name)
     with pytest.raises(ClusterError) as recreating:
-        ensure_namespace(kube, name, labels={}, annotations={})
+        ensure_namespace(kube, name, owner=TEST_OWNER, labels={}, annotations={})
     assert not recreating.value.permanent
     assert "still being deleted" in str(recreating.value)
 
     core.patch_namespaced_config_map("held", name, {"metadata": {"finalizers": None}})
 
-    wait_for(lambda: delete_namespace(kube, name), 60, f"namespace {name} is not gone")
+    wait_for(
+        lambda: delete_namespace(kube, name, owner=TEST_OWNER), 60, f"namespace {name} is not gone"
+    )
     assert not namespace_exists(kube, name)
-    assert delete_namespace(kube, name) is True
+    assert delete_namespace(kube, name, owner=TEST_OWNER) is True
 
 
 # -- access ----------------------------------------------------------------------------

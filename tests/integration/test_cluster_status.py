@@ -33,7 +33,7 @@ from hotfix_operator.cluster.resources import get_release, list_releases, patch_
 from hotfix_operator.cluster.snapshots import SNAPSHOT_KEY, load_snapshot, save_snapshot
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
-from tests.operator_harness import unique
+from tests.operator_harness import TEST_OWNER, unique
 from tests.polling import wait_for
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy/samples/configrelease-orders-1.4.0.yaml"
@@ -45,9 +45,9 @@ PRD = "8c1d5f0e2b9a47c3d6e1f0a8b7c2d9e4f5a6b3c1"
 @pytest.fixture
 def namespace(kube: Cluster) -> Iterator[str]:
     name = unique("cl-status")
-    ensure_namespace(kube, name, labels={}, annotations={})
+    ensure_namespace(kube, name, owner=TEST_OWNER, labels={}, annotations={})
     yield name
-    delete_namespace(kube, name)
+    delete_namespace(kube, name, owner=TEST_OWNER)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ same code as a real operator process against a real API server and real reposito
 from __future__ import annotations
 
 import base64
+import copy
 import logging
 import threading
 from collections.abc import Iterator
@@ -21,7 +22,8 @@ from hotfix_operator.api.conditions import ConditionType, Phase, Reason
 from hotfix_operator.api.hotfixes import HotfixDeploymentStatus
 from hotfix_operator.api.releases import ConfigReleaseStatus
 from hotfix_operator.config.git import MirrorPool
-from hotfix_operator.errors import ClusterError, HotfixError, PolicyViolation
+from hotfix_operator.errors import ClusterError, HotfixError, OwnershipConflict, PolicyViolation
+from hotfix_operator.naming import ANNOTATION_OWNER_UID, hotfix_namespace, ownership_labels
 from hotfix_operator.reconciling import (
     Operator,
     check_hotfix,
@@ -119,13 +121,31 @@ class World:
             reconcile_release(self.op, body, LOG)
         return body
 
-    def hotfix(self, name: str = "orders-hotfix", **spec: Any) -> dict[str, Any]:
+    def hotfix(
+        self, name: str = "orders-hotfix", *, annotations: dict[str, str] | None = None, **spec: Any
+    ) -> dict[str, Any]:
         return self.cluster.put(
             {
                 "apiVersion": "hotfix.gitops.dev/v1alpha1",
                 "kind": "HotfixDeployment",
-                "metadata": {"name": name, "namespace": TEAM},
+                "metadata": {"name": name, "namespace": TEAM, "annotations": annotations or {}},
                 "spec": {"app": "orders", "image": HOTFIX_IMAGE, **spec},
+            }
+        )
+
+    def team_binding(self, namespace: str, name: str, role: str, user: str) -> dict[str, Any]:
+        """A RoleBinding to ClusterRole ``role``, as a team (or an attacker) makes it."""
+        return self.cluster.put(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": name, "namespace": namespace},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": role,
+                },
+                "subjects": [{"kind": "User", "name": user}],
             }
         )
 
@@ -155,6 +175,25 @@ class World:
         assert found is not None, f"ConfigMap {name} is not in {namespace}"
         data: dict[str, str] = found["data"]
         return data
+
+    def namespace(self, name: str) -> dict[str, Any]:
+        found = self.cluster.get("Namespace", name)
+        assert found is not None, f"namespace {name} is gone"
+        return found
+
+    def inside(self, namespace: str) -> dict[Any, dict[str, Any]]:
+        """Everything in ``namespace``, and the namespace itself, as it is now."""
+        return copy.deepcopy(
+            {
+                key: obj
+                for key, obj in self.cluster.objects.items()
+                if key[2] == namespace or (key[0], key[3]) == ("Namespace", namespace)
+            }
+        )
+
+    def writes_since(self, mark: int) -> list[tuple[str, str, str]]:
+        """Every write after call number ``mark`` but the HotfixDeployment's status."""
+        return [call for call in self.cluster.calls[mark:] if call[0] != "patch/status"]
 
     def drift_due(self, name: str = "orders-hotfix") -> None:
         """Let the drift interval pass (the last check moves into the past)."""
@@ -420,6 +459,139 @@ def test_an_unknown_version_recovers_on_a_periodic_pass_once_recorded(world: Wor
     assert "Stalled" not in world.conditions()
 
 
+# --- HotfixDeployment: its namespace, and nobody else's -----------------------------------
+
+
+def test_the_namespace_is_named_after_the_uid_created_once_and_owned(world: World) -> None:
+    world.release()
+    body = world.hotfix()
+    uid = body["metadata"]["uid"]
+
+    reconcile_hotfix(world.op, body, LOG)
+
+    target = world.status().namespace
+    assert target == hotfix_namespace("hotfix-", TEAM, "orders-hotfix", uid)
+    assert world.namespace(target)["metadata"]["annotations"][ANNOTATION_OWNER_UID] == uid
+    assert world.cluster.writes("create", "Namespace") == [target]  # never applied over
+    assert world.cluster.writes("apply", "Namespace") == []
+    world.drift_due()
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert world.cluster.writes("patch", "Namespace") == []  # nothing to bring back
+
+    # The same namespace/name again, deleted and created anew: another UID, another namespace.
+    world.cluster.delete(
+        "hotfix.gitops.dev/v1alpha1", "HotfixDeployment", "orders-hotfix", namespace=TEAM
+    )
+    again = deploy(world)
+    assert again.namespace is not None and again.namespace != target
+    assert world.cluster.writes("create", "Namespace") == [target, again.namespace]
+
+
+def test_the_requester_of_the_namespace_is_the_hotfix_never_its_authors_annotation(
+    world: World,
+) -> None:
+    """OpenShift charges a project to its requester: a user must not choose whom."""
+    world.release()
+    status = deploy(world, annotations={"openshift.io/requester": "team-payments-lead"})
+
+    annotations = world.namespace(str(status.namespace))["metadata"]["annotations"]
+    assert annotations["openshift.io/requester"] == f"{TEAM}/orders-hotfix"
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"labels": {"app.kubernetes.io/managed-by": "hotfix-operator"}},
+        {"labels": ownership_labels(TEAM, "orders-hotfix")},
+        {
+            "labels": ownership_labels(TEAM, "orders-hotfix"),
+            "annotations": {ANNOTATION_OWNER_UID: "another-uid"},
+        },
+    ],
+    ids=["managed-by-label", "forged-owner-labels", "another-owner-uid"],
+)
+def test_a_namespace_created_before_the_hotfix_is_not_adopted(
+    world: World, forged: dict[str, Any]
+) -> None:
+    """Whoever learnt the name first made the namespace, labelled as ours, with a
+    RoleBinding of their own under the name a mirrored one would have."""
+    world.release()
+    world.team_binding(TEAM, "developers", "edit", "alice")
+    body = world.hotfix()
+    target = hotfix_namespace("hotfix-", TEAM, "orders-hotfix", body["metadata"]["uid"])
+    world.cluster.put(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": target, **forged}}
+    )
+    world.team_binding(target, "hotfix-developers", "admin", "mallory")
+    before, mark = world.inside(target), len(world.cluster.calls)
+
+    with pytest.raises(OwnershipConflict) as refused:
+        reconcile_hotfix(world.op, body, LOG)
+
+    assert f"namespace {target} was not created for HotfixDeployment {TEAM}/orders-hotfix" in (
+        str(refused.value)
+    )
+    assert "delete and re-create the HotfixDeployment" in str(refused.value)
+    status = world.status()
+    assert (status.phase, status.namespace, status.inventory) == (Phase.FAILED, None, [])
+    assert world.conditions()["Stalled"] == ("True", "OwnershipConflict")
+    assert world.conditions()["Applied"] == ("False", "OwnershipConflict")
+    assert world.events.reasons("Warning") == ["OwnershipConflict"]
+    assert world.writes_since(mark) == []
+    assert world.inside(target) == before
+
+    # A restart does not adopt it either (status never recorded it), nor does deletion touch it.
+    with pytest.raises(OwnershipConflict):
+        reconcile_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert finalize_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert world.writes_since(mark) == []
+    assert world.inside(target) == before
+
+
+def test_a_namespace_of_an_older_operator_is_adopted_once(world: World) -> None:
+    """Upgrade: owner labels and status.namespace both name this hotfix; no owner-uid yet."""
+    world.release()
+    status = deploy(world)
+    target = str(status.namespace)
+    uid = world.body("HotfixDeployment", "orders-hotfix")["metadata"]["uid"]
+    del world.namespace(target)["metadata"]["annotations"][ANNOTATION_OWNER_UID]
+    world.drift_due()
+
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+
+    assert world.namespace(target)["metadata"]["annotations"][ANNOTATION_OWNER_UID] == uid
+    assert world.conditions()["Applied"] == ("True", "Applied")
+    # Deleting such a hotfix (before any pass adopted its namespace) deletes it too.
+    del world.namespace(target)["metadata"]["annotations"][ANNOTATION_OWNER_UID]
+    body = world.body("HotfixDeployment", "orders-hotfix")
+    assert finalize_hotfix(world.op, body, LOG) is False
+    assert finalize_hotfix(world.op, body, LOG) is True
+    assert world.cluster.get("Namespace", target) is None
+
+
+def test_an_older_namespace_is_adopted_only_by_the_hotfix_its_labels_name(world: World) -> None:
+    """Another hotfix whose status.namespace names the victim's older namespace (a status
+    written by someone else, forced to collide) does not get it."""
+    world.release()
+    victim = deploy(world)
+    target = str(victim.namespace)
+    del world.namespace(target)["metadata"]["annotations"][ANNOTATION_OWNER_UID]
+    intruder = world.hotfix("intruder")
+    world.body("HotfixDeployment", "intruder")["status"] = {"namespace": target}
+    before, mark = world.inside(target), len(world.cluster.calls)
+
+    with pytest.raises(OwnershipConflict):
+        reconcile_hotfix(world.op, intruder, LOG)
+    assert finalize_hotfix(world.op, world.body("HotfixDeployment", "intruder"), LOG)
+
+    assert world.writes_since(mark) == []
+    assert world.inside(target) == before
+    assert world.conditions("intruder")["Stalled"] == ("True", "OwnershipConflict")
+    world.drift_due()
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)  # the victim
+    assert ANNOTATION_OWNER_UID in world.namespace(target)["metadata"]["annotations"]
+
+
 # --- HotfixDeployment: the pinned passes --------------------------------------------------
 
 
@@ -479,6 +651,27 @@ def test_drift_is_corrected_and_reported(world: World) -> None:
     status = world.status()
     assert status.last_drift_correction is not None and status.last_drift_check is not None
     assert "DriftCorrected" in world.events.reasons("Normal")
+
+
+def test_a_hotfix_whose_namespace_was_taken_over_stops_applying(world: World) -> None:
+    """Its recorded namespace now names another owner: no drift correction, no prune."""
+    world.release()
+    target = str(deploy(world).namespace)
+    world.namespace(target)["metadata"]["annotations"][ANNOTATION_OWNER_UID] = "another-uid"
+    world.cluster.tamper(
+        "ConfigMap", "orders-config", target, lambda cm: cm["data"].pop("PARTNER_ENDPOINT")
+    )
+    world.drift_due()
+    before, mark = world.inside(target), len(world.cluster.calls)
+
+    with pytest.raises(OwnershipConflict) as refused:
+        check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+
+    assert "annotation hotfix.gitops.dev/owner-uid names UID another-uid" in str(refused.value)
+    assert world.writes_since(mark) == []
+    assert world.inside(target) == before
+    assert world.conditions()["Stalled"] == ("True", "OwnershipConflict")
+    assert world.status().phase is Phase.FAILED
 
 
 def test_between_drift_passes_only_readiness_is_looked_at(world: World) -> None:
@@ -667,6 +860,32 @@ def test_deletion_waits_for_the_namespace(world: World) -> None:
     assert finalize_hotfix(world.op, body, LOG) is False  # deletion started
     assert finalize_hotfix(world.op, body, LOG) is True
     assert world.cluster.get("Namespace", str(status.namespace)) is None
+
+
+def test_neither_ttl_nor_deletion_removes_a_namespace_of_another_uid(world: World) -> None:
+    world.release()
+    target = str(deploy(world, ttl="1h").namespace)
+    world.namespace(target)["metadata"]["annotations"][ANNOTATION_OWNER_UID] = "another-uid"
+    body = world.body("HotfixDeployment", "orders-hotfix")
+    body["metadata"]["creationTimestamp"] = "2020-01-01T00:00:00Z"
+    before, mark = world.inside(target), len(world.cluster.calls)
+
+    check_hotfix(world.op, body, LOG)  # the TTL ran out
+    check_hotfix(world.op, body, LOG)
+
+    expired = world.status()
+    assert (expired.phase, expired.inventory) == (Phase.EXPIRED, [])
+    ready = next(c for c in expired.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("False", "Expired")
+    assert f"namespace {target} was not created for" in ready.message
+    assert "it was not deleted" in ready.message
+    assert world.events.reasons("Warning") == ["OwnershipConflict"]  # once
+
+    # Deleting the HotfixDeployment removes nothing, and does not wait for it.
+    assert finalize_hotfix(world.op, body, LOG) is True
+    assert world.events.reasons("Warning") == ["OwnershipConflict", "OwnershipConflict"]
+    assert world.writes_since(mark) == []
+    assert world.inside(target) == before
 
 
 def test_expiry_uses_the_maximum_ttl(world: World) -> None:

@@ -98,6 +98,7 @@ class Reason(StrEnum):
     RELEASE_NOT_FOUND = "ReleaseNotFound"
     RELEASE_NOT_READY = "ReleaseNotReady"
     RELEASE_CHANGED = "ReleaseChanged"
+    OWNERSHIP_CONFLICT = "OwnershipConflict"
     UNKNOWN_VERSION = "UnknownVersion"
     INVALID_SPEC = "InvalidSpec"
     NOT_PERMITTED = "NotPermitted"

@@ -38,7 +38,7 @@ from hotfix_operator.errors import (
     ReleaseNotFound,
     UnknownVersion,
 )
-from hotfix_operator.naming import hotfix_namespace, ownership_labels
+from hotfix_operator.naming import ownership_labels, planned_namespace
 from hotfix_operator.settings import Settings
 
 __all__ = ["GitSource", "Plan", "Planner", "select_release"]
@@ -239,7 +239,9 @@ class Planner:
         # A file without metadata.namespace is applied to the user's current namespace;
         # "default" stands in for it (the operator always knows the real one).
         owner_namespace = hotfix.namespace or "default"
-        target = namespace or hotfix_namespace(
+        # Without a namespace (hotfixctl plan) the UID is not known yet: its hash in the
+        # name is a placeholder, assigned by the operator.
+        target = namespace or planned_namespace(
             self.settings.namespace_prefix, owner_namespace, hotfix.name
         )
         result = transform(

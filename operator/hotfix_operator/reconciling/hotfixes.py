@@ -4,7 +4,8 @@
                        spec only when it changed since the last resolution
     check_hotfix       the periodic pass: TTL, drift correction, readiness, always pinned
                        to ``status.release`` at ``status.source.revision``
-    finalize_hotfix    deletion: the namespace goes, and we wait until it is gone
+    finalize_hotfix    deletion: the namespace goes, and we wait until it is gone — unless
+                       it is not this hotfix's: then nothing goes, and the deletion ends
 
 The steps themselves (resolve, plan, namespace, apply, readiness) are in steps.py; here
 they are run, and any error goes through the one error path (``Report.failed``).
@@ -31,7 +32,7 @@ from hotfix_operator.api.hotfixes import (
     parse_hotfix,
 )
 from hotfix_operator.clock import now, rfc3339
-from hotfix_operator.cluster.namespaces import delete_namespace
+from hotfix_operator.cluster.namespaces import Owner, delete_namespace
 from hotfix_operator.config.planning import select_release
 from hotfix_operator.config.sources import (
     recorded_pin,
@@ -39,6 +40,7 @@ from hotfix_operator.config.sources import (
 from hotfix_operator.errors import (
     HotfixError,
     InputError,
+    OwnershipConflict,
 )
 from hotfix_operator.naming import hotfix_namespace
 from hotfix_operator.reconciling.context import Logger, Operator, holding
@@ -100,13 +102,20 @@ def check_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
 
 
 def finalize_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> bool:
-    """Delete the namespace; True once it is gone (until then the finalizer stays)."""
+    """Delete the namespace; True once it is gone (until then the finalizer stays).
+
+    A namespace that is not this hotfix's is left alone, and True lets the deletion
+    finish: a HotfixDeployment whose namespace was taken over must not hang forever.
+    """
     with op.locks.hold(_uid(body)):
-        meta = body.get("metadata") or {}
-        target = (body.get("status") or {}).get("namespace") or hotfix_namespace(
-            op.settings.namespace_prefix, str(meta.get("namespace")), str(meta.get("name"))
-        )
-        gone = delete_namespace(op.cluster, target)
+        owner = _owner(body)
+        target = owner.recorded or _computed_target(op, owner)
+        try:
+            gone = delete_namespace(op.cluster, target, owner=owner)
+        except OwnershipConflict as exc:
+            logger.warning("%s: %s", exc.reason, exc)
+            op.events.record(body, "Warning", Reason.OWNERSHIP_CONFLICT, str(exc))
+            return True
         if not gone:
             logger.info("waiting for namespace %s to be deleted", target)
         return gone
@@ -117,6 +126,21 @@ def finalize_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> bo
 
 def _uid(body: Mapping[str, Any]) -> str:
     return str((body.get("metadata") or {}).get("uid"))
+
+
+def _owner(body: Mapping[str, Any]) -> Owner:
+    """The HotfixDeployment ``body`` as the owner of its namespace."""
+    meta = body.get("metadata") or {}
+    return Owner(
+        uid=_uid(body),
+        namespace=str(meta.get("namespace")),
+        name=str(meta.get("name")),
+        recorded=(body.get("status") or {}).get("namespace") or None,
+    )
+
+
+def _computed_target(op: Operator, owner: Owner) -> str:
+    return hotfix_namespace(op.settings.namespace_prefix, owner.namespace, owner.name, owner.uid)
 
 
 def _start(
@@ -133,10 +157,9 @@ def _start(
         report.failed(exc, ConditionType.RESOLVED, phase=Phase.FAILED)
         raise
     status = report.status
-    target = status.namespace or hotfix_namespace(
-        op.settings.namespace_prefix, str(hotfix.namespace), hotfix.name
-    )
-    run = Run(op, report, hotfix, target)
+    owner = _owner(body)
+    target = status.namespace or _computed_target(op, owner)
+    run = Run(op, report, hotfix, owner, target)
     if status.phase is Phase.EXPIRED and not status.inventory:
         return None
     if status.phase is Phase.EXPIRED or now() >= expires_at(op, hotfix):
@@ -204,17 +227,28 @@ def _retry_when_resolvable(run: Run) -> None:
 
 
 def _expire(run: Run) -> None:
-    """TTL over: delete the namespace; the CR stays as a record with phase Expired."""
+    """TTL over: delete the namespace (if it is this hotfix's: otherwise it is left
+    alone and said so); the CR stays as a record with phase Expired."""
     report, status = run.report, run.status
-    target = status.namespace
-    gone = delete_namespace(run.op.cluster, target) if target else True
     expires = rfc3339(status.expires_at) if status.expires_at else "its expiry"
-    message = f"the TTL ran out at {expires}; namespace {target} " + (
-        "deleted" if gone else "is being deleted"
-    )
+    conflict: OwnershipConflict | None = None
+    try:
+        gone = delete_namespace(run.op.cluster, run.target, owner=run.owner)
+    except OwnershipConflict as exc:
+        conflict, gone = exc, True  # nothing of this hotfix's is left to wait for
+    if conflict is not None:
+        message = f"the TTL ran out at {expires}; {conflict}"
+    else:
+        message = f"the TTL ran out at {expires}; namespace {run.target} " + (
+            "deleted" if gone else "is being deleted"
+        )
     if status.phase is not Phase.EXPIRED:
-        report.event(Reason.EXPIRED, message)
-        report.logger.info(message)
+        if conflict is not None:
+            report.event(Reason.OWNERSHIP_CONFLICT, message, warning=True)
+            report.logger.warning("%s: %s", conflict.reason, message)
+        else:
+            report.event(Reason.EXPIRED, message)
+            report.logger.info(message)
     report.condition(ConditionType.READY, False, Reason.EXPIRED, message)
     report.clear(ConditionType.RECONCILING, ConditionType.STALLED)
     report.update(phase=Phase.EXPIRED, inventory=[] if gone else status.inventory)

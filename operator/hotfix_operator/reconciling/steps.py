@@ -3,7 +3,8 @@
     resolve     Resolved   the release and its recorded revision → status.release, source
                            (a pinned pass: exactly what status recorded; Ready on failure)
     plan        Applied    the pinned config (git, else the snapshot), checked, transformed
-    namespace   Applied    the hotfix namespace and the team's access to it
+    namespace   Applied    the hotfix namespace (only if it is this hotfix's: owner-uid)
+                           and the team's access to it → status.namespace
     apply       Applied    server-side apply, then prune what is no longer rendered
     readiness   Ready      the workloads are available
 
@@ -39,7 +40,7 @@ from hotfix_operator.api.releases import ConfigRelease, parse_release
 from hotfix_operator.clock import now
 from hotfix_operator.cluster.access import mirror_access
 from hotfix_operator.cluster.applying import InventoryEntry, apply_objects, prune
-from hotfix_operator.cluster.namespaces import ensure_namespace
+from hotfix_operator.cluster.namespaces import Owner, ensure_namespace
 from hotfix_operator.cluster.readiness import workloads_ready
 from hotfix_operator.cluster.resources import get_release, list_releases
 from hotfix_operator.cluster.snapshots import load_snapshot
@@ -89,6 +90,7 @@ class Run:
     op: Operator
     report: HotfixReport
     hotfix: HotfixDeployment
+    owner: Owner
     target: str
     release: ConfigRelease | None = None
     source: ConfigSource | None = None
@@ -149,7 +151,6 @@ def _resolve_from_spec(run: Run) -> None:
             name=release.name, version=release.spec.version, uid=release.metadata.uid
         ),
         source=_source_status(pin),
-        namespace=run.target,
         expires_at=expires_at(run.op, hotfix).replace(microsecond=0),
     )
     report.flush()
@@ -297,16 +298,23 @@ def _reason(report: HotfixReport, type_: ConditionType) -> str | None:
 
 
 def _namespace(run: Run) -> None:
-    """The hotfix namespace, owned by us, and the team's admin/edit/view access in it."""
+    """The hotfix namespace, this hotfix's (``OwnershipConflict`` otherwise, before
+    anything is done in it), and the team's admin/edit/view access in it.
+
+    ``status.namespace`` is recorded only once the namespace is claimed: a namespace
+    someone else made never becomes the recorded one an older namespace may be adopted as.
+    """
     hotfix, release = run.hotfix, run.release
     assert release is not None
     labels = ownership_labels(str(hotfix.namespace), hotfix.name)
     created = ensure_namespace(
         run.op.cluster,
         run.target,
+        owner=run.owner,
         labels=labels,
         annotations=_namespace_annotations(hotfix, release),
     )
+    run.report.update(namespace=run.target)
     if created:
         run.report.event(Reason.NAMESPACE_CREATED, f"created namespace {run.target}")
     mirror_access(
@@ -318,19 +326,19 @@ def _namespace(run: Run) -> None:
 
 
 def _namespace_annotations(hotfix: HotfixDeployment, release: ConfigRelease) -> dict[str, str]:
+    """OpenShift's project annotations; the requester (quotas are charged to it) is the
+    HotfixDeployment itself, never what its author wrote into its annotations."""
+    owner = f"{hotfix.namespace}/{hotfix.name}"
     return {
         "openshift.io/display-name": (
             f"Hotfix {hotfix.spec.image} of {release.spec.app} {release.spec.version}"
         )[:253],
         "openshift.io/description": (
-            f"Created by hotfix-operator for HotfixDeployment {hotfix.namespace}/{hotfix.name}; "
+            f"Created by hotfix-operator for HotfixDeployment {owner}; "
             "deleted when it expires or is deleted."
         ),
-        "openshift.io/requester": (
-            hotfix.metadata.annotations.get("openshift.io/requester")
-            or f"{hotfix.namespace}/{hotfix.name}"
-        ),
-        f"{GROUP}/owner": f"{hotfix.namespace}/{hotfix.name}",
+        "openshift.io/requester": owner,
+        f"{GROUP}/owner": owner,
     }
 
 
