@@ -150,6 +150,7 @@ def test_plan_of_the_mission_story(merged: Scenario, tmp_path: Path) -> None:
     assert plan["source"]["resolution"] == "Recorded"
     namespace = plan["namespace"]
     assert namespace.startswith("hotfix-team-orders-orders-1-4-1-")
+    assert namespace.endswith("-xxxxxxxxxxxxxxxx")  # the UID's hash, assigned by the operator
     objects = plan["objects"]
     assert {o["metadata"]["namespace"] for o in objects} == {namespace}
     config = by_kind(objects, "ConfigMap")
@@ -174,6 +175,9 @@ def test_plan_for_people_and_diff(merged: Scenario, tmp_path: Path) -> None:
     assert text.returncode == 0, text.stderr
     assert merged.nop_revision in text.stdout
     assert "PARTNER_ENDPOINT" in text.stdout
+    assert "xxxxxxxxxxxxxxxx: a hash of the HotfixDeployment's UID, assigned by the operator" in (
+        text.stdout
+    )
     assert "\033[" not in text.stdout  # no colour codes when piped
     diff = hotfixctl(merged, cache, "diff", "--release", release_file)
     assert diff.returncode == 0, diff.stderr

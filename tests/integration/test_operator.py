@@ -19,12 +19,13 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from hotfix_operator.config.planning import Planner
+from hotfix_operator.naming import ANNOTATION_OWNER_UID, hotfix_namespace, ownership_labels
 from hotfix_operator.recording import record_release
 from hotfix_operator.settings import Settings
 from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, SERVER_REJECTED, BadInput
 from tests.controlplane.clusters import Cluster
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
-from tests.operator_harness import Kube, OperatorProcess, install_crds
+from tests.operator_harness import GROUP, VERSION, Kube, OperatorProcess, install_crds
 from tests.polling import stays, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -195,9 +196,12 @@ def test_mission_story(
         "route.openshift.io", "v1", target, "routes", "orders"
     )
     assert "host" not in route["spec"]
+    assert target == hotfix_namespace("hotfix-", team, "orders-hotfix", body["metadata"]["uid"])
     namespace = kube.core.read_namespace(target)
     assert namespace.metadata.labels["app.kubernetes.io/managed-by"] == "hotfix-operator"
     assert "openshift.io/display-name" in namespace.metadata.annotations
+    assert namespace.metadata.annotations[ANNOTATION_OWNER_UID] == body["metadata"]["uid"]
+    assert namespace.metadata.annotations["openshift.io/requester"] == f"{team}/orders-hotfix"
 
     kube.mark_available(target)
     ready = kube.wait_phase(team, "orders-hotfix", "Ready", operator=operator)
@@ -533,6 +537,123 @@ def test_server_rejection_is_never_ready(
 
     # …yet across several check intervals (1s) the hotfix never reports Ready.
     stays(not_ready, 4, "the partially applied hotfix stays Failed, never Ready")
+
+
+# --- tenancy: a hotfix namespace belongs to one HotfixDeployment -------------------------
+
+
+def role_bindings(kube: Kube, namespace: str) -> dict[str, tuple[str, list[str]]]:
+    """Who may do what in ``namespace``: binding → (ClusterRole, user names)."""
+    found = client.RbacAuthorizationV1Api(kube.api).list_namespaced_role_binding(namespace)
+    return {
+        b.metadata.name: (b.role_ref.name, sorted(s.name for s in b.subjects or []))
+        for b in found.items
+    }
+
+
+def stalled_reason(status: dict[str, Any]) -> tuple[str, str]:
+    stalled = next(c for c in status["conditions"] if c["type"] == "Stalled")
+    return stalled["reason"], stalled["message"]
+
+
+@contextmanager
+def other_team(kube: Kube) -> Iterator[str]:
+    name = kube.create_namespace(f"team-{uuid.uuid4().hex[:8]}")
+    try:
+        yield name
+    finally:
+        for item in kube.custom.list_namespaced_custom_object(GROUP, VERSION, name, HOTFIXES)[
+            "items"
+        ]:
+            kube.delete(HOTFIXES, name, item["metadata"]["name"])
+        kube.core.delete_namespace(name)
+
+
+def test_a_crafted_hotfix_cannot_take_over_another_teams_namespace(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """The attacker's HotfixDeployment is forced to collide with the victim's namespace: its
+    status.namespace (which only the operator may write; a computed name cannot collide,
+    the UID hash is unknown) is set to it before the operator first gets that far. The
+    victim notices nothing; the attacker's hotfix stalls; deleting it deletes nothing."""
+    kube.bind(team, "alice", "edit")
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    kube.apply_cr(hotfix_body(team))
+    victim = kube.wait_applied(team, "orders-hotfix", operator=operator)
+    target = victim["status"]["namespace"]
+    before = kube.core.read_namespace(target).metadata
+    bindings = role_bindings(kube, target)
+    assert bindings == {"hotfix-developers": ("edit", ["alice"])}
+
+    with other_team(kube) as attacker:
+        kube.bind(attacker, "mallory", "admin")
+        kube.apply_cr(hotfix_body(attacker))  # no release there yet: it waits, Pending
+        kube.wait_phase(attacker, "orders-hotfix", "Pending", operator=operator)
+        kube.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, attacker, HOTFIXES, "orders-hotfix", {"status": {"namespace": target}}
+        )
+        kube.apply_cr(release_body(scenario, attacker, operator_env))
+
+        failed = kube.wait_phase(attacker, "orders-hotfix", "Failed", 90, operator)["status"]
+        reason, message = stalled_reason(failed)
+        assert reason == "OwnershipConflict"
+        assert f"namespace {target} was not created for HotfixDeployment {attacker}/" in message
+        assert_warning_event(kube, attacker, "OwnershipConflict")
+
+        kube.delete(HOTFIXES, attacker, "orders-hotfix")
+        wait_for(
+            lambda: kube.get(HOTFIXES, attacker, "orders-hotfix") is None,
+            60,
+            "the attacker's HotfixDeployment deleted (not held by its finalizer)",
+        )
+        assert_warning_event(kube, attacker, "OwnershipConflict")
+
+    after = kube.core.read_namespace(target).metadata
+    assert after.deletion_timestamp is None
+    assert after.annotations[ANNOTATION_OWNER_UID] == victim["metadata"]["uid"]
+    assert (after.labels, after.annotations) == (before.labels, before.annotations)
+    assert role_bindings(kube, target) == bindings
+    assert workload(kube, target)["app"] == HOTFIX_IMAGE
+    still = kube.hotfix(team, "orders-hotfix")["status"]
+    assert any(c["type"] == "Applied" and c["status"] == "True" for c in still["conditions"])
+
+
+def test_a_namespace_created_before_its_hotfix_is_refused(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """Someone who learnt the UID made the namespace first, labelled as the operator's,
+    with a binding of their own: the hotfix applies nothing there and leaves it."""
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(hotfix_body(team))  # no release yet: its UID exists, its namespace not
+    pending = kube.wait_phase(team, "orders-hotfix", "Pending", operator=operator)
+    target = hotfix_namespace("hotfix-", team, "orders-hotfix", pending["metadata"]["uid"])
+    labels = ownership_labels(team, "orders-hotfix")
+    kube.core.create_namespace({"metadata": {"name": target, "labels": labels}})
+    try:
+        kube.bind(target, "mallory", "admin")
+        kube.bind(team, "alice", "edit")
+        kube.apply_cr(release_body(scenario, team, operator_env))
+
+        failed = kube.wait_phase(team, "orders-hotfix", "Failed", 90, operator)["status"]
+        reason, message = stalled_reason(failed)
+        assert reason == "OwnershipConflict"
+        assert f"namespace {target} was not created for" in message
+        assert "namespace" not in failed and not failed.get("inventory")
+        assert managed_objects(kube, target) == set()
+        assert role_bindings(kube, target) == {"developers": ("admin", ["mallory"])}
+
+        kube.delete(HOTFIXES, team, "orders-hotfix")
+        wait_for(
+            lambda: kube.get(HOTFIXES, team, "orders-hotfix") is None,
+            60,
+            "the HotfixDeployment deleted (not held by its finalizer)",
+        )
+        metadata = kube.core.read_namespace(target).metadata
+        assert metadata.deletion_timestamp is None
+        assert ANNOTATION_OWNER_UID not in (metadata.annotations or {})
+    finally:
+        kube.core.delete_namespace(target)
 
 
 # --- exactness: a hotfix gets exactly what its release recorded ---------------------------
