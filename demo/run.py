@@ -29,6 +29,7 @@ from tests.polling import wait_for
 
 HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"
 TEAM = "team-orders"
+OPERATOR_NAMESPACE = "hotfix-operator"
 STEPS = 8
 _colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
@@ -96,6 +97,7 @@ def story(stack: ExitStack, workdir: Path) -> int:
         HOTFIX_ALLOWED_REPOS=scenario.allowed_prefix,
         HOTFIX_CACHE_DIR=str(workdir / "cache"),
         HOTFIX_CHECK_INTERVAL="1s",
+        HOTFIX_OPERATOR_NAMESPACE=OPERATOR_NAMESPACE,
     )
 
     step(3, "Recording the production releases (what a release pipeline does)")
@@ -147,6 +149,9 @@ def story(stack: ExitStack, workdir: Path) -> int:
         lambda: not kube.namespace_exists(TEAM), 90, f"namespace {TEAM} of an earlier run gone"
     )
     kube.create_namespace(TEAM)
+    if not kube.namespace_exists(OPERATOR_NAMESPACE):  # where release snapshots are kept
+        kube.create_namespace(OPERATOR_NAMESPACE)
+        stack.callback(lambda: kube.core.delete_namespace(OPERATOR_NAMESPACE))
     operator = OperatorProcess(cluster, workdir / "operator.log", env).start()
     stack.callback(lambda: (operator.stop(), print("stopped the operator", flush=True)))
     for release in releases:

@@ -175,6 +175,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_operator(namespaces=args.namespace, liveness=args.liveness_endpoint)
 
 
+def _cmd_upgrade(args: argparse.Namespace) -> int:
+    from hotfix_operator.running import upgrade
+
+    removed = upgrade(dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    for name in removed:
+        print(f"{verb} snapshot ConfigMap {name}")
+    print(f"{len(removed)} snapshot ConfigMaps of an older operator: {verb}")
+    return 0
+
+
 def _timestamp(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -312,6 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a health check, e.g. http://0.0.0.0:8080/healthz",
     )
     run.set_defaults(handler=_cmd_run)
+
+    upgrade = commands.add_parser(
+        "upgrade",
+        help=(
+            "one-time steps after upgrading the operator, with admin credentials: remove the "
+            "snapshot ConfigMaps older operators kept in team namespaces"
+        ),
+    )
+    upgrade.add_argument("--dry-run", action="store_true", help="list, delete nothing")
+    upgrade.set_defaults(handler=_cmd_upgrade)
     return parser
 
 

@@ -27,13 +27,14 @@ import kopf
 from hotfix_operator.api.group import GROUP
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.events import EventRecorder
+from hotfix_operator.cluster.snapshots import remove_legacy_snapshots
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.errors import HotfixError
 from hotfix_operator.handlers import register_handlers
 from hotfix_operator.reconciling import Operator
 from hotfix_operator.settings import Settings, describe, load_settings
 
-__all__ = ["kopf_settings", "run_operator"]
+__all__ = ["kopf_settings", "run_operator", "upgrade"]
 
 PREFIX = GROUP
 #: Threads running the synchronous handlers at once.
@@ -68,6 +69,13 @@ def build_operator(settings: Settings) -> Operator:
         planner=Planner(settings),
         events=EventRecorder(cluster),
     )
+
+
+def upgrade(*, dry_run: bool = False) -> list[str]:
+    """One-time steps of an upgrade, with the caller's (admin) credentials: today the
+    removal of pre-0.2 snapshot ConfigMaps from team namespaces."""
+    with Cluster.from_environment() as cluster:
+        return remove_legacy_snapshots(cluster, dry_run=dry_run)
 
 
 def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None) -> int:

@@ -68,12 +68,29 @@ def _default_cache_dir() -> Path:
     return Path(base) / "hotfix-operator"
 
 
+#: Where Kubernetes tells a pod its namespace.
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _default_operator_namespace() -> str:
+    """In a pod: its own namespace; elsewhere: deploy/'s ``hotfix-operator``."""
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "hotfix-operator"
+    except OSError:
+        return "hotfix-operator"
+
+
 class Settings(BaseModel):
     """Everything an admin can tune; every field maps to one ``HOTFIX_*`` variable."""
 
     model_config = ConfigDict(frozen=True)
 
     cache_dir: Path = Field(default_factory=_default_cache_dir)
+    #: The operator's own namespace: release snapshots (Secrets) live there, out of any
+    #: team's reach.
+    operator_namespace: Annotated[
+        str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    ] = Field(default_factory=_default_operator_namespace)
     allowed_repos: tuple[str, ...] = ()
     allowed_kinds: tuple[str, ...] = DEFAULT_ALLOWED_KINDS
     git_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
@@ -134,6 +151,7 @@ class Settings(BaseModel):
 #: environment variable → Settings field
 _VARIABLES: Mapping[str, str] = {
     "HOTFIX_CACHE_DIR": "cache_dir",
+    "HOTFIX_OPERATOR_NAMESPACE": "operator_namespace",
     "HOTFIX_ALLOWED_REPOS": "allowed_repos",
     "HOTFIX_ALLOWED_KINDS": "allowed_kinds",
     "HOTFIX_GIT_TIMEOUT": "git_timeout",

@@ -30,7 +30,13 @@ from hotfix_operator.cluster.events import EventRecorder
 from hotfix_operator.cluster.namespaces import delete_namespace, ensure_namespace
 from hotfix_operator.cluster.readiness import workloads_ready
 from hotfix_operator.cluster.resources import get_release, list_releases, patch_status
-from hotfix_operator.cluster.snapshots import SNAPSHOT_KEY, load_snapshot, save_snapshot
+from hotfix_operator.cluster.snapshots import (
+    SNAPSHOT_KEY,
+    SNAPSHOT_TYPE,
+    collect_snapshots,
+    load_snapshot,
+    save_snapshot,
+)
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
 from tests.operator_harness import TEST_OWNER, unique
@@ -309,56 +315,80 @@ def rendered_config(namespace: str) -> dict[str, list[dict[str, Any]]]:
     }
 
 
+@pytest.fixture
+def operator_namespace(kube: Cluster) -> Iterator[str]:
+    """Where the operator keeps snapshots: not the team's namespace."""
+    name = unique("operator")
+    ensure_namespace(kube, name, labels={}, annotations={}, owner=TEST_OWNER)
+    yield name
+    delete_namespace(kube, name, owner=TEST_OWNER)
+
+
 @pytest.mark.usefixtures("crds")
-def test_a_snapshot_round_trips_and_goes_with_its_release(kube: Cluster, namespace: str) -> None:
+def test_a_snapshot_round_trips_and_goes_with_its_release(
+    kube: Cluster, namespace: str, operator_namespace: str
+) -> None:
     release = create_release(kube, namespace, "orders-1.4.0")
+    uid = release["metadata"]["uid"]
     rendered = rendered_config(namespace)
     revisions = {"nop": NOP, "prd": PRD}
 
-    name, digest = save_snapshot(kube, release=release, rendered=rendered, revisions=revisions)
+    name, digest = save_snapshot(
+        kube, release=release, rendered=rendered, revisions=revisions, namespace=operator_namespace
+    )
 
-    assert name == "orders-1.4.0-snapshot"
+    assert name == f"snapshot-{uid}"
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
-    stored = kube.read("v1", "ConfigMap", name, namespace=namespace)
-    assert stored is not None
-    assert stored["metadata"]["labels"][LABEL_MANAGED_BY] == MANAGER
-    [owner] = stored["metadata"]["ownerReferences"]
-    assert (owner["kind"], owner["uid"], owner["controller"]) == (
-        "ConfigRelease",
-        release["metadata"]["uid"],
-        True,
+    stored = kube.read("v1", "Secret", name, namespace=operator_namespace)
+    assert stored is not None and stored["type"] == SNAPSHOT_TYPE
+    labels = stored["metadata"]["labels"]
+    assert labels[LABEL_MANAGED_BY] == MANAGER
+    assert (labels["hotfix.gitops.dev/release-uid"], labels["hotfix.gitops.dev/release-name"]) == (
+        uid,
+        "orders-1.4.0",
     )
-    assert save_snapshot(kube, release=release, rendered=rendered, revisions=revisions) == (
-        name,
-        digest,
-    )
-    again = kube.read("v1", "ConfigMap", name, namespace=namespace)
+    in_team = kube.read_all("v1", "ConfigMap", namespace=namespace)  # nothing in the team's
+    assert {c["metadata"]["name"] for c in in_team} <= {"kube-root-ca.crt"}
+    assert save_snapshot(
+        kube, release=release, rendered=rendered, revisions=revisions, namespace=operator_namespace
+    ) == (name, digest)
+    again = kube.read("v1", "Secret", name, namespace=operator_namespace)
     assert again is not None
     assert again["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
 
-    payload = load_snapshot(kube, namespace=namespace, name=name, digest=digest)
+    payload = load_snapshot(kube, namespace=operator_namespace, name=name, digest=digest)
 
     assert payload == {"format": 1, "revisions": revisions, "rendered": rendered}
 
+    assert collect_snapshots(kube, operator_namespace, {uid}) == []  # its release lives
     kube.delete(API_VERSION, "ConfigRelease", "orders-1.4.0", namespace=namespace)
-    wait_for(
-        lambda: kube.read("v1", "ConfigMap", name, namespace=namespace) is None,
-        60,
-        "the snapshot outlived its ConfigRelease (garbage collection)",
-    )
+    assert collect_snapshots(kube, operator_namespace, set()) == [name]
     with pytest.raises(RenderError) as missing:
-        load_snapshot(kube, namespace=namespace, name=name, digest=digest, release="orders-1.4.0")
-    assert f"snapshot {namespace}/{name} of ConfigRelease {namespace}/orders-1.4.0 is missing" in (
-        str(missing.value)
+        load_snapshot(
+            kube,
+            namespace=operator_namespace,
+            name=name,
+            digest=digest,
+            release=f"{namespace}/orders-1.4.0",
+        )
+    assert (
+        f"snapshot {operator_namespace}/{name} of ConfigRelease {namespace}/orders-1.4.0 "
+        "is missing" in str(missing.value)
     )
 
 
 @pytest.mark.usefixtures("crds")
-def test_a_modified_snapshot_is_not_used(kube: Cluster, namespace: str) -> None:
+def test_a_modified_snapshot_is_not_used(
+    kube: Cluster, namespace: str, operator_namespace: str
+) -> None:
     release = create_release(kube, namespace, "orders-1.4.0")
     rendered = rendered_config(namespace)
     name, digest = save_snapshot(
-        kube, release=release, rendered=rendered, revisions={"nop": NOP, "prd": PRD}
+        kube,
+        release=release,
+        rendered=rendered,
+        revisions={"nop": NOP, "prd": PRD},
+        namespace=operator_namespace,
     )
     rendered["nop"][0]["data"]["PARTNER_URL"] = "https://attacker.example"
     forged = gzip.compress(
@@ -366,28 +396,83 @@ def test_a_modified_snapshot_is_not_used(kube: Cluster, namespace: str) -> None:
     )
     kube.merge_patch(
         "v1",
-        "ConfigMap",
+        "Secret",
         name,
-        {"binaryData": {SNAPSHOT_KEY: base64.b64encode(forged).decode()}},
-        namespace=namespace,
+        {"data": {SNAPSHOT_KEY: base64.b64encode(forged).decode()}},
+        namespace=operator_namespace,
     )
 
     with pytest.raises(PolicyViolation) as modified:
-        load_snapshot(kube, namespace=namespace, name=name, digest=digest)
+        load_snapshot(kube, namespace=operator_namespace, name=name, digest=digest)
 
-    assert f"snapshot {namespace}/{name} was modified and is not used" in str(modified.value)
+    assert f"snapshot {operator_namespace}/{name} was modified and is not used" in str(
+        modified.value
+    )
     assert digest in str(modified.value)
 
 
 @pytest.mark.usefixtures("crds")
-def test_a_snapshot_too_large_for_a_configmap_is_refused(kube: Cluster, namespace: str) -> None:
+def test_a_snapshot_too_large_for_a_secret_is_refused(
+    kube: Cluster, namespace: str, operator_namespace: str
+) -> None:
     release = create_release(kube, namespace, "orders-1.4.0")
     noise = base64.b64encode(os.urandom(1_200_000)).decode()  # does not compress below 900 KiB
     rendered = rendered_config(namespace)
     rendered["nop"][0]["data"]["BLOB"] = noise
 
     with pytest.raises(PolicyViolation) as refused:
-        save_snapshot(kube, release=release, rendered=rendered, revisions={"nop": NOP, "prd": PRD})
+        save_snapshot(
+            kube,
+            release=release,
+            rendered=rendered,
+            revisions={"nop": NOP, "prd": PRD},
+            namespace=operator_namespace,
+        )
 
     assert "KiB compressed, more than the 900 KiB a snapshot can hold" in str(refused.value)
+    assert kube.read_all("v1", "Secret", namespace=operator_namespace) == []
+
+
+def test_hotfixctl_upgrade_removes_the_snapshot_configmaps_of_older_operators(
+    cluster: controlplane.Cluster, kube: Cluster, namespace: str
+) -> None:
+    """Before 0.2 a snapshot was a ConfigMap in the team namespace, readable by its viewers."""
+    legacy = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "orders-1.4.0-snapshot",
+            "namespace": namespace,
+            "labels": {LABEL_MANAGED_BY: MANAGER, "hotfix.gitops.dev/release": "orders-1.4.0"},
+        },
+        "data": {"note": "rendered Secrets were in here"},
+    }
+    theirs = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "orders-config", "namespace": namespace},
+        "data": {"LOG_LEVEL": "info"},
+    }
+    kube.apply(legacy)
+    kube.apply(theirs)
+
+    def upgrade(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "hotfix_operator.cli", "upgrade", *args],
+            env={**os.environ, **cluster.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    listed = upgrade("--dry-run")
+    assert f"would delete snapshot ConfigMap {namespace}/orders-1.4.0-snapshot" in listed
+    assert kube.read("v1", "ConfigMap", "orders-1.4.0-snapshot", namespace=namespace)
+
+    done = upgrade()
+    assert f"deleted snapshot ConfigMap {namespace}/orders-1.4.0-snapshot" in done
     assert kube.read("v1", "ConfigMap", "orders-1.4.0-snapshot", namespace=namespace) is None
+    assert kube.read("v1", "ConfigMap", "orders-config", namespace=namespace)  # not ours

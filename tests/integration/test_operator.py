@@ -53,14 +53,18 @@ def operator_env(repos: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         "HOTFIX_CHECK_INTERVAL": "1s",
         "HOTFIX_DRIFT_INTERVAL": "3s",
         "HOTFIX_GIT_TIMEOUT": "20",
+        "HOTFIX_OPERATOR_NAMESPACE": f"hotfix-operator-{uuid.uuid4().hex[:8]}",
     }
 
 
 @pytest.fixture(scope="module")
-def kube(cluster: Cluster) -> Kube:
+def kube(cluster: Cluster, operator_env: dict[str, str]) -> Iterator[Kube]:
     api = cluster.api_client()
     install_crds(api)
-    return Kube(api)
+    kube = Kube(api)
+    kube.create_namespace(operator_env["HOTFIX_OPERATOR_NAMESPACE"])  # snapshots live there
+    yield kube
+    kube.core.delete_namespace(operator_env["HOTFIX_OPERATOR_NAMESPACE"])
 
 
 @pytest.fixture(scope="module")
@@ -828,11 +832,13 @@ def test_a_deleted_snapshot_is_stored_again_without_resolving(
     kube.apply_cr(release_body(scenario, team, operator_env))
     status = wait_recorded(kube, team, "orders-1.4.0", operator)["status"]
     name, digest = status["snapshot"]["name"], status["snapshot"]["digest"]
-    kube.core.delete_namespaced_config_map(name, team)
+    home = status["snapshot"]["namespace"]
+    assert home == operator_env["HOTFIX_OPERATOR_NAMESPACE"] != team
+    kube.core.delete_namespaced_secret(name, home)
 
     def restored() -> Any:
         try:
-            return kube.core.read_namespaced_config_map(name, team)
+            return kube.core.read_namespaced_secret(name, home)
         except ApiException as exc:
             assert exc.status == 404
             return None
@@ -874,11 +880,51 @@ def test_no_hotfixes_of_hotfixes(
 
     status = wait_for(release_refused, 30, "the ConfigRelease refused", interval=0.3)
     assert "snapshot" not in status and "nopRevision" not in status  # no git work
-    snapshots = kube.core.list_namespaced_config_map(
-        target, label_selector="hotfix.gitops.dev/release"
+    snapshots = kube.core.list_namespaced_secret(
+        operator_env["HOTFIX_OPERATOR_NAMESPACE"],
+        label_selector=f"hotfix.gitops.dev/release-namespace={target}",
     ).items
     assert snapshots == []
     chained = kube.core.list_namespace(
         label_selector=f"hotfix.gitops.dev/owner-namespace={target}"
     ).items
     assert chained == []
+
+
+def test_a_snapshot_is_out_of_the_teams_reach_and_goes_with_its_release(
+    kube: Kube,
+    operator: OperatorProcess,
+    team: str,
+    repos: Path,
+    operator_env: dict[str, str],
+    cluster: Cluster,
+) -> None:
+    """The rendered config may hold Secrets: a team's viewers (or admins) never read it."""
+    kube.bind(team, "viola", "admin")
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    snapshot = wait_recorded(kube, team, "orders-1.4.0", operator)["status"]["snapshot"]
+    home = operator_env["HOTFIX_OPERATOR_NAMESPACE"]
+    assert snapshot["namespace"] == home
+
+    as_admin = cluster.api_client()
+    as_admin.set_default_header("Impersonate-User", "viola")
+    team_admin = client.CoreV1Api(as_admin)
+    with pytest.raises(ApiException) as refused:
+        team_admin.read_namespaced_secret(snapshot["name"], home)
+    assert refused.value.status == 403
+    in_team = [c.metadata.name for c in team_admin.list_namespaced_config_map(team).items]
+    in_team += [s.metadata.name for s in team_admin.list_namespaced_secret(team).items]
+    assert not [n for n in in_team if "snapshot" in n], in_team
+
+    kube.delete(RELEASES, team, "orders-1.4.0")
+
+    def gone() -> bool:
+        try:
+            kube.core.read_namespaced_secret(snapshot["name"], home)
+        except ApiException as exc:
+            assert exc.status == 404
+            return True
+        return False
+
+    wait_for(gone, 30, "the snapshot removed with its ConfigRelease", interval=0.5)

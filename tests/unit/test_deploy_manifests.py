@@ -99,11 +99,20 @@ def test_rbac_has_no_wildcards_and_no_escalation() -> None:
                 assert sorted(rule["resourceNames"]) == ["admin", "edit", "view"], rule
 
 
-def test_secrets_are_written_but_never_read(operator_rules: list[dict[str, Any]]) -> None:
+def test_secrets_are_written_but_read_only_in_the_operators_namespace(
+    operator_rules: list[dict[str, Any]],
+) -> None:
     assert verbs(operator_rules, "", "secrets") == {"create", "patch", "delete"}
     roles = [d for d in documents() if d["kind"] in ("Role", "ClusterRole")]
-    for role in roles:
-        assert not READ & verbs(role["rules"], "", "secrets"), role["metadata"]["name"]
+    readers = [r for r in roles if READ & verbs(r["rules"], "", "secrets")]
+    assert [(r["kind"], r["metadata"]["name"]) for r in readers] == [
+        ("Role", "hotfix-operator-snapshots")  # namespaced: its own namespace only
+    ]
+    assert verbs(readers[0]["rules"], "", "secrets") == {"get", "list", "create", "patch", "delete"}
+    binding = find("RoleBinding", "hotfix-operator-snapshots")  # kustomize sets its namespace
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "hotfix-operator", "namespace": "hotfix-operator"}
+    ]
 
 
 def test_every_allowlisted_kind_can_be_applied_and_pruned(
@@ -187,7 +196,7 @@ def test_every_written_folder_is_a_volume(container: dict[str, Any]) -> None:
     pod = find("Deployment", "hotfix-operator")["spec"]["template"]["spec"]
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
     mounts = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     for written in (env["HOTFIX_CACHE_DIR"], env["HOME"], "/tmp"):
         assert "emptyDir" in mounts[written], written
     credentials = mounts["/etc/hotfix-operator/git"]["secret"]
@@ -222,8 +231,11 @@ def test_the_settings_config_map_is_accepted_and_every_key_is_read(
 ) -> None:
     name = container["envFrom"][0]["configMapRef"]["name"]
     data = find("ConfigMap", name)["data"]
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     settings = load_settings({**data, **env})
+    # The pod's own namespace, from the downward API: snapshots stay where the operator is.
+    [namespace] = [e for e in container["env"] if e["name"] == "HOTFIX_OPERATOR_NAMESPACE"]
+    assert namespace["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert settings.allowed_repos, "an empty allowlist refuses every ConfigRelease"
     assert str(settings.cache_dir) == "/var/cache/hotfix-operator"
     for key in data:  # a misspelt key would be silently ignored; a read one is checked

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from hotfix_operator.api.conditions import ConditionType, Phase, Reason
+from hotfix_operator.api.group import API_VERSION
 from hotfix_operator.api.hotfixes import HotfixDeploymentStatus
 from hotfix_operator.api.releases import ConfigReleaseStatus
 from hotfix_operator.config.git import MirrorPool
@@ -36,6 +37,7 @@ from hotfix_operator.reconciling import (
 from tests.fakes import FakeCluster, FakePlanner, RecordedEvents, settings_for
 
 TEAM = "team-orders"
+OPERATOR_NAMESPACE = "hotfix-operator"
 REPO = "https://git.example.com/acme/config.git"
 RELEASE_IMAGE = "registry.example.com/orders:1.4.0"
 HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"
@@ -232,8 +234,10 @@ def test_a_release_is_resolved_once_and_snapshotted(world: World) -> None:
     status = world.release_status()
     assert (status.nop_revision, status.strategy) == (NOP_140, "MergeBase")
     assert status.observed_generation == 1
-    assert status.snapshot is not None
-    assert world.cluster.get("ConfigMap", status.snapshot.name, TEAM) is not None
+    assert status.snapshot is not None and status.snapshot.namespace == OPERATOR_NAMESPACE
+    secret = world.cluster.get("Secret", status.snapshot.name, OPERATOR_NAMESPACE)
+    assert secret is not None and secret["type"] == "hotfix.gitops.dev/snapshot"
+    assert world.cluster.of_kind("ConfigMap", TEAM) == []  # nothing a team's viewer reads
     assert [(c.type, c.status, c.reason) for c in status.conditions] == [
         ("Ready", "True", "Recorded")
     ]
@@ -268,12 +272,12 @@ def test_a_release_fixed_before_it_resolved_is_resolved_again(world: World) -> N
 def test_a_deleted_snapshot_is_stored_again_from_the_recorded_revisions(world: World) -> None:
     body = world.release()
     name = world.release_status().snapshot.name  # type: ignore[union-attr]
-    world.cluster.delete("v1", "ConfigMap", name, namespace=TEAM)
+    world.cluster.delete("v1", "Secret", name, namespace=OPERATOR_NAMESPACE)
     world.planner.merge_base = MERGE_BASE_AFTER_FORCE_PUSH
 
     check_release(world.op, body, LOG)
 
-    assert world.cluster.get("ConfigMap", name, TEAM) is not None
+    assert world.cluster.get("Secret", name, OPERATOR_NAMESPACE) is not None
     assert world.planner.resolutions == 1  # restored, never re-resolved
     assert world.planner.renders[-2:] == [NOP_140, PRD_140]
     assert "SnapshotRestored" in world.events.reasons("Normal")
@@ -282,15 +286,16 @@ def test_a_deleted_snapshot_is_stored_again_from_the_recorded_revisions(world: W
 def test_the_sweep_restores_snapshots_and_goes_past_a_broken_release(world: World) -> None:
     world.release()
     world.release("1.5.0", prd=PRD_150, nop=NOP_150)
+    names = {}
     for version in ("1.4.0", "1.5.0"):
-        name = world.release_status(version).snapshot.name  # type: ignore[union-attr]
-        world.cluster.delete("v1", "ConfigMap", name, namespace=TEAM)
+        names[version] = world.release_status(version).snapshot.name  # type: ignore[union-attr]
+        world.cluster.delete("v1", "Secret", names[version], namespace=OPERATOR_NAMESPACE)
     world.planner.lost.add(NOP_140)  # 1.4.0's snapshot cannot be made again from git
 
     sweep_releases(world.op, LOG)
 
-    assert world.cluster.get("ConfigMap", "orders-1.5.0-snapshot", TEAM) is not None
-    assert world.cluster.get("ConfigMap", "orders-1.4.0-snapshot", TEAM) is None
+    assert world.cluster.get("Secret", names["1.5.0"], OPERATOR_NAMESPACE) is not None
+    assert world.cluster.get("Secret", names["1.4.0"], OPERATOR_NAMESPACE) is None
     assert ("Warning", "RevisionNotFound") in [(t, r) for t, r, _ in world.events.posted]
     assert world.planner.resolutions == 2
 
@@ -328,6 +333,37 @@ def test_a_release_too_large_to_snapshot_still_deploys_from_git(
     assert deployed.source is not None and deployed.source.from_snapshot is False
     sweep_releases(world.op, LOG)  # nothing to keep, nothing to complain about
     assert world.events.reasons("Warning") == ["PolicyViolation"]
+
+
+def test_the_snapshot_of_a_deleted_release_is_removed(world: World) -> None:
+    world.release()
+    world.release("1.5.0", prd=PRD_150, nop=NOP_150)
+    gone = world.release_status("1.4.0").snapshot.name  # type: ignore[union-attr]
+    kept = world.release_status("1.5.0").snapshot.name  # type: ignore[union-attr]
+    world.cluster.delete(API_VERSION, "ConfigRelease", "orders-1.4.0", namespace=TEAM)
+
+    sweep_releases(world.op, LOG)
+
+    assert world.cluster.get("Secret", gone, OPERATOR_NAMESPACE) is None
+    assert world.cluster.get("Secret", kept, OPERATOR_NAMESPACE) is not None
+
+
+def test_an_older_operators_configmap_snapshot_moves_to_a_secret(world: World) -> None:
+    """Upgrade: a snapshot kept in the team namespace is stored where no team reads it."""
+    world.release()
+    release = world.body("ConfigRelease", "orders-1.4.0")
+    release["status"]["snapshot"] = {
+        "name": "orders-1.4.0-snapshot",
+        "digest": "sha256:" + "0" * 64,
+    }
+
+    sweep_releases(world.op, LOG)
+
+    moved = world.release_status().snapshot
+    assert moved is not None and moved.namespace == OPERATOR_NAMESPACE
+    assert world.cluster.get("Secret", moved.name, OPERATOR_NAMESPACE) is not None
+    assert world.planner.resolutions == 1  # moved from the recorded revisions
+    assert "SnapshotRestored" in world.events.reasons("Normal")
 
 
 def test_an_invalid_release_stalls_with_the_field_named(world: World) -> None:

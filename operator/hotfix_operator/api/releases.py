@@ -153,9 +153,15 @@ class SnapshotRef(ApiModel):
 
     name: Annotated[str, Field(min_length=1, max_length=253)] = Field(
         description=(
-            "Name of the object in this namespace, owned by this ConfigRelease, that holds the "
-            "compressed rendered config of nop and prd, e.g. orders-1.4.0-snapshot."
+            "Name of the Secret that holds the compressed rendered config of nop and prd, "
+            "e.g. snapshot-3f2a9c0e-5b7d-4a1f-8e6c-2b9d0a4f7e1c. It lives in the operator's "
+            "namespace, out of reach of the team's view and edit roles (the rendered config "
+            "may hold Secrets), and goes when this ConfigRelease goes."
         )
+    )
+    namespace: Annotated[str, Field(max_length=63)] | None = Field(
+        default=None,
+        description="The operator's namespace, where the snapshot Secret is, e.g. hotfix-operator.",
     )
     digest: Annotated[str, Field(pattern=DIGEST_PATTERN, max_length=71)] = Field(
         description=(

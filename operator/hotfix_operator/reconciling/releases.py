@@ -3,7 +3,8 @@
     reconcile_release   create, spec change (until resolved), resume: resolve + snapshot
     check_release       the periodic pass: a deleted or modified snapshot is made again
                         from the recorded revisions (never re-resolved)
-    sweep_releases      that pass over every ConfigRelease the operator can see
+    sweep_releases      that pass over every ConfigRelease the operator can see, and the
+                        removal of snapshots whose ConfigRelease is gone
 
 Conditions (kstatus): Ready (True once resolved and snapshotted, reason Recorded),
 Reconciling (resolving, or retrying a transient error), Stalled (the spec must change).
@@ -26,7 +27,7 @@ from hotfix_operator.api.releases import (
 )
 from hotfix_operator.clock import now
 from hotfix_operator.cluster.resources import list_releases
-from hotfix_operator.cluster.snapshots import load_snapshot, save_snapshot
+from hotfix_operator.cluster.snapshots import collect_snapshots, load_snapshot, save_snapshot
 from hotfix_operator.config.sources import Rendered, is_resolved, recorded_pin
 from hotfix_operator.errors import HotfixError, PolicyViolation, RenderError
 from hotfix_operator.reconciling.context import (
@@ -92,6 +93,12 @@ def sweep_releases(op: Operator, logger: Logger) -> None:
     except HotfixError as exc:
         logger.warning("the periodic pass over ConfigReleases could not list them: %s", exc)
         return
+    live = {str((body.get("metadata") or {}).get("uid")) for body in bodies}
+    try:
+        for name in collect_snapshots(op.cluster, op.settings.operator_namespace, live):
+            logger.info("deleted snapshot %s: its ConfigRelease is gone", name)
+    except HotfixError as exc:
+        logger.warning("the snapshots of deleted ConfigReleases could not be removed: %s", exc)
     for body in bodies:
         try:
             check_release(op, body, logger)
@@ -155,6 +162,7 @@ def _store_snapshot(
     try:
         name, digest = save_snapshot(
             op.cluster,
+            namespace=op.settings.operator_namespace,
             release=body,
             rendered={env: r.objects for env, r in rendered.items()},
             revisions={env: revisions[env] for env in rendered},
@@ -165,6 +173,7 @@ def _store_snapshot(
         return None, problems
     snapshot = SnapshotRef(
         name=name,
+        namespace=op.settings.operator_namespace,
         digest=digest,
         objects=sum(len(r.objects) for r in rendered.values()),
         created_at=now(),
@@ -175,25 +184,28 @@ def _store_snapshot(
 def _keep_snapshot(
     op: Operator, release: ConfigRelease, body: Mapping[str, Any], report: ReleaseReport
 ) -> None:
-    """A resolved release: make its snapshot again if it is gone or was changed.
-
-    A release recorded without a snapshot (its config too large, or not deployable) has
-    none to keep.
-    """
+    """A resolved release: make its snapshot again if it is gone, was changed, or is an
+    older operator's ConfigMap. A release recorded without a snapshot (its config too
+    large, or not deployable) has none to keep."""
     snapshot = release.status.snapshot
     if snapshot is None:
         return
-    try:
-        load_snapshot(
-            op.cluster,
-            namespace=str(release.namespace),
-            name=snapshot.name,
-            digest=snapshot.digest,
-            release=release.name,
-        )
-        return
-    except HotfixError as exc:
-        report.logger.warning("%s; storing it again from the recorded revisions", exc)
+    if snapshot.namespace != op.settings.operator_namespace:
+        # Kept by an operator before 0.2 as a ConfigMap in the team namespace (where
+        # `hotfixctl upgrade` removes it): stored again where no team can read it.
+        report.logger.info("moving the snapshot of %s to a Secret", release.name)
+    else:
+        try:
+            load_snapshot(
+                op.cluster,
+                namespace=snapshot.namespace,
+                name=snapshot.name,
+                digest=snapshot.digest,
+                release=f"{release.namespace}/{release.name}",
+            )
+            return
+        except HotfixError as exc:
+            report.logger.warning("%s; storing it again from the recorded revisions", exc)
     revision = recorded_pin(release, Environment.NOP).revision
     restored, problems = _store_snapshot(op, release, body, nop_revision=revision)
     if restored is None:

@@ -207,10 +207,10 @@ def _snapshot_rendered(op: Operator, release: ConfigRelease, pin: Pin) -> Render
     assert snapshot is not None  # only called through WithSnapshot
     payload = load_snapshot(
         op.cluster,
-        namespace=str(release.namespace),
+        namespace=snapshot.namespace or op.settings.operator_namespace,
         name=snapshot.name,
         digest=snapshot.digest,
-        release=release.name,
+        release=f"{release.namespace}/{release.name}",
     )
     environment = str(pin.environment)
     stored = (payload.get("revisions") or {}).get(environment)
