@@ -11,11 +11,12 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hotfix_operator.api.common import PodSecurityLevel
 from hotfix_operator.durations import parse_duration
 from hotfix_operator.errors import SettingsError
 from hotfix_operator.naming import is_reserved_prefix
@@ -23,6 +24,7 @@ from hotfix_operator.naming import is_reserved_prefix
 __all__ = [
     "DEFAULT_ALLOWED_KINDS",
     "GitCredential",
+    "ServiceType",
     "Settings",
     "load_settings",
 ]
@@ -46,6 +48,10 @@ DEFAULT_ALLOWED_KINDS: tuple[str, ...] = (
     "Ingress.networking.k8s.io",
     "Route.route.openshift.io",
 )
+
+#: The Service types there are; ``HOTFIX_ALLOWED_SERVICE_TYPES`` lists those a rendered
+#: config may use (ClusterIP by default: config/isolation.py says what the others reach).
+ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]
 
 
 class GitCredential(BaseModel):
@@ -93,6 +99,9 @@ class Settings(BaseModel):
     ] = Field(default_factory=_default_operator_namespace)
     allowed_repos: tuple[str, ...] = ()
     allowed_kinds: tuple[str, ...] = DEFAULT_ALLOWED_KINDS
+    #: The Pod Security Standard every rendered pod template must meet.
+    pod_security: PodSecurityLevel = PodSecurityLevel.RESTRICTED
+    allowed_service_types: Annotated[tuple[ServiceType, ...], Field(min_length=1)] = ("ClusterIP",)
     git_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
     default_ttl: timedelta = timedelta(hours=24)
     max_ttl: timedelta = timedelta(days=7)
@@ -109,7 +118,9 @@ class Settings(BaseModel):
     kustomize: tuple[str, ...] = ()
     credentials: tuple[GitCredential, ...] = ()
 
-    @field_validator("allowed_repos", "allowed_kinds", "kustomize", mode="before")
+    @field_validator(
+        "allowed_repos", "allowed_kinds", "allowed_service_types", "kustomize", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -154,6 +165,8 @@ _VARIABLES: Mapping[str, str] = {
     "HOTFIX_OPERATOR_NAMESPACE": "operator_namespace",
     "HOTFIX_ALLOWED_REPOS": "allowed_repos",
     "HOTFIX_ALLOWED_KINDS": "allowed_kinds",
+    "HOTFIX_POD_SECURITY": "pod_security",
+    "HOTFIX_ALLOWED_SERVICE_TYPES": "allowed_service_types",
     "HOTFIX_GIT_TIMEOUT": "git_timeout",
     "HOTFIX_DEFAULT_TTL": "default_ttl",
     "HOTFIX_MAX_TTL": "max_ttl",

@@ -46,6 +46,7 @@ __all__ = [
     "Environment",
     "ImageRef",
     "ObjectMeta",
+    "PodSecurityLevel",
     "Resolution",
     "SpecModel",
     "Time",
@@ -200,6 +201,14 @@ class Environment(StrEnum):
 
     NOP = "nop"
     PRD = "prd"
+
+
+class PodSecurityLevel(StrEnum):
+    """A Kubernetes Pod Security Standard, spelt as in the ``pod-security.kubernetes.io`` labels."""
+
+    PRIVILEGED = "privileged"
+    BASELINE = "baseline"
+    RESTRICTED = "restricted"
 
 
 class Resolution(StrEnum):

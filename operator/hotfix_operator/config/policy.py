@@ -6,6 +6,11 @@ allow-lists them by mistake, because deleting the namespace would not remove the
 and they could change the live environment. The check is on the whole render: one
 bad object rejects all of it.
 
+What the objects ask of the cluster is checked last, and every such request is named
+in one message: pod templates against the Pod Security Standard of the hotfix
+namespace (``pod_security.py``), Services and node pinning against what a throwaway
+namespace may claim (``isolation.py``).
+
 Cluster scope is known here only for built-in Kubernetes and OpenShift kinds; a
 custom resource allow-listed by the admin is trusted to be namespaced.
 """
@@ -16,6 +21,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hotfix_operator.api.common import PodSecurityLevel
+from hotfix_operator.config.isolation import node_pinning_problems, service_problems
 from hotfix_operator.config.manifests import (
     api_group,
     describe,
@@ -23,10 +30,18 @@ from hotfix_operator.config.manifests import (
     object_key,
     source_of,
 )
+from hotfix_operator.config.pod_security import pod_security_problems
+from hotfix_operator.config.pod_templates import pod_templates
 from hotfix_operator.errors import PolicyViolation
 from hotfix_operator.settings import Settings
 
-__all__ = ["CLUSTER_SCOPED_GROUPS", "CLUSTER_SCOPED_KINDS", "check_policy", "kind_key"]
+__all__ = [
+    "CLUSTER_SCOPED_GROUPS",
+    "CLUSTER_SCOPED_KINDS",
+    "check_policy",
+    "check_requests",
+    "kind_key",
+]
 
 #: Built-in cluster-scoped kinds, in the allowlist spelling (``Kind`` or ``Kind.group``).
 CLUSTER_SCOPED_KINDS: frozenset[str] = frozenset(
@@ -96,7 +111,11 @@ CLUSTER_SCOPED_GROUPS: frozenset[str] = frozenset(
 
 
 def check_policy(objects: Sequence[Mapping[str, Any]], settings: Settings) -> None:
-    """Raise PolicyViolation naming the first object that breaks a rule, and the rule."""
+    """Raise PolicyViolation naming the first object that breaks a rule, and the rule.
+
+    What the objects ask of the cluster comes last, all of it in one message
+    (``check_requests`` with the operator's settings).
+    """
     if len(objects) > settings.max_objects:
         raise PolicyViolation(
             f"the config renders {len(objects)} objects, more than the limit of "
@@ -138,6 +157,34 @@ def check_policy(objects: Sequence[Mapping[str, Any]], settings: Settings) -> No
                 f"{describe(obj)} (rule: size limit, HOTFIX_MAX_RENDER_BYTES): shrink the "
                 "config or ask the operator admin to raise the limit"
             )
+    check_requests(
+        objects,
+        pod_security=settings.pod_security,
+        allowed_service_types=settings.allowed_service_types,
+    )
+
+
+def check_requests(
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    pod_security: PodSecurityLevel,
+    allowed_service_types: Sequence[str],
+) -> None:
+    """Raise one PolicyViolation naming every object and field that asks for what a hotfix
+    namespace must never run: beyond ``pod_security``, or beyond the namespace itself."""
+    problems = []
+    for obj in objects:
+        found = service_problems(obj, allowed_service_types)
+        for template in pod_templates(obj):
+            found += pod_security_problems(template, pod_security)
+            found += node_pinning_problems(template)
+        problems += [f"{describe(obj)}: {problem}" for problem in found]
+    if problems:
+        raise PolicyViolation(
+            f"the config asks for what a hotfix namespace must not run (Pod Security "
+            f"{pod_security}): {'; '.join(problems)}; nothing was applied, fix the app's "
+            "config folder"
+        )
 
 
 def _is_cluster_scoped(obj: Mapping[str, Any]) -> bool:

@@ -1,7 +1,7 @@
 """Transforming a rendered config into the objects of one hotfix namespace.
 
 The rendered objects describe the live non-production app. Copied as they are they
-would collide with it (Route and Ingress hosts, node ports), carry state of the
+would collide with it (Route and Ingress hosts, node ports, bound volumes), carry state of the
 cluster they were exported from (uid, resourceVersion, status) and run the released
 image instead of the hotfix. ``transform`` fixes exactly that and nothing else.
 """
@@ -60,7 +60,8 @@ def transform(
     ``labels`` (and ``annotations``) added — labels also on pod templates, never on
     selectors. Routes lose ``spec.host``/``spec.subdomain`` (OpenShift generates a
     unique host); Ingress hosts get the namespace appended to their first label;
-    Services lose server-allocated cluster IPs and node ports.
+    Services lose server-allocated cluster IPs and node ports; PersistentVolumeClaims lose
+    ``volumeName`` and ``selector``, which bind an existing volume (the live app's data).
 
     The hotfix ``image`` goes to the containers named in ``containers`` (every name must
     exist in some workload) or, when ``containers`` is None or empty, to the containers
@@ -170,6 +171,11 @@ def _adapt_to_namespace(obj: dict[str, Any], namespace: str) -> None:
                     namespaced_host(host, namespace) if isinstance(host, str) else host
                     for host in tls["hosts"]
                 ]
+    elif (group, kind) == ("", "PersistentVolumeClaim"):
+        # Binding to a chosen existing volume could read another app's data: a hotfix gets
+        # a fresh volume from the storage class instead.
+        spec.pop("volumeName", None)
+        spec.pop("selector", None)
     elif (group, kind) == ("", "Service"):
         if spec.get("clusterIP") != "None":
             spec.pop("clusterIP", None)
