@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from hotfix_operator.api.common import PodSecurityLevel
 from hotfix_operator.config.manifests import SOURCE_ANNOTATION
 from hotfix_operator.config.policy import check_policy, kind_key
 from hotfix_operator.errors import PolicyViolation
@@ -127,3 +128,30 @@ def test_too_many_bytes_are_refused_naming_the_object_that_crossed_the_limit() -
     message = str(caught.value)
     assert "exceeds 1000 bytes at ConfigMap/big (from big.yaml, document 1)" in message
     assert "HOTFIX_MAX_RENDER_BYTES" in message
+
+
+def escalating_deployment() -> dict[str, Any]:
+    deployment = obj("apps/v1", "Deployment", "orders", source="deployment.yaml, document 1")
+    container = {"name": "app", "image": "x", "securityContext": {"allowPrivilegeEscalation": True}}
+    deployment["spec"] = {"template": {"spec": {"containers": [container]}}}
+    return deployment
+
+
+def test_pod_security_follows_the_setting_restricted_by_default() -> None:
+    with pytest.raises(PolicyViolation) as caught:
+        check_policy([escalating_deployment()], Settings())
+
+    assert (
+        "Deployment/orders (from deployment.yaml, document 1): "
+        "spec.template.spec.containers[app].securityContext.allowPrivilegeEscalation is true"
+    ) in str(caught.value)
+    check_policy([escalating_deployment()], Settings(pod_security=PodSecurityLevel.BASELINE))
+
+
+def test_service_types_follow_the_setting() -> None:
+    balancer = obj("v1", "Service", "orders")
+    balancer["spec"] = {"type": "LoadBalancer"}
+
+    with pytest.raises(PolicyViolation, match="HOTFIX_ALLOWED_SERVICE_TYPES"):
+        check_policy([balancer], Settings())
+    check_policy([balancer], Settings(allowed_service_types=("ClusterIP", "LoadBalancer")))

@@ -13,6 +13,8 @@ def test_defaults_without_environment(tmp_path):
     assert settings.allowed_repos == ()
     assert settings.allowed_kinds == DEFAULT_ALLOWED_KINDS
     assert settings.default_ttl == timedelta(hours=24)
+    assert settings.pod_security == "restricted"
+    assert settings.allowed_service_types == ("ClusterIP",)
 
 
 def test_lists_and_durations_are_parsed():
@@ -21,8 +23,12 @@ def test_lists_and_durations_are_parsed():
             "HOTFIX_ALLOWED_REPOS": "https://git.example.com/team/, file:///srv/git/",
             "HOTFIX_DEFAULT_TTL": "1h30m",
             "HOTFIX_MAX_TTL": "72h",
+            "HOTFIX_POD_SECURITY": "baseline",
+            "HOTFIX_ALLOWED_SERVICE_TYPES": "ClusterIP, LoadBalancer",
         }
     )
+    assert settings.pod_security == "baseline"
+    assert settings.allowed_service_types == ("ClusterIP", "LoadBalancer")
     assert settings.allowed_repos == ("https://git.example.com/team/", "file:///srv/git/")
     assert settings.default_ttl == timedelta(hours=1, minutes=30)
 
@@ -34,6 +40,9 @@ def test_lists_and_durations_are_parsed():
         ("HOTFIX_MAX_OBJECTS", "-1", "HOTFIX_MAX_OBJECTS='-1'"),
         ("HOTFIX_GIT_TIMEOUT", "soon", "HOTFIX_GIT_TIMEOUT='soon'"),
         ("HOTFIX_ALLOWED_REPOS", "ext::sh -c id", "HOTFIX_ALLOWED_REPOS"),
+        ("HOTFIX_POD_SECURITY", "strict", "'privileged', 'baseline' or 'restricted'"),
+        ("HOTFIX_ALLOWED_SERVICE_TYPES", "ClusterIP,Ingress", "'LoadBalancer'"),
+        ("HOTFIX_ALLOWED_SERVICE_TYPES", " , ", "HOTFIX_ALLOWED_SERVICE_TYPES"),
     ],
 )
 def test_a_wrong_setting_names_the_variable_and_value(variable, value, expected):

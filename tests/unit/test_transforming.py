@@ -289,6 +289,30 @@ def test_service_loses_allocated_ips_and_node_ports_but_stays_headless() -> None
     assert head["spec"] == {"clusterIP": "None", "clusterIPs": ["None"]}
 
 
+def test_a_claim_gets_a_fresh_volume_never_an_existing_one() -> None:
+    """volumeName or a selector would bind the hotfix to a chosen volume: the live app's data."""
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "orders-data"},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}},
+            "storageClassName": "standard",
+            "volumeName": "pvc-0b7c-orders-nop",
+            "selector": {"matchLabels": {"app": "orders"}},
+        },
+    }
+
+    planned = run([deployment(), claim]).objects[1]
+
+    assert planned["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "1Gi"}},
+        "storageClassName": "standard",
+    }
+
+
 def test_the_rendered_objects_are_not_changed() -> None:
     rendered = [deployment(), cron_job(), route(), ingress(), service(clusterIP="10.0.0.1")]
     before = copy.deepcopy(rendered)
