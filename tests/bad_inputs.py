@@ -68,6 +68,31 @@ def _kustomization(*resources: str) -> str:
 
 ORDERS = ("configmap.yaml", "deployment.yaml", "service.yaml", "route.yaml")
 
+
+def _debug_deployment(pod: str, container: str = "") -> dict[str, str]:
+    """A second Deployment beside orders (whose image is still swapped), asking for ``pod``
+    fields and ``container`` fields, each an indented YAML block or empty."""
+    return {
+        "apps/orders/debug.yaml": (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: orders-debug\n"
+            "spec:\n  selector: {matchLabels: {app: debug}}\n"
+            "  template:\n    metadata: {labels: {app: debug}}\n    spec:\n"
+            f"{pod}"
+            "      containers:\n        - name: shell\n          image: busybox:1.36\n"
+            f"{container}"
+        )
+    }
+
+
+def _service(spec: str) -> dict[str, str]:
+    return {
+        "apps/orders/exposed.yaml": (
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: orders-exposed\n"
+            f"spec:\n  ports: [{{port: 80}}]\n{spec}"
+        )
+    }
+
+
 BAD_INPUTS = [
     BadInput(
         "unknown-version",
@@ -119,6 +144,47 @@ BAD_INPUTS = [
     ),
     BadInput(
         "alias-bomb", "PolicyViolation", ("bomb.yaml",), files={"apps/orders/bomb.yaml": ALIAS_BOMB}
+    ),
+    BadInput(
+        "privileged-container",
+        "PolicyViolation",
+        ("Deployment/orders-debug", "containers[shell].securityContext.privileged is true"),
+        files=_debug_deployment("", "          securityContext: {privileged: true}\n"),
+    ),
+    BadInput(
+        "host-network",
+        "PolicyViolation",
+        ("Deployment/orders-debug", "spec.template.spec.hostNetwork is true"),
+        files=_debug_deployment("      hostNetwork: true\n"),
+    ),
+    BadInput(
+        "host-path-root",
+        "PolicyViolation",
+        ("Deployment/orders-debug", "volumes[node].hostPath mounts the node's '/'"),
+        files=_debug_deployment("      volumes: [{name: node, hostPath: {path: /}}]\n"),
+    ),
+    BadInput(
+        "node-name",
+        "PolicyViolation",
+        ("Deployment/orders-debug", "spec.template.spec.nodeName is master-0"),
+        files=_debug_deployment("      nodeName: master-0\n"),
+    ),
+    BadInput(
+        "external-ips",
+        "PolicyViolation",
+        ("Service/orders-exposed", "spec.externalIPs is 8.8.8.8"),
+        files=_service("  externalIPs: [8.8.8.8]\n"),
+    ),
+    BadInput(
+        "load-balancer-ip",
+        "PolicyViolation",
+        (
+            "Service/orders-exposed",
+            "spec.loadBalancerIP is 203.0.113.7",
+            "spec.type is LoadBalancer",
+            "HOTFIX_ALLOWED_SERVICE_TYPES",
+        ),
+        files=_service("  type: LoadBalancer\n  loadBalancerIP: 203.0.113.7\n"),
     ),
     BadInput(
         "too-many-objects",

@@ -274,6 +274,34 @@ def test_every_bad_input_is_refused_with_nothing_planned(
     assert not Path("/tmp/pwned").exists()
 
 
+def test_a_claim_bound_to_a_volume_is_planned_with_a_fresh_one(
+    merged: Scenario, tmp_path: Path
+) -> None:
+    """volumeName would bind the hotfix to the nop app's volume (its data): it is dropped."""
+    nop = merged.repo.commit(
+        "nop",
+        "orders: data volume",
+        date=merged.released_at + timedelta(days=20),
+        files={
+            "apps/orders/claim.yaml": (
+                "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: orders-data\n"
+                "spec:\n  accessModes: [ReadWriteOnce]\n"
+                "  resources: {requests: {storage: 1Gi}}\n  volumeName: pv-orders-nop\n"
+            )
+        },
+    )
+    release = record(merged, tmp_path / "cache", "--nop-revision", nop)
+
+    claim = by_kind(
+        plan_json(merged, tmp_path, release, hotfix_manifest())["objects"], "PersistentVolumeClaim"
+    )
+
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "1Gi"}},
+    }
+
+
 def test_missing_file_and_wrong_kind(merged: Scenario, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     missing = hotfixctl(
