@@ -207,7 +207,7 @@ def _selinux(template: PodTemplate) -> Iterator[str]:
 
 def _apparmor(template: PodTemplate) -> Iterator[str]:
     annotations = _mapping(template.metadata.get("annotations"))
-    for key, profile in sorted(annotations.items()):
+    for key, profile in sorted((str(k), v) for k, v in annotations.items()):
         allowed = (
             not profile or profile == "runtime/default" or str(profile).startswith("localhost/")
         )
