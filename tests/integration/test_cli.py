@@ -85,6 +85,16 @@ def hotfix_manifest(base_version: str | None = "1.4.0", **spec: Any) -> dict[str
     }
 
 
+def recorded_with(
+    scenario: Scenario, tmp_path: Path, message: str, files: dict[str, str]
+) -> dict[str, Any]:
+    """Release 1.4.0 recorded with a later nop commit that adds ``files``."""
+    nop = scenario.repo.commit(
+        "nop", message, date=scenario.released_at + timedelta(days=20), files=files
+    )
+    return record(scenario, tmp_path / "cache", "--nop-revision", nop)
+
+
 def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     matches = [o for o in objects if o["kind"] == kind]
     assert len(matches) == 1, [o["kind"] for o in objects]
@@ -97,6 +107,7 @@ def plan_files(
     release: dict[str, Any],
     hotfix: dict[str, Any],
     extra: tuple[str, ...] = (),
+    output: str = "json",
     **options: Any,
 ) -> subprocess.CompletedProcess[str]:
     """``hotfixctl plan -o json`` on the two manifests, written as a user would."""
@@ -109,7 +120,7 @@ def plan_files(
         "--hotfix",
         write_yaml(tmp_path / "hotfix.yaml", hotfix),
         "--output",
-        "json",
+        output,
         *extra,
         **options,
     )
@@ -278,11 +289,11 @@ def test_a_claim_bound_to_a_volume_is_planned_with_a_fresh_one(
     merged: Scenario, tmp_path: Path
 ) -> None:
     """volumeName would bind the hotfix to the nop app's volume (its data): it is dropped."""
-    nop = merged.repo.commit(
-        "nop",
+    release = recorded_with(
+        merged,
+        tmp_path,
         "orders: data volume",
-        date=merged.released_at + timedelta(days=20),
-        files={
+        {
             "apps/orders/claim.yaml": (
                 "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: orders-data\n"
                 "spec:\n  accessModes: [ReadWriteOnce]\n"
@@ -290,7 +301,6 @@ def test_a_claim_bound_to_a_volume_is_planned_with_a_fresh_one(
             )
         },
     )
-    release = record(merged, tmp_path / "cache", "--nop-revision", nop)
 
     claim = by_kind(
         plan_json(merged, tmp_path, release, hotfix_manifest())["objects"], "PersistentVolumeClaim"
@@ -339,26 +349,20 @@ PRICING_TOKEN = "c2VjcmV0LXByaWNpbmctdG9rZW4="  # base64 of a token nobody may r
 
 
 def test_a_plan_redacts_secret_values_unless_asked(merged: Scenario, tmp_path: Path) -> None:
-    with_secret = merged.repo.commit(
-        "nop",
+    release = recorded_with(
+        merged,
+        tmp_path,
         "orders: a Secret",
-        date=merged.released_at + timedelta(days=30),
-        files={
+        {
             "apps/orders/pricing-token.yaml": (
                 "apiVersion: v1\nkind: Secret\nmetadata:\n  name: orders-pricing-token\n"
                 f"data:\n  TOKEN: {PRICING_TOKEN}\nstringData:\n  USER: pricing-bot\n"
             )
         },
     )
-    release = record(merged, tmp_path / "cache", "--nop-revision", with_secret)
     hotfix = hotfix_manifest()
     for output in ("json", "yaml"):
-        result = hotfixctl(
-            merged, tmp_path / "cache", "plan",
-            "--release", write_yaml(tmp_path / "release.yaml", release),
-            "--hotfix", write_yaml(tmp_path / "hotfix.yaml", hotfix),
-            "--output", output,
-        )  # fmt: skip
+        result = plan_files(merged, tmp_path, release, hotfix, output=output)
         assert result.returncode == 0, result.stderr
         assert PRICING_TOKEN not in result.stdout and "pricing-bot" not in result.stdout
         plan = yaml.safe_load(result.stdout)  # JSON is YAML too

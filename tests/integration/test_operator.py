@@ -151,6 +151,22 @@ def wait_recorded(
         raise AssertionError(f"{exc}\n{operator.tail()}") from None
 
 
+def deployed(
+    kube: Kube,
+    operator: OperatorProcess,
+    team: str,
+    repos: Path,
+    operator_env: dict[str, str],
+    **spec: Any,
+) -> tuple[Scenario, str]:
+    """Release 1.4.0 recorded and its hotfix applied: the scenario and the hotfix namespace."""
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    kube.apply_cr(hotfix_body(team, **spec))
+    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
+    return scenario, target
+
+
 def workload(kube: Kube, namespace: str) -> dict[str, str]:
     deployment = kube.apps.read_namespaced_deployment("orders", namespace)
     return {c.name: c.image for c in deployment.spec.template.spec.containers}
@@ -290,10 +306,7 @@ def test_updates_reapply_and_prune(
 def test_drift_is_corrected(
     kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
 ) -> None:
-    scenario = scenario_in(repos, merge_flow)
-    kube.apply_cr(release_body(scenario, team, operator_env))
-    kube.apply_cr(hotfix_body(team))
-    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
+    _, target = deployed(kube, operator, team, repos, operator_env)
     kube.core.delete_namespaced_config_map("orders-config", target)
     kube.apps.patch_namespaced_deployment(
         "orders",
@@ -329,10 +342,7 @@ def test_drift_is_corrected(
 def test_ttl_expiry_keeps_the_record(
     kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
 ) -> None:
-    scenario = scenario_in(repos, merge_flow)
-    kube.apply_cr(release_body(scenario, team, operator_env))
-    kube.apply_cr(hotfix_body(team, ttl="10s"))
-    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
+    _, target = deployed(kube, operator, team, repos, operator_env, ttl="10s")
     expired = kube.wait_phase(team, "orders-hotfix", "Expired", timeout=60, operator=operator)
     wait_for(lambda: not kube.namespace_exists(target), 60, "hotfix namespace deleted")
     assert expired["status"]["expiresAt"]
@@ -373,10 +383,7 @@ def test_access_mirrors_the_team_bindings(
     cluster: Cluster,
 ) -> None:
     kube.bind(team, "alice", "edit")
-    scenario = scenario_in(repos, merge_flow)
-    kube.apply_cr(release_body(scenario, team, operator_env))
-    kube.apply_cr(hotfix_body(team))
-    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
+    _, target = deployed(kube, operator, team, repos, operator_env)
 
     def can_read(user: str) -> bool:
         api = cluster.api_client()
@@ -763,10 +770,7 @@ def test_a_newer_release_never_swaps_the_config_of_a_running_hotfix(
 def test_an_update_is_not_undone_by_a_drift_pass(
     kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
 ) -> None:
-    scenario = scenario_in(repos, merge_flow)
-    kube.apply_cr(release_body(scenario, team, operator_env))
-    kube.apply_cr(hotfix_body(team))
-    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
+    _, target = deployed(kube, operator, team, repos, operator_env)
     new_image = "registry.example.com/orders:1.4.2-hotfix"
 
     kube.apply_cr(hotfix_body(team, image=new_image))
@@ -860,10 +864,7 @@ def test_no_hotfixes_of_hotfixes(
     kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
 ) -> None:
     """The team is admin in its hotfix namespace; it may not chain hotfixes from there."""
-    scenario = scenario_in(repos, merge_flow)
-    kube.apply_cr(release_body(scenario, team, operator_env))
-    kube.apply_cr(hotfix_body(team))
-    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
+    scenario, target = deployed(kube, operator, team, repos, operator_env)
 
     kube.apply_cr(release_body(scenario, target, operator_env))
     kube.apply_cr(hotfix_body(target, "chained"))
