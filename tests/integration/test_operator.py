@@ -929,3 +929,47 @@ def test_a_snapshot_is_out_of_the_teams_reach_and_goes_with_its_release(
         return False
 
     wait_for(gone, 30, "the snapshot removed with its ConfigRelease", interval=0.5)
+
+
+def test_the_team_namespaces_guardrails_go_into_its_hotfix_namespace(
+    kube: Kube,
+    operator: OperatorProcess,
+    team: str,
+    repos: Path,
+    operator_env: dict[str, str],
+    cluster: Cluster,
+) -> None:
+    """A hotfix namespace is no way around the team's Pod Security level or quota."""
+    kube.core.patch_namespace(
+        team, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    )
+    kube.core.create_namespaced_resource_quota(
+        team, {"metadata": {"name": "compute"}, "spec": {"hard": {"pods": "10"}}}
+    )
+    kube.bind(team, "tess", "admin")
+
+    _, target = deployed(kube, operator, team, repos, operator_env)
+
+    labels = kube.core.read_namespace(target).metadata.labels
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    quota = kube.core.read_namespaced_resource_quota("team-compute", target)
+    assert quota.spec.hard == {"pods": "10"}
+
+    as_team_admin = cluster.api_client()
+    as_team_admin.set_default_header("Impersonate-User", "tess")
+    team_admin = client.CoreV1Api(as_team_admin)
+    for change in (
+        lambda: team_admin.patch_namespaced_resource_quota(
+            "team-compute", target, {"spec": {"hard": {"pods": "1000"}}}
+        ),
+        lambda: team_admin.delete_namespaced_resource_quota("team-compute", target),
+        lambda: team_admin.patch_namespace(
+            target, {"metadata": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}
+        ),
+    ):
+        with pytest.raises(ApiException) as refused:
+            change()
+        assert refused.value.status == 403
+    assert kube.core.read_namespaced_resource_quota("team-compute", target).spec.hard == {
+        "pods": "10"
+    }

@@ -124,8 +124,10 @@ def test_every_allowlisted_kind_can_be_applied_and_pruned(
         assert {"create", "patch", "delete"} <= allowed, kind
         assert "watch" not in allowed, kind
         assert ("get" in allowed) == (kind != "Secret"), kind
-        # Only the workloads whose readiness is judged are listed.
-        assert ("list" in allowed) == (resource in ("deployments", "statefulsets")), kind
+        # Only the workloads whose readiness is judged, and the network policies copied
+        # from the team namespace (cluster/guardrails.py), are listed.
+        listed = ("deployments", "statefulsets", "networkpolicies")
+        assert ("list" in allowed) == (resource in listed), kind
         assert "update" not in allowed, f"{kind}: server-side apply is a patch"
 
 
@@ -138,6 +140,8 @@ def test_the_operator_may_manage_its_resources_and_namespaces(
         assert verbs(operator_rules, group, f"{plural}/status") == {"patch"}
     assert verbs(operator_rules, "", "namespaces") == {"get", "create", "patch", "delete"}
     assert verbs(operator_rules, "", "events") == {"create", "patch"}
+    for guardrail in ("resourcequotas", "limitranges"):  # copied, never read one by one
+        assert verbs(operator_rules, "", guardrail) == {"list", "create", "patch", "delete"}
     assert verbs(operator_rules, "rbac.authorization.k8s.io", "rolebindings") == {
         "list",
         "create",

@@ -967,3 +967,59 @@ def test_a_refused_secret_never_carries_its_value_into_status_or_events(world: W
     for leaked in (token, secret["data"]["TOKEN"], "pricing-bot"):
         assert leaked not in written and leaked not in posted
     assert "the API server rejected Secret/pricing: .data.TOKEN: *** (***)" in written
+
+
+# --- the team's guardrails go with it ----------------------------------------------------
+
+
+def test_the_team_namespaces_guardrails_are_in_its_hotfix_namespace(world: World) -> None:
+    """Pod Security labels, quotas, limit ranges and network policies: before any workload."""
+    world.cluster.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": TEAM,
+                "labels": {
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "team": "orders",
+                },
+            },
+        }
+    )
+    quota = world.cluster.put(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "compute", "namespace": TEAM},
+            "spec": {"hard": {"pods": "10", "requests.cpu": "4"}},
+        }
+    )
+    world.cluster.put(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "deny-from-other-teams", "namespace": TEAM},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+        }
+    )
+    world.release()
+    target = str(deploy(world).namespace)
+
+    namespace = world.cluster.get("Namespace", target)
+    assert namespace is not None
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+    assert "team" not in labels  # only what guards, not the team's own labels
+    copied = world.cluster.get("ResourceQuota", "team-compute", target)
+    assert copied is not None and copied["spec"] == quota["spec"]
+    assert world.cluster.get("NetworkPolicy", "team-deny-from-other-teams", target) is not None
+    first_workload = world.cluster.writes("apply").index("orders")  # the Deployment
+    assert world.cluster.writes("apply").index("team-compute") < first_workload
+
+    world.cluster.delete("v1", "ResourceQuota", "compute", namespace=TEAM)  # lifted by the team
+    world.drift_due()
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert world.cluster.get("ResourceQuota", "team-compute", target) is None

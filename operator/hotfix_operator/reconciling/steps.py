@@ -40,6 +40,7 @@ from hotfix_operator.api.releases import ConfigRelease, parse_release
 from hotfix_operator.clock import now
 from hotfix_operator.cluster.access import mirror_access
 from hotfix_operator.cluster.applying import InventoryEntry, apply_objects, prune
+from hotfix_operator.cluster.guardrails import copy_guardrails, pod_security_labels
 from hotfix_operator.cluster.namespaces import Owner, ensure_namespace
 from hotfix_operator.cluster.readiness import workloads_ready
 from hotfix_operator.cluster.resources import get_release, list_releases
@@ -299,24 +300,29 @@ def _reason(report: HotfixReport, type_: ConditionType) -> str | None:
 
 def _namespace(run: Run) -> None:
     """The hotfix namespace, this hotfix's (``OwnershipConflict`` otherwise, before
-    anything is done in it), and the team's admin/edit/view access in it.
+    anything is done in it), with the team namespace's guardrails (Pod Security labels,
+    quotas, limit ranges, network policies) before any workload, and the team's
+    admin/edit/view access in it.
 
     ``status.namespace`` is recorded only once the namespace is claimed: a namespace
     someone else made never becomes the recorded one an older namespace may be adopted as.
     """
     hotfix, release = run.hotfix, run.release
     assert release is not None
-    labels = ownership_labels(str(hotfix.namespace), hotfix.name)
+    cluster, team = run.op.cluster, str(hotfix.namespace)
+    labels = ownership_labels(team, hotfix.name)
     created = ensure_namespace(
-        run.op.cluster,
+        cluster,
         run.target,
         owner=run.owner,
-        labels=labels,
+        # Never weaker than the team's own: a hotfix namespace is no way around its level.
+        labels={**pod_security_labels(cluster, team), **labels},
         annotations=_namespace_annotations(hotfix, release),
     )
     run.report.update(namespace=run.target)
     if created:
         run.report.event(Reason.NAMESPACE_CREATED, f"created namespace {run.target}")
+    copy_guardrails(cluster, source_namespace=team, target_namespace=run.target, labels=labels)
     mirror_access(
         run.op.cluster,
         source_namespace=str(hotfix.namespace),
