@@ -924,10 +924,19 @@ def test_neither_ttl_nor_deletion_removes_a_namespace_of_another_uid(world: Worl
     assert world.inside(target) == before
 
 
-def test_expiry_uses_the_maximum_ttl(world: World) -> None:
+def test_a_ttl_beyond_the_maximum_is_refused_not_shortened(world: World) -> None:
     world.release()
-    status = deploy(world, ttl="999h")
-    created = world.body("HotfixDeployment", "orders-hotfix")["metadata"]["creationTimestamp"]
+    applies = len(world.cluster.writes("apply"))  # the release's snapshot
+    with pytest.raises(HotfixError) as refused:
+        deploy(world, ttl="999h")
+    assert refused.value.reason == "InvalidSpec"
+    assert "spec.ttl 999h is longer than the maximum 168h" in str(refused.value)
+    assert world.conditions()["Stalled"] == ("True", "InvalidSpec")
+    assert len(world.cluster.writes("apply")) == applies  # nothing applied
+    assert world.cluster.of_kind("Namespace") == []
+
+    status = deploy(world, "within", ttl="168h")
+    created = world.body("HotfixDeployment", "within")["metadata"]["creationTimestamp"]
     assert status.expires_at is not None
     assert status.expires_at - timedelta(days=7) == status.expires_at.fromisoformat(
         created.replace("Z", "+00:00")

@@ -54,6 +54,7 @@ from hotfix_operator.config.sources import (
     WithSnapshot,
     recorded_pin,
 )
+from hotfix_operator.durations import format_duration
 from hotfix_operator.errors import (
     InputError,
     PolicyViolation,
@@ -118,6 +119,18 @@ def expires_at(op: Operator, hotfix: HotfixDeployment) -> datetime:
     return created + min(ttl, op.settings.max_ttl)
 
 
+def _refuse_too_long_ttl(run: Run) -> None:
+    """A ttl beyond the maximum is refused, never silently shortened: whoever asked for
+    three weeks must learn that the namespace would be gone after one."""
+    ttl, maximum = run.hotfix.spec.ttl_timedelta(), run.op.settings.max_ttl
+    if ttl is not None and ttl > maximum:
+        raise InputError(
+            f"spec.ttl {run.hotfix.spec.ttl} is longer than the maximum "
+            f"{format_duration(maximum)} (the operator's HOTFIX_MAX_TTL): set a shorter ttl, "
+            "or leave it out for the default"
+        )
+
+
 def releases_of(run: Run) -> list[ConfigRelease]:
     """The valid ConfigReleases of the hotfix's namespace; an invalid one (reported on
     itself) must not block hotfixes of other apps."""
@@ -137,6 +150,7 @@ def _resolve_from_spec(run: Run) -> None:
     """A new spec: choose the release and take its recorded revision (never resolve it)."""
     report, hotfix = run.report, run.hotfix
     refuse_in_hotfix_namespace(run.op, "HotfixDeployment", hotfix.name, str(hotfix.namespace))
+    _refuse_too_long_ttl(run)
     report.progressing(Reason.RESOLVING, "resolving the release and its config revision")
     report.update(phase=Phase.RESOLVING)
     report.flush()
