@@ -167,6 +167,13 @@ def deployed(
     return scenario, target
 
 
+def as_user(cluster: Cluster, user: str) -> client.CoreV1Api:
+    """The core API as ``user`` would call it (impersonated): what a team member may do."""
+    api = cluster.api_client()
+    api.set_default_header("Impersonate-User", user)
+    return client.CoreV1Api(api)
+
+
 def workload(kube: Kube, namespace: str) -> dict[str, str]:
     deployment = kube.apps.read_namespaced_deployment("orders", namespace)
     return {c.name: c.image for c in deployment.spec.template.spec.containers}
@@ -386,10 +393,8 @@ def test_access_mirrors_the_team_bindings(
     _, target = deployed(kube, operator, team, repos, operator_env)
 
     def can_read(user: str) -> bool:
-        api = cluster.api_client()
-        api.set_default_header("Impersonate-User", user)
         try:
-            client.CoreV1Api(api).read_namespaced_config_map("orders-config", target)
+            as_user(cluster, user).read_namespaced_config_map("orders-config", target)
         except ApiException as exc:
             assert exc.status == 403
             return False
@@ -908,9 +913,7 @@ def test_a_snapshot_is_out_of_the_teams_reach_and_goes_with_its_release(
     home = operator_env["HOTFIX_OPERATOR_NAMESPACE"]
     assert snapshot["namespace"] == home
 
-    as_admin = cluster.api_client()
-    as_admin.set_default_header("Impersonate-User", "viola")
-    team_admin = client.CoreV1Api(as_admin)
+    team_admin = as_user(cluster, "viola")
     with pytest.raises(ApiException) as refused:
         team_admin.read_namespaced_secret(snapshot["name"], home)
     assert refused.value.status == 403
@@ -955,9 +958,7 @@ def test_the_team_namespaces_guardrails_go_into_its_hotfix_namespace(
     quota = kube.core.read_namespaced_resource_quota("team-compute", target)
     assert quota.spec.hard == {"pods": "10"}
 
-    as_team_admin = cluster.api_client()
-    as_team_admin.set_default_header("Impersonate-User", "tess")
-    team_admin = client.CoreV1Api(as_team_admin)
+    team_admin = as_user(cluster, "tess")
     for change in (
         lambda: team_admin.patch_namespaced_resource_quota(
             "team-compute", target, {"spec": {"hard": {"pods": "1000"}}}
