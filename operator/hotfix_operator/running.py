@@ -27,9 +27,10 @@ import kopf
 from hotfix_operator.api.group import GROUP
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.events import EventRecorder
+from hotfix_operator.cluster.namespaces import namespace_exists
 from hotfix_operator.cluster.snapshots import remove_legacy_snapshots
 from hotfix_operator.config.planning import Planner
-from hotfix_operator.errors import HotfixError
+from hotfix_operator.errors import HotfixError, SettingsError
 from hotfix_operator.handlers import register_handlers
 from hotfix_operator.reconciling import Operator
 from hotfix_operator.settings import Settings, describe, load_settings
@@ -78,6 +79,18 @@ def upgrade(*, dry_run: bool = False) -> list[str]:
         return remove_legacy_snapshots(cluster, dry_run=dry_run)
 
 
+def _check_operator_namespace(op: Operator) -> None:
+    """Release snapshots are kept there: without it no release could be recorded."""
+    name = op.settings.operator_namespace
+    if not namespace_exists(op.cluster, name):
+        op.cluster.close()
+        raise SettingsError(
+            f"HOTFIX_OPERATOR_NAMESPACE={name!r}: no such namespace, and release snapshots "
+            f"are kept there; create it (kubectl create namespace {name}) or set the variable "
+            "to the namespace the operator runs in"
+        )
+
+
 def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None) -> int:
     """Run until interrupted; a wrong setting stops it before anything starts."""
     logging.basicConfig(
@@ -94,6 +107,7 @@ def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None)
                 "until the admin lists the config repositories"
             )
         op = build_operator(settings)
+        _check_operator_namespace(op)
     except HotfixError as exc:
         print(f"hotfixctl run: {exc}", file=sys.stderr)
         return 1

@@ -476,3 +476,24 @@ def test_hotfixctl_upgrade_removes_the_snapshot_configmaps_of_older_operators(
     assert f"deleted snapshot ConfigMap {namespace}/orders-1.4.0-snapshot" in done
     assert kube.read("v1", "ConfigMap", "orders-1.4.0-snapshot", namespace=namespace) is None
     assert kube.read("v1", "ConfigMap", "orders-config", namespace=namespace)  # not ours
+
+
+def test_the_operator_does_not_start_without_its_namespace(
+    cluster: controlplane.Cluster, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hotfix_operator.cli", "run"],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("HOTFIX_")},
+            **cluster.env,
+            "HOTFIX_CACHE_DIR": str(tmp_path),
+            "HOTFIX_OPERATOR_NAMESPACE": "no-such-namespace",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "HOTFIX_OPERATOR_NAMESPACE='no-such-namespace': no such namespace" in result.stderr
+    assert "kubectl create namespace no-such-namespace" in result.stderr
