@@ -24,14 +24,17 @@ from kubernetes.client.rest import ApiException
 from hotfix_operator.api import (
     GROUP,
     VERSION,
+    ConditionType,
     ConfigReleaseStatus,
     Environment,
+    Reason,
     Resolution,
     SourceStatus,
     parse_hotfix,
     parse_release,
     to_wire,
 )
+from hotfix_operator.api.conditions import set_condition
 from tests.controlplane import Cluster
 from tests.polling import wait_for
 
@@ -185,7 +188,11 @@ def test_kubectl_get_shows_the_printer_columns_and_the_category(
 ) -> None:
     create(sample("ConfigRelease"))
     create(sample("HotfixDeployment"))
-    release_status = ConfigReleaseStatus(nop_revision=NOP, strategy=Resolution.RECORDED)
+    recorded = set_condition([], ConditionType.READY, True, Reason.RECORDED, "pinned to 2f7e9a1")
+    release_status = ConfigReleaseStatus(
+        nop_revision=NOP, strategy=Resolution.RECORDED, conditions=recorded
+    )
+    available = set_condition([], ConditionType.READY, True, Reason.AVAILABLE, "2 available")
     source = SourceStatus(
         repo_url="https://git.example.com/acme/orders-config.git",
         path="apps/orders",
@@ -201,7 +208,8 @@ def test_kubectl_get_shows_the_printer_columns_and_the_category(
         GROUP, VERSION, namespace, "hotfixdeployments", "orders-1.4.1",
         {"status": {"phase": "Ready", "namespace": "hotfix-orders-1-4-1",
                     "release": {"name": "orders-1.4.0", "version": "1.4.0"},
-                    "source": to_wire(source)}},
+                    "source": to_wire(source),
+                    "conditions": [to_wire(c) for c in available]}},
     )  # fmt: skip
 
     releases = kubectl(crds_applied, "get", "crel", "-n", namespace)
@@ -209,26 +217,17 @@ def test_kubectl_get_shows_the_printer_columns_and_the_category(
     both = kubectl(crds_applied, "get", "hotfix", "-n", namespace, "-o", "name")
 
     assert releases.returncode == 0, releases.stderr
-    assert releases.stdout.split()[:7] == [
-        "NAME",
-        "APP",
-        "VERSION",
-        "STRATEGY",
-        "NOP",
-        "RELEASED",
-        "AGE",
-    ]
-    assert releases.stdout.split()[7:12] == ["orders-1.4.0", "orders", "1.4.0", "Recorded", NOP[:7]]
-    assert hotfixes.stdout.split()[:7] == [
-        "NAME",
-        "APP",
-        "BASE",
-        "PHASE",
-        "NAMESPACE",
-        "REVISION",
-        "AGE",
-    ]
-    assert hotfixes.stdout.split()[7:13] == [
+    header, row = releases.stdout.splitlines()
+    assert header.split() == [
+        "NAME", "APP", "VERSION", "STRATEGY", "NOP", "RELEASED", "AGE", "READY", "STATUS",
+    ]  # fmt: skip
+    assert row.split()[:5] == ["orders-1.4.0", "orders", "1.4.0", "Recorded", NOP[:7]]
+    assert row.split()[-4:] == ["True", "pinned", "to", "2f7e9a1"]  # READY, STATUS
+    header, row = hotfixes.stdout.splitlines()
+    assert header.split() == [
+        "NAME", "APP", "BASE", "PHASE", "NAMESPACE", "REVISION", "AGE", "READY", "STATUS",
+    ]  # fmt: skip
+    assert row.split()[:6] == [
         "orders-1.4.1",
         "orders",
         "1.4.0",
@@ -236,6 +235,7 @@ def test_kubectl_get_shows_the_printer_columns_and_the_category(
         "hotfix-orders-1-4-1",
         NOP[:7],
     ]
+    assert row.split()[-3:] == ["True", "2", "available"]  # READY, STATUS
     assert sorted(both.stdout.split()) == [
         f"configrelease.{GROUP}/orders-1.4.0",
         f"hotfixdeployment.{GROUP}/orders-1.4.1",

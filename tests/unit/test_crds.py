@@ -296,14 +296,22 @@ def test_a_resolved_release_is_immutable_by_a_rule_at_the_root() -> None:
 
 
 def column_path_exists(schema: Node, json_path: str) -> bool:
+    """Each step of ``json_path`` is a property; ``[?(@.key=="v")]`` selects list items by
+    one of their properties (the Ready condition of ``conditions``)."""
+    filters = re.findall(r'\[\?\(@\.(\w+)=="[^"]*"\)\]', json_path)
     node: Node = schema
-    for part in json_path.lstrip(".").split("."):
-        if node is schema and part == "metadata":
+    for part in re.sub(r'\[\?\(@\.\w+=="[^"]*"\)\]', "[]", json_path).lstrip(".").split("."):
+        name = part.removesuffix("[]")
+        if node is schema and name == "metadata":
             return json_path in (".metadata.creationTimestamp", ".metadata.name")
         props = node.get("properties", {})
-        if part not in props:
+        if name not in props:
             return False
-        node = props[part]
+        node = props[name]
+        if part.endswith("[]"):
+            node = node["items"]
+            if filters.pop(0) not in node.get("properties", {}):
+                return False
     return True
 
 
@@ -321,11 +329,11 @@ def test_hotfix_columns_show_what_a_user_looks_for() -> None:
     columns = crd_of("HotfixDeployment")["spec"]["versions"][0]["additionalPrinterColumns"]
     default = [c["name"] for c in columns if not c.get("priority")]
 
-    assert default == ["App", "Base", "Phase", "Namespace", "Revision", "Age"]
+    assert default == ["App", "Base", "Phase", "Namespace", "Revision", "Age", "Ready", "Status"]
 
 
 def test_release_columns_show_what_a_user_looks_for() -> None:
     columns = crd_of("ConfigRelease")["spec"]["versions"][0]["additionalPrinterColumns"]
     default = [c["name"] for c in columns if not c.get("priority")]
 
-    assert default == ["App", "Version", "Strategy", "Nop", "Released", "Age"]
+    assert default == ["App", "Version", "Strategy", "Nop", "Released", "Age", "Ready", "Status"]

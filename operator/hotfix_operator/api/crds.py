@@ -203,6 +203,15 @@ def _column(
 
 
 _AGE = _column("Age", ".metadata.creationTimestamp", "Time since creation.", "date")
+#: kstatus at a glance, after Age as Flux's resources show it: whether it is Ready, and why not.
+_READY = [
+    _column("Ready", '.status.conditions[?(@.type=="Ready")].status', "True once it is Ready."),
+    _column(
+        "Status",
+        '.status.conditions[?(@.type=="Ready")].message',
+        "What the Ready condition says: progress, or what is wrong and what to do.",
+    ),
+]
 
 _RELEASE_COLUMNS = [
     _column("App", ".spec.app", "The app released."),
@@ -212,6 +221,7 @@ _RELEASE_COLUMNS = [
     _column("Released", ".spec.releasedAt", "Time since the production release.", "date"),
     _column("Pinning", ".spec.pinning", "The requested pinning strategy.", priority=1),
     _AGE,
+    *_READY,
 ]
 _HOTFIX_COLUMNS = [
     _column("App", ".spec.app", "The app hotfixed."),
@@ -223,6 +233,7 @@ _HOTFIX_COLUMNS = [
     _column("Image", ".spec.image", "The hotfix image.", priority=1),
     _column("Expires", ".status.expiresAt", "When the hotfix namespace is deleted.", priority=1),
     _AGE,
+    *_READY,
 ]
 
 
