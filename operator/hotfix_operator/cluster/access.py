@@ -17,6 +17,7 @@ from typing import Any
 
 from hotfix_operator.api.group import GROUP
 from hotfix_operator.cluster.clients import Cluster
+from hotfix_operator.cluster.copying import sync_copies
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER, bounded, label_value
 
 __all__ = ["LABEL_MIRROR_OF", "MIRRORED_CLUSTER_ROLES", "mirror_access", "mirror_name"]
@@ -64,43 +65,34 @@ def mirror_access(
         for binding in cluster.read_all(RBAC, "RoleBinding", namespace=source_namespace)
         if _mirrored(binding)
     ]
-    current = {
-        str((binding.get("metadata") or {}).get("name")): binding
-        for binding in cluster.read_all(
-            RBAC,
-            "RoleBinding",
-            namespace=target_namespace,
-            label_selector=f"{LABEL_MANAGED_BY}={MANAGER},{LABEL_MIRROR_OF}",
-        )
-    }
-    applied: list[str] = []
-    for source in sources:
+
+    def mirror(source: Mapping[str, Any]) -> dict[str, Any]:
         source_name = str(source["metadata"]["name"])
-        name = mirror_name(source_name)
-        role_ref = dict(source["roleRef"])
-        existing = current.get(name)
-        if existing is not None and existing.get("roleRef") != role_ref:
-            # roleRef is immutable: a binding that now points elsewhere is made anew.
-            cluster.delete(RBAC, "RoleBinding", name, namespace=target_namespace)
-        cluster.apply(
-            {
-                "apiVersion": RBAC,
-                "kind": "RoleBinding",
-                "metadata": {
-                    "name": name,
-                    "namespace": target_namespace,
-                    "labels": {
-                        **labels,
-                        LABEL_MANAGED_BY: MANAGER,
-                        LABEL_MIRROR_OF: label_value(source_name),
-                    },
-                    "annotations": {_ANNOTATION_SOURCE: f"{source_namespace}/{source_name}"},
+        return {
+            "apiVersion": RBAC,
+            "kind": "RoleBinding",
+            "metadata": {
+                "name": mirror_name(source_name),
+                "namespace": target_namespace,
+                "labels": {
+                    **labels,
+                    LABEL_MANAGED_BY: MANAGER,
+                    LABEL_MIRROR_OF: label_value(source_name),
                 },
-                "roleRef": role_ref,
-                "subjects": _subjects(source, source_namespace),
-            }
-        )
-        applied.append(name)
-    for name in sorted(set(current) - set(applied)):
-        cluster.delete(RBAC, "RoleBinding", name, namespace=target_namespace)
-    return applied
+                "annotations": {_ANNOTATION_SOURCE: f"{source_namespace}/{source_name}"},
+            },
+            "roleRef": dict(source["roleRef"]),
+            "subjects": _subjects(source, source_namespace),
+        }
+
+    return sync_copies(
+        cluster,
+        RBAC,
+        "RoleBinding",
+        sources=sources,
+        target_namespace=target_namespace,
+        copy_label=LABEL_MIRROR_OF,
+        build=mirror,
+        # roleRef is immutable: a binding that now points elsewhere is made anew.
+        replace_when=lambda existing, wanted: existing.get("roleRef") != wanted["roleRef"],
+    )

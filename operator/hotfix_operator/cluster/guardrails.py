@@ -16,6 +16,7 @@ from typing import Any
 
 from hotfix_operator.api.group import GROUP
 from hotfix_operator.cluster.clients import Cluster
+from hotfix_operator.cluster.copying import sync_copies
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER, bounded, label_value
 
 __all__ = ["COPIED_KINDS", "LABEL_COPY_OF", "copy_guardrails", "pod_security_labels"]
@@ -68,23 +69,14 @@ def copy_guardrails(
     hotfix namespace; delete copies whose source is gone. Returns ``Kind/name`` copied."""
     copied: list[str] = []
     for api_version, kind in COPIED_KINDS:
-        wanted = set()
-        for source in cluster.read_all(api_version, kind, namespace=source_namespace):
-            copy = _copy(source, source_namespace, target_namespace, labels)
-            cluster.apply(copy)
-            wanted.add(copy["metadata"]["name"])
-            copied.append(f"{kind}/{copy['metadata']['name']}")
-        stale = cluster.read_all(
+        names = sync_copies(
+            cluster,
             api_version,
             kind,
-            namespace=target_namespace,
-            label_selector=f"{LABEL_MANAGED_BY}={MANAGER},{LABEL_COPY_OF}",
+            sources=cluster.read_all(api_version, kind, namespace=source_namespace),
+            target_namespace=target_namespace,
+            copy_label=LABEL_COPY_OF,
+            build=lambda source: _copy(source, source_namespace, target_namespace, labels),
         )
-        for old in stale:
-            meta = old.get("metadata") or {}
-            if meta.get("name") not in wanted:
-                cluster.delete(
-                    api_version, kind, str(meta["name"]), namespace=target_namespace,
-                    uid=meta.get("uid"),
-                )  # fmt: skip
+        copied += [f"{kind}/{name}" for name in names]
     return copied
