@@ -381,29 +381,17 @@ class Mirror:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}-", dir=self.path.parent))
         try:
-            result = run(
-                ["init", "--bare", "--quiet", str(temp)],
-                cwd=None,
-                access=self._access,
-                timeout=self._timeout,
-                operation="init",
-                repo=self.shown,
-            )
-            if result.returncode != 0:
-                raise GitError(
-                    f"creating a mirror of {self.shown} in {self.path.parent} failed "
-                    f"({stderr_tail(result, self._access)}); check HOTFIX_CACHE_DIR is writable"
-                )
-            config = run(
-                ["config", "hotfix.url", self.url],
-                cwd=temp,
-                access=self._access,
-                timeout=self._timeout,
-                operation="config",
-                repo=self.shown,
-            )
-            if config.returncode != 0:
-                raise GitError(f"configuring the mirror of {self.shown} failed")
+            for args, cwd, operation in (
+                (("init", "--bare", "--quiet", str(temp)), self.path.parent, "init"),
+                (("config", "hotfix.url", self.url), temp, "config"),
+            ):
+                result = self._git(*args, operation=operation, cwd=cwd)
+                if result.returncode != 0:
+                    raise GitError(
+                        f"creating a mirror of {self.shown} in {self.path.parent} failed at git "
+                        f"{operation} ({stderr_tail(result, self._access)}); check "
+                        "HOTFIX_CACHE_DIR is writable"
+                    )
             (temp / "hotfix-url").write_text(self.url + "\n")
             os.rename(temp, self.path)
         finally:
@@ -432,10 +420,11 @@ class Mirror:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _git(self, *args: str, operation: str) -> Finished:
+    def _git(self, *args: str, operation: str, cwd: Path | None = None) -> Finished:
+        """git in the mirror (or in ``cwd`` while the mirror is being made)."""
         return run(
             args,
-            cwd=self.path,
+            cwd=cwd or self.path,
             access=self._access,
             timeout=self._timeout,
             operation=operation,
