@@ -29,6 +29,7 @@ from tests.polling import wait_for
 
 HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"
 TEAM = "team-orders"
+SAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "samples"
 OPERATOR_NAMESPACE = "hotfix-operator"
 STEPS = 8
 _colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -142,13 +143,23 @@ def story(stack: ExitStack, workdir: Path) -> int:
         )
         releases.append(release)
 
-    step(4, "Installing the CRDs and starting the operator (hotfixctl run)")
+    step(4, "Installing the CRDs, granting the team a HotfixPolicy, starting the operator")
     install_crds(cluster.api_client())
     # An earlier run on the same control plane (make cluster) may still be deleting it.
     wait_for(
         lambda: not kube.namespace_exists(TEAM), 90, f"namespace {TEAM} of an earlier run gone"
     )
-    kube.create_namespace(TEAM)
+    kube.create_namespace(TEAM, {"team": "orders"})
+    # The platform team's grant: deploy/'s sample policy, for the story's repository.
+    policy = yaml.safe_load((SAMPLES / "hotfixpolicy-orders.yaml").read_text())
+    policy["spec"]["sources"][0]["repoURL"] = scenario.url
+    kube.apply_policy(policy)
+    stack.callback(lambda: kube.delete_policy(policy["metadata"]["name"]))
+    say(
+        f"HotfixPolicy {policy['metadata']['name']}: namespaces labelled team=orders may hotfix "
+        f"{', '.join(policy['spec']['sources'][0]['paths'])} (nop), "
+        f"{policy['spec']['maxHotfixes']} at a time"
+    )
     if not kube.namespace_exists(OPERATOR_NAMESPACE):  # where release snapshots are kept
         kube.create_namespace(OPERATOR_NAMESPACE)
         stack.callback(lambda: kube.core.delete_namespace(OPERATOR_NAMESPACE))
@@ -188,6 +199,12 @@ def story(stack: ExitStack, workdir: Path) -> int:
     source = status["source"]
     say(f"config revision  {source['revision']} ({source['resolution']}, {source['environment']})")
     say(f"namespace        {target}")
+    labels = kube.core.read_namespace(target).metadata.labels
+    quotas = [q.metadata.name for q in kube.core.list_namespaced_resource_quota(target).items]
+    say(
+        f"guardrails       Pod Security {labels['pod-security.kubernetes.io/enforce']}, "
+        f"ResourceQuota {', '.join(quotas)} (from the policy)"
+    )
     config = kube.core.read_namespaced_config_map("orders-config", target).data
     say(
         f"ConfigMap orders-config: PARTNER_ENDPOINT={config.get('PARTNER_ENDPOINT')}  "

@@ -34,7 +34,7 @@ from hotfix_operator.settings import Settings
 Objects = list[dict[str, Any]]
 Key = tuple[str, str, str | None, str]  # kind, group, namespace, name
 
-CLUSTER_SCOPED = frozenset({"Namespace"})
+CLUSTER_SCOPED = frozenset({"Namespace", "HotfixPolicy"})
 
 
 @dataclass(frozen=True)
@@ -341,10 +341,38 @@ class FakePlanner(Planner):
             raise GitError("fetching the repository failed: connection refused")
 
 
+def policy_body(
+    name: str,
+    *,
+    selector: Mapping[str, Any] | None = None,
+    repo_url: str = "https://git.example.com/",
+    paths: tuple[str, ...] = ("**",),
+    **spec: Any,
+) -> dict[str, Any]:
+    """A HotfixPolicy as a platform admin writes it (by default: everything of the repo)."""
+    return {
+        "apiVersion": "hotfix.gitops.dev/v1alpha1",
+        "kind": "HotfixPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "namespaceSelector": dict(selector or {}),
+            "sources": [{"repoURL": repo_url, "paths": list(paths)}],
+            **spec,
+        },
+    }
+
+
 def settings_for(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(
         cache_dir=tmp_path / "cache", allowed_repos=("https://git.example.com/",), **overrides
     )
 
 
-__all__ = ["FakeCluster", "FakePlanner", "RecordedEvents", "merge_patch", "settings_for"]
+__all__ = [
+    "FakeCluster",
+    "FakePlanner",
+    "RecordedEvents",
+    "merge_patch",
+    "policy_body",
+    "settings_for",
+]

@@ -387,6 +387,10 @@ spec:
         app.kubernetes.io/name: orders
         app.kubernetes.io/part-of: shop
     spec:
+      securityContext:  # restricted (Pod Security), as OpenShift's restricted-v2 makes it
+        runAsNonRoot: true
+        seccompProfile:
+          type: RuntimeDefault
       containers:
         - name: app
           image: {image}
@@ -409,7 +413,8 @@ spec:
               memory: 512Mi
           securityContext:
             allowPrivilegeEscalation: false
-            runAsNonRoot: true
+            capabilities:
+              drop: [ALL]
         - name: envoy
           image: {envoy}
           args: ["--config-path", "/etc/envoy/envoy.yaml"]
@@ -420,6 +425,10 @@ spec:
             requests:
               cpu: 50m
               memory: 64Mi
+          securityContext:
+            allowPrivilegeEscalation: false
+            capabilities:
+              drop: [ALL]
 """
 
 _ORDERS_SERVICE = """\
@@ -495,6 +504,10 @@ spec:
       labels:
         app.kubernetes.io/name: billing
     spec:
+      securityContext:
+        runAsNonRoot: true
+        seccompProfile:
+          type: RuntimeDefault
       containers:
         - name: app
           image: registry.example.com/billing:2.7.0
@@ -504,6 +517,10 @@ spec:
           envFrom:
             - configMapRef:
                 name: billing-config
+          securityContext:
+            allowPrivilegeEscalation: false
+            capabilities:
+              drop: [ALL]
 """
 
 _BILLING_SERVICE = """\

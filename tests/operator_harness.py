@@ -28,6 +28,25 @@ ROUTE_CRD = Path(__file__).parent / "integration" / "route_crd.yaml"
 TEST_OWNER = Owner(uid="0e3b8d52-tests-cluster-layer", namespace="tests", name="cluster-layer")
 
 
+#: The label of team namespaces the tests' catch-all policy grants (see ``grant_tests``).
+GRANTED_LABEL = "tests.hotfix.gitops.dev/granted"
+#: The HotfixPolicy of the story tests: every repository the operator allows (the
+#: operator's HOTFIX_ALLOWED_REPOS stays the fence), both environments, many hotfixes.
+TESTS_POLICY: dict[str, Any] = {
+    "apiVersion": f"{GROUP}/{VERSION}",
+    "kind": "HotfixPolicy",
+    "metadata": {"name": "tests-granted-teams"},
+    "spec": {
+        "namespaceSelector": {"matchLabels": {GRANTED_LABEL: "true"}},
+        "sources": [
+            {"repoURL": prefix, "paths": ["**"]} for prefix in ("file:///", "http://", "https://")
+        ],
+        "environments": ["nop", "prd"],
+        "maxHotfixes": 50,
+    },
+}
+
+
 def unique(prefix: str) -> str:
     """A fresh resource name, so tests never collide on one control plane."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -111,9 +130,47 @@ class Kube:
         self.core = client.CoreV1Api(api)
         self.apps = client.AppsV1Api(api)
 
-    def create_namespace(self, name: str) -> str:
-        self.core.create_namespace({"metadata": {"name": name}})
+    def create_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> str:
+        self.core.create_namespace({"metadata": {"name": name, "labels": dict(labels or {})}})
         return name
+
+    def apply_policy(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create or replace a HotfixPolicy, as a platform admin does with oc apply."""
+        name = body["metadata"]["name"]
+        try:
+            live = self.custom.get_cluster_custom_object(GROUP, VERSION, "hotfixpolicies", name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            return dict(
+                self.custom.create_cluster_custom_object(
+                    GROUP, VERSION, "hotfixpolicies", dict(body)
+                )
+            )
+        replaced = {
+            **body,
+            "metadata": {
+                **body["metadata"],
+                **{"resourceVersion": live["metadata"]["resourceVersion"]},
+            },
+        }
+        return dict(
+            self.custom.replace_cluster_custom_object(
+                GROUP, VERSION, "hotfixpolicies", name, replaced
+            )
+        )
+
+    def delete_policy(self, name: str) -> None:
+        try:
+            self.custom.delete_cluster_custom_object(GROUP, VERSION, "hotfixpolicies", name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def granted_team(self, name: str) -> str:
+        """A team namespace the tests' catch-all HotfixPolicy grants."""
+        self.apply_policy(TESTS_POLICY)
+        return self.create_namespace(name, {GRANTED_LABEL: "true"})
 
     def apply_cr(self, body: Mapping[str, Any]) -> dict[str, Any]:
         plural = {"ConfigRelease": "configreleases", "HotfixDeployment": "hotfixdeployments"}[

@@ -25,6 +25,7 @@ _EPILOG = """\
 examples:
   hotfixctl plan --release releases.yaml --hotfix hotfix.yaml
   hotfixctl plan --release releases.yaml --hotfix hotfix.yaml --output json | jq .source
+  hotfixctl plan --release releases.yaml --hotfix hotfix.yaml --policy policy.yaml
   hotfixctl diff --release orders-1.4.0.yaml
   hotfixctl release record --app orders --version 1.4.0 \\
       --image registry.example.com/orders:1.4.0 \\
@@ -88,6 +89,64 @@ def _hotfix_from(path: str) -> Any:
     return parse_hotfix(documents[0])
 
 
+def _policies_from(path: str) -> list[Any]:
+    from hotfix_operator.api.policies import parse_policy
+
+    documents = [d for d in _load_documents(path, "--policy") if d.get("kind") == "HotfixPolicy"]
+    if not documents:
+        raise InputError(
+            f"--policy file {path!r} holds no HotfixPolicy: pass the policy the platform team "
+            "applied (e.g. oc get hotfixpolicy NAME -o yaml)"
+        )
+    return [parse_policy(d) for d in documents]
+
+
+def _labels(text: str) -> dict[str, str]:
+    labels = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise argparse.ArgumentTypeError(
+                f"{pair!r} is not a label: write key=value pairs, e.g. team=orders,env=test"
+            )
+        labels[key] = value
+    return labels
+
+
+def _grant_offline(args: argparse.Namespace, planner: Any, release: Any, hotfix: Any) -> Any:
+    """The grant of ``--policy`` for the hotfix, as the operator would decide it; None and
+    a note on stderr (text mode) without ``--policy``."""
+    from hotfix_operator.config.grants import Namespace, grant, refuse_too_long_ttl
+
+    if args.policy is None:
+        if args.output == "text":
+            print(
+                "hotfixctl: note: checked against the operator settings (HOTFIX_*) only; "
+                "pass --policy FILE to check the team's HotfixPolicy too",
+                file=sys.stderr,
+            )
+        return None
+    namespace = hotfix.namespace or release.namespace or "default"
+    if args.namespace_labels is None and args.output == "text":
+        print(
+            f"hotfixctl: note: every policy in {args.policy} is taken to select namespace "
+            f"{namespace}; pass --namespace-labels to check their namespaceSelectors too",
+            file=sys.stderr,
+        )
+    granted = grant(
+        _policies_from(args.policy),
+        Namespace(namespace, args.namespace_labels or {}),
+        repo_url=release.spec.source.repo_url,
+        path=release.spec.source.path,
+        environment=hotfix.spec.environment,
+        settings=planner.settings,
+        what=f"HotfixDeployment {hotfix.name}",
+        use_selectors=args.namespace_labels is not None,
+    )
+    refuse_too_long_ttl(hotfix.spec.ttl, granted.limits)
+    return granted
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     from hotfix_operator.config.planning import select_release
     from hotfix_operator.presenting import describe_plan
@@ -95,7 +154,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     hotfix = _hotfix_from(args.hotfix)
     releases = _releases_from(args.release)
     release = select_release(releases, app=hotfix.spec.app, base_version=hotfix.spec.base_version)
-    plan = _planner().plan_from_git(release, hotfix)
+    planner = _planner()
+    granted = _grant_offline(args, planner, release, hotfix)
+    plan = planner.plan_from_git(release, hotfix, grant=granted)
     if args.output == "json":
         print(json.dumps(plan.to_json(show_secrets=args.show_secrets), indent=2))
     elif args.output == "yaml":
@@ -178,11 +239,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_upgrade(args: argparse.Namespace) -> int:
     from hotfix_operator.running import upgrade
 
-    removed = upgrade(dry_run=args.dry_run)
+    report = upgrade(dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
-    for name in removed:
+    for name in report.removed:
         print(f"{verb} snapshot ConfigMap {name}")
-    print(f"{len(removed)} snapshot ConfigMaps of an older operator: {verb}")
+    print(f"{len(report.removed)} snapshot ConfigMaps of an older operator: {verb}")
+    if report.ungoverned:
+        print(
+            f"{len(report.ungoverned)} namespaces with ConfigReleases or HotfixDeployments that "
+            f"no HotfixPolicy selects: {', '.join(report.ungoverned)}; their new hotfixes are "
+            "refused (NotPermitted) and running ones are no longer maintained until a policy "
+            "grants them (see deploy/samples/hotfixpolicy-orders.yaml)"
+        )
+    else:
+        print("every namespace with ConfigReleases or HotfixDeployments has a HotfixPolicy")
     return 0
 
 
@@ -243,6 +313,20 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["text", "yaml", "json"],
         default="text",
         help="text for people (default); yaml/json: one object for machines",
+    )
+    plan.add_argument(
+        "--policy",
+        metavar="FILE",
+        help=(
+            "HotfixPolicy YAML to check the plan against, as the operator does (repository, "
+            "folder, environment, kinds, Pod Security level, maxTTL); default: settings only"
+        ),
+    )
+    plan.add_argument(
+        "--namespace-labels",
+        type=_labels,
+        metavar="K=V,...",
+        help="the team namespace's labels, to check the policies' namespaceSelectors too",
     )
     plan.add_argument(
         "--show-secrets",

@@ -11,6 +11,7 @@
     ├── ReleaseNotFound              no ConfigRelease yet: waited for, it may appear
     ├── ReleaseNotReady              the ConfigRelease is not resolved (yet): waited for
     ├── ReleaseChanged               the hotfix's release was deleted or replaced: no retry
+    ├── TooManyHotfixes              the team's maxHotfixes are active: waited for, one ends
     ├── OwnershipConflict            the hotfix namespace is not this hotfix's: no retry
     ├── RenderError                  kustomize or YAML failed on the config folder
     ├── GitError                     git failed (network, timeout): retried with backoff
@@ -45,6 +46,7 @@ __all__ = [
     "RepositoryNotAllowed",
     "RevisionNotFound",
     "SettingsError",
+    "TooManyHotfixes",
     "UnknownVersion",
     "error_class",
 ]
@@ -126,6 +128,14 @@ class ReleaseChanged(HotfixError):
     """The release a running hotfix was built on was deleted or replaced by another one."""
 
     reason = "ReleaseChanged"
+
+
+class TooManyHotfixes(HotfixError):
+    """The team namespace has as many active hotfixes as its HotfixPolicy allows; this one
+    waits (Pending) until one of them expires or is deleted."""
+
+    reason = "TooManyHotfixes"
+    permanent = False
 
 
 class OwnershipConflict(HotfixError):

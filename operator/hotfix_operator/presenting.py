@@ -83,6 +83,8 @@ def describe_plan(plan: Plan, *, colour: bool = False) -> str:
         ("namespace", _namespace(plan.namespace)),
         ("image swap", ", ".join(plan.swapped) or "none"),
     ]
+    if plan.policy is not None:
+        summary.append(("granted by", f"HotfixPolicy {plan.policy.name}"))
     lines = [
         paint(f"Hotfix plan: {plan.release_name} on its {plan.pin.environment} config", "bold")
     ]

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import kopf
 
@@ -28,9 +29,10 @@ from hotfix_operator.api.group import GROUP
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.events import EventRecorder
 from hotfix_operator.cluster.namespaces import namespace_exists
+from hotfix_operator.cluster.policies import ungoverned_namespaces
 from hotfix_operator.cluster.snapshots import remove_legacy_snapshots
 from hotfix_operator.config.planning import Planner
-from hotfix_operator.errors import HotfixError, SettingsError
+from hotfix_operator.errors import HotfixError, PolicyViolation, SettingsError
 from hotfix_operator.handlers import register_handlers
 from hotfix_operator.reconciling import Operator
 from hotfix_operator.settings import Settings, describe, load_settings
@@ -72,11 +74,30 @@ def build_operator(settings: Settings) -> Operator:
     )
 
 
-def upgrade(*, dry_run: bool = False) -> list[str]:
-    """One-time steps of an upgrade, with the caller's (admin) credentials: today the
-    removal of pre-0.2 snapshot ConfigMaps from team namespaces."""
+@dataclass(frozen=True)
+class UpgradeReport:
+    """What ``hotfixctl upgrade`` did (or would do) and what is left to the admin."""
+
+    #: pre-0.2 snapshot ConfigMaps (``namespace/name``) deleted, or to delete
+    removed: list[str]
+    #: namespaces with ConfigReleases or HotfixDeployments no HotfixPolicy selects
+    ungoverned: list[str]
+
+
+def upgrade(*, dry_run: bool = False) -> UpgradeReport:
+    """One-time steps of an upgrade, with the caller's (admin) credentials: the removal of
+    pre-0.2 snapshot ConfigMaps from team namespaces, and the namespaces that need a
+    HotfixPolicy before their hotfixes go on."""
     with Cluster.from_environment() as cluster:
-        return remove_legacy_snapshots(cluster, dry_run=dry_run)
+        try:
+            ungoverned = ungoverned_namespaces(cluster, logging.getLogger(__name__))
+        except PolicyViolation as exc:  # the server does not know the kinds
+            raise SettingsError(
+                f"{exc}; upgrade the CRDs first (oc apply -k deploy/overlays/openshift, or "
+                "kubectl apply -f crds/), then run hotfixctl upgrade"
+            ) from exc
+        removed = remove_legacy_snapshots(cluster, dry_run=dry_run)
+        return UpgradeReport(removed, ungoverned)
 
 
 def _check_operator_namespace(op: Operator) -> None:

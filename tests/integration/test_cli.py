@@ -17,6 +17,14 @@ import yaml
 from hotfix_operator.config.manifests import REDACTED
 from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, BadInput
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
+from tests.tenancy_attacks import (
+    ATTACKS,
+    TEAM_LABEL,
+    VICTIM_PASSWORD,
+    Attack,
+    policy_for,
+    team_policy,
+)
 
 HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"
 
@@ -375,3 +383,80 @@ def test_a_plan_redacts_secret_values_unless_asked(merged: Scenario, tmp_path: P
     assert by_kind(json.loads(shown.stdout)["objects"], "Secret")["data"] == {
         "TOKEN": PRICING_TOKEN
     }
+
+
+# --- tenancy: `plan --policy` refuses what the operator refuses ---------------------------
+
+
+def plan_with_policy(
+    scenario: Scenario,
+    tmp_path: Path,
+    release: dict[str, Any],
+    hotfix: dict[str, Any],
+    policy: dict[str, Any],
+    *extra: str,
+    output: str = "json",
+) -> subprocess.CompletedProcess[str]:
+    path = write_yaml(tmp_path / "policy.yaml", policy)
+    return plan_files(
+        scenario, tmp_path, release, hotfix, extra=("--policy", path, *extra), output=output
+    )
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.id)
+def test_every_tenancy_attack_is_refused_by_plan_with_the_policy(
+    merged: Scenario, tmp_path: Path, attack: Attack
+) -> None:
+    nop = attack.nop_revision(merged)
+    cache = tmp_path / "cache"
+    release = record(merged, cache, *(["--nop-revision", nop] if nop else []))
+    hotfix = hotfix_manifest()
+    attack.release(release)
+    attack.hotfix(hotfix)
+    team = "someone-else" if attack.unselected else "orders"
+
+    result = plan_with_policy(
+        merged,
+        tmp_path,
+        release,
+        hotfix,
+        policy_for(attack, "orders", "orders", merged),
+        "--namespace-labels",
+        f"{TEAM_LABEL}={team}",
+    )
+
+    assert_refused(result, *attack.fragments)
+    assert VICTIM_PASSWORD not in result.stderr
+
+
+def test_a_granted_plan_names_its_policy_and_the_checks_it_skipped(
+    merged: Scenario, tmp_path: Path
+) -> None:
+    release = record(merged, tmp_path / "cache")
+    policy = team_policy("orders", "orders", merged)
+
+    granted = plan_with_policy(
+        merged, tmp_path, release, hotfix_manifest(), policy, "--namespace-labels",
+        f"{TEAM_LABEL}=orders",
+    )  # fmt: skip
+    assert granted.returncode == 0, granted.stderr
+    assert json.loads(granted.stdout)["policy"] == "orders"
+
+    text = plan_with_policy(merged, tmp_path, release, hotfix_manifest(), policy, output="text")
+    assert text.returncode == 0, text.stderr
+    assert "granted by   HotfixPolicy orders" in text.stdout
+    assert "is taken to select namespace team-orders" in text.stderr  # no labels given
+
+    without = plan_files(merged, tmp_path, release, hotfix_manifest(), output="text")
+    assert without.returncode == 0, without.stderr
+    assert "checked against the operator settings (HOTFIX_*) only" in without.stderr
+    assert "pass --policy FILE" in without.stderr
+
+
+def test_plan_refuses_a_policy_file_without_a_policy(merged: Scenario, tmp_path: Path) -> None:
+    release = record(merged, tmp_path / "cache")
+    result = plan_with_policy(merged, tmp_path, release, hotfix_manifest(), release)
+    assert_refused(result, "holds no HotfixPolicy")
+    broken = team_policy("orders", "orders", merged, environments=["qa"])
+    result = plan_with_policy(merged, tmp_path, release, hotfix_manifest(), broken)
+    assert_refused(result, "HotfixPolicy orders: spec.environments[0]: must be 'nop' or 'prd'")

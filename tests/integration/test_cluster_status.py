@@ -39,7 +39,7 @@ from hotfix_operator.cluster.snapshots import (
 )
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
-from tests.operator_harness import TEST_OWNER, unique
+from tests.operator_harness import TEST_OWNER, install_crds, unique
 from tests.polling import wait_for
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy/samples/configrelease-orders-1.4.0.yaml"
@@ -437,6 +437,7 @@ def test_hotfixctl_upgrade_removes_the_snapshot_configmaps_of_older_operators(
     cluster: controlplane.Cluster, kube: Cluster, namespace: str
 ) -> None:
     """Before 0.2 a snapshot was a ConfigMap in the team namespace, readable by its viewers."""
+    install_crds(cluster.api_client())  # the new CRDs come first, then `hotfixctl upgrade`
     legacy = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -476,6 +477,50 @@ def test_hotfixctl_upgrade_removes_the_snapshot_configmaps_of_older_operators(
     assert f"deleted snapshot ConfigMap {namespace}/orders-1.4.0-snapshot" in done
     assert kube.read("v1", "ConfigMap", "orders-1.4.0-snapshot", namespace=namespace) is None
     assert kube.read("v1", "ConfigMap", "orders-config", namespace=namespace)  # not ours
+
+
+def test_hotfixctl_upgrade_names_the_namespaces_no_policy_selects_yet(
+    cluster: controlplane.Cluster, kube: Cluster, namespace: str
+) -> None:
+    """Since 0.2 nothing is permitted without a HotfixPolicy: the admin learns where."""
+    install_crds(cluster.api_client())
+    kube.create(
+        {
+            "apiVersion": "hotfix.gitops.dev/v1alpha1",
+            "kind": "HotfixDeployment",
+            "metadata": {"name": "orders-hotfix", "namespace": namespace},
+            "spec": {"app": "orders", "image": "registry.example.com/orders:1.4.1"},
+        }
+    )
+
+    def upgrade() -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "hotfix_operator.cli", "upgrade", "--dry-run"],
+            env={**os.environ, **cluster.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert namespace in upgrade().split("no HotfixPolicy selects: ", 1)[1].split(";")[0]
+    kube.merge_patch("v1", "Namespace", namespace, {"metadata": {"labels": {"upgrade": namespace}}})
+    policy = {
+        "apiVersion": "hotfix.gitops.dev/v1alpha1",
+        "kind": "HotfixPolicy",
+        "metadata": {"name": f"upgrade-{namespace}"},
+        "spec": {
+            "namespaceSelector": {"matchLabels": {"upgrade": namespace}},
+            "sources": [{"repoURL": "https://git.example.com/", "paths": ["**"]}],
+        },
+    }
+    kube.create(policy)
+    try:
+        assert namespace not in upgrade()
+    finally:
+        kube.delete("hotfix.gitops.dev/v1alpha1", "HotfixPolicy", policy["metadata"]["name"])
 
 
 def test_the_operator_does_not_start_without_its_namespace(

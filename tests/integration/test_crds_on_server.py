@@ -384,3 +384,57 @@ def test_until_it_is_resolved_a_release_may_be_fixed(
     assert patched["spec"]["revisions"] == {"prd": OTHER, "nop": NOP}
     assert patched["metadata"]["generation"] == 2
     resolve(custom, namespace)  # the operator's status write is not a spec change
+
+
+# --- HotfixPolicy: cluster-scoped, written by the platform team ---------------------------
+
+
+def test_the_sample_policy_applies_with_defaults_and_printer_columns(
+    crds_applied: Cluster, custom: client.CustomObjectsApi
+) -> None:
+    policy = sample("HotfixPolicy")
+    policy["metadata"]["name"] = f"sample-{uuid.uuid4().hex[:8]}"
+    del policy["spec"]["environments"], policy["spec"]["maxHotfixes"]
+    name = policy["metadata"]["name"]
+    stored = custom.create_cluster_custom_object(
+        GROUP, VERSION, "hotfixpolicies", policy, field_validation="Strict"
+    )
+    try:
+        assert stored["spec"]["environments"] == ["nop"]  # defaults of the schema
+        assert stored["spec"]["maxHotfixes"] == 3
+        listed = kubectl(crds_applied, "get", "hfp", name)
+        assert listed.returncode == 0, listed.stderr
+        header, row = listed.stdout.splitlines()
+        assert header.split() == [
+            "NAME", "ENVIRONMENTS", "MAX", "HOTFIXES", "MAX", "TTL", "POD", "SECURITY", "AGE",
+        ]  # fmt: skip
+        assert row.split()[:5] == [name, '["nop"]', "3", "72h", "restricted"]
+    finally:
+        custom.delete_cluster_custom_object(GROUP, VERSION, "hotfixpolicies", name)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"namespaceTemplate": {"labels": {"pod-security.kubernetes.io/enforce": "privileged"}}},
+            "are set by the operator",
+        ),
+        (
+            {"namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "In"}]}},
+            "In and NotIn need values",
+        ),
+        ({"sources": [{"repoURL": "https://git.example.com/", "paths": ["../x"]}]}, "paths[0]"),
+        ({"environments": ["qa"]}, "Unsupported value"),
+    ],
+)
+def test_the_api_server_refuses_a_bad_policy_naming_the_field(
+    crds_applied: Cluster, custom: client.CustomObjectsApi, change: dict[str, Any], message: str
+) -> None:
+    policy = sample("HotfixPolicy")
+    policy["metadata"]["name"] = f"bad-{uuid.uuid4().hex[:8]}"
+    policy["spec"].update(change)
+    with pytest.raises(ApiException) as refused:
+        custom.create_cluster_custom_object(GROUP, VERSION, "hotfixpolicies", policy)
+    assert refused.value.status == 422
+    assert message in str(refused.value.body)

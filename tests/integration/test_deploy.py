@@ -225,7 +225,11 @@ def test_openshift_overlay_passes_a_server_side_dry_run(
     ensure_crd(kube.api, CONSOLE_YAML_SAMPLE_CRD)
     result = kubectl(cluster, "apply", "--dry-run=server", "-k", str(OPENSHIFT))
     assert result.returncode == 0, result.stderr
-    for name in ("hotfix-operator-configrelease", "hotfix-operator-hotfixdeployment"):
+    for name in (
+        "hotfix-operator-configrelease",
+        "hotfix-operator-hotfixdeployment",
+        "hotfix-operator-hotfixpolicy",
+    ):
         assert f"consoleyamlsample.console.openshift.io/{name}" in result.stdout
     assert "PodSecurity" not in result.stderr, result.stderr
 
@@ -238,6 +242,7 @@ def test_console_offers_exactly_the_samples() -> None:
     files = {
         "ConfigRelease": SAMPLES / "configrelease-orders-1.4.0.yaml",
         "HotfixDeployment": SAMPLES / "hotfixdeployment-orders-1.4.1.yaml",
+        "HotfixPolicy": SAMPLES / "hotfixpolicy-orders.yaml",
     }
     assert set(samples) == set(files)
     for kind, path in files.items():

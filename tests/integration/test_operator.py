@@ -27,6 +27,14 @@ from tests.controlplane.clusters import Cluster
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
 from tests.operator_harness import GROUP, VERSION, Kube, OperatorProcess, install_crds
 from tests.polling import stays, wait_for
+from tests.tenancy_attacks import (
+    ATTACKS,
+    TEAM_LABEL,
+    VICTIM_PASSWORD,
+    Attack,
+    policy_for,
+    team_policy,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -84,7 +92,7 @@ def operator(
 def team(kube: Kube, operator: OperatorProcess) -> Iterator[str]:
     """A fresh team namespace; at the end its HotfixDeployments are deleted (and with
     them their hotfix namespaces)."""
-    name = kube.create_namespace(f"team-{uuid.uuid4().hex[:8]}")
+    name = kube.granted_team(f"team-{uuid.uuid4().hex[:8]}")
     yield name
     for item in kube.custom.list_namespaced_custom_object(
         "hotfix.gitops.dev", "v1alpha1", name, HOTFIXES
@@ -514,11 +522,9 @@ def test_bad_input_fails_with_a_reason_and_applies_nothing(
     assert target is None or not kube.namespace_exists(target) or not managed_objects(kube, target)
 
 
-def assert_warning_event(kube: Kube, team: str, reason: str) -> None:
+def assert_warning_event(kube: Kube, team: str, reason: str, name: str = "orders-hotfix") -> None:
     wait_for(
-        lambda: [
-            r for t, r, _ in kube.events(team, "orders-hotfix") if (t, r) == ("Warning", reason)
-        ],
+        lambda: [r for t, r, _ in kube.events(team, name) if (t, r) == ("Warning", reason)],
         10,
         f"a Warning Event with reason {reason}",
     )
@@ -574,7 +580,7 @@ def stalled_reason(status: dict[str, Any]) -> tuple[str, str]:
 
 @contextmanager
 def other_team(kube: Kube) -> Iterator[str]:
-    name = kube.create_namespace(f"team-{uuid.uuid4().hex[:8]}")
+    name = kube.granted_team(f"team-{uuid.uuid4().hex[:8]}")
     try:
         yield name
     finally:
@@ -974,3 +980,171 @@ def test_the_team_namespaces_guardrails_go_into_its_hotfix_namespace(
     assert kube.core.read_namespaced_resource_quota("team-compute", target).spec.hard == {
         "pods": "10"
     }
+
+
+# --- tenancy: the HotfixPolicy, as a hostile tenant tries it ------------------------------
+
+
+def victim_state(kube: Kube, namespace: str) -> dict[str, Any]:
+    """What an attack must leave as it was: the victim namespace and its RoleBindings."""
+    meta = kube.core.read_namespace(namespace).metadata
+    return {
+        "labels": meta.labels,
+        "annotations": meta.annotations,
+        "bindings": role_bindings(kube, namespace),
+        "hotfix namespaces": sorted(
+            n.metadata.name
+            for n in kube.core.list_namespace(
+                label_selector=f"hotfix.gitops.dev/owner-namespace={namespace}"
+            ).items
+        ),
+    }
+
+
+@contextmanager
+def policy_team(kube: Kube, policy: dict[str, Any], *, labels: dict[str, str]) -> Iterator[str]:
+    """A team namespace with ``labels`` and a HotfixPolicy; both gone at the end."""
+    kube.apply_policy(policy)
+    name = kube.create_namespace(f"team-{uuid.uuid4().hex[:8]}", labels)
+    try:
+        yield name
+    finally:
+        for item in kube.custom.list_namespaced_custom_object(GROUP, VERSION, name, HOTFIXES)[
+            "items"
+        ]:
+            kube.delete(HOTFIXES, name, item["metadata"]["name"])
+        kube.delete_policy(policy["metadata"]["name"])
+        kube.core.delete_namespace(name)
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.id)
+def test_every_tenancy_attack_is_refused_by_the_operator(
+    kube: Kube,
+    operator: OperatorProcess,
+    repos: Path,
+    operator_env: dict[str, str],
+    attack: Attack,
+) -> None:
+    """The table `plan --policy` refuses, on the real API server: the reason in a condition
+    and a Warning Event, nothing of a refused release stored in any form, nothing applied,
+    and the victim team's namespace and RoleBindings as they were."""
+    scenario = scenario_in(repos, merge_flow)
+    key = uuid.uuid4().hex[:8]
+    policy = policy_for(attack, f"tenancy-{key}", key, scenario)
+    labels = {TEAM_LABEL: "someone-else" if attack.unselected else key}
+    with other_team(kube) as victim, policy_team(kube, policy, labels=labels) as attacker:
+        kube.bind(victim, "victor", "admin")
+        before = victim_state(kube, victim)
+        release = release_body(
+            scenario, attacker, operator_env, nop_revision=attack.nop_revision(scenario)
+        )
+        hotfix = hotfix_body(attacker)
+        attack.release(release)
+        attack.hotfix(hotfix)
+        kube.apply_cr(release)
+        kube.apply_cr(hotfix)
+
+        failed = kube.wait_phase(attacker, "orders-hotfix", "Failed", operator=operator)["status"]
+        messages = {c["reason"]: c["message"] for c in failed["conditions"]}
+        assert attack.reason in messages, messages
+        for fragment in attack.fragments:
+            assert fragment in messages[attack.reason]
+        assert_warning_event(kube, attacker, attack.reason)
+        assert failed.get("namespace") is None  # no hotfix namespace, nothing applied
+        recorded = kube.get("configreleases", attacker, "orders-1.4.0")
+        assert recorded is not None
+        if attack.release_refused:
+            status = recorded.get("status") or {}
+            ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+            assert (ready["status"], ready["reason"]) == ("False", attack.reason)
+            assert "snapshot" not in status and "nopRevision" not in status
+            uid = recorded["metadata"]["uid"]
+            snapshots = kube.core.list_namespaced_secret(
+                operator_env["HOTFIX_OPERATOR_NAMESPACE"],
+                label_selector=f"hotfix.gitops.dev/release-uid={uid}",
+            )
+            assert snapshots.items == []
+            old_snapshots = [  # as operators before 0.2 kept them
+                c.metadata.name
+                for c in kube.core.list_namespaced_config_map(attacker).items
+                if "hotfix.gitops.dev/release" in (c.metadata.labels or {})
+            ]
+            assert old_snapshots == []
+        shown = str(failed) + str(kube.events(attacker, "orders-hotfix"))
+        assert VICTIM_PASSWORD not in shown
+        assert victim_state(kube, victim) == before
+
+
+def test_a_hotfix_over_max_hotfixes_waits_pending_until_one_is_deleted(
+    kube: Kube, operator: OperatorProcess, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    key = uuid.uuid4().hex[:8]
+    policy = team_policy(f"tenancy-{key}", key, scenario, maxHotfixes=1)
+    with policy_team(kube, policy, labels={TEAM_LABEL: key}) as team:
+        kube.apply_cr(release_body(scenario, team, operator_env))
+        kube.apply_cr(hotfix_body(team, "first"))
+        kube.wait_applied(team, "first", operator=operator)
+        kube.apply_cr(hotfix_body(team, "second"))
+
+        def waiting() -> dict[str, Any] | None:
+            status = (kube.get(HOTFIXES, team, "second") or {}).get("status") or {}
+            reasons = {c["type"]: c["reason"] for c in status.get("conditions") or []}
+            return status if reasons.get("Ready") == "TooManyHotfixes" else None
+
+        status = wait_for(waiting, 30, "the second hotfix waiting (TooManyHotfixes)")
+        assert status["phase"] == "Pending" and status["observedGeneration"] == 1
+        assert "namespace" not in status
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        assert f"HotfixPolicy tenancy-{key} allows (spec.maxHotfixes 1)" in ready["message"]
+        assert_warning_event(kube, team, "TooManyHotfixes", name="second")
+
+        kube.delete(HOTFIXES, team, "first")
+        kube.wait_applied(team, "second", operator=operator, timeout=90)
+
+
+def test_the_policys_namespace_template_is_read_back_from_the_hotfix_namespace(
+    kube: Kube, operator: OperatorProcess, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """Pod Security labels at the strictest level, the team's quota copied, the policy's
+    own quota, limit range and labels — all before the workloads."""
+    scenario = scenario_in(repos, merge_flow)
+    key = uuid.uuid4().hex[:8]
+    policy = team_policy(
+        f"tenancy-{key}",
+        key,
+        scenario,
+        namespaceTemplate={
+            "podSecurity": "baseline",  # the team namespace's restricted wins
+            "copyFromSource": ["ResourceQuota"],
+            "resourceQuota": {"hard": {"pods": "20", "requests.cpu": "4"}},
+            "limitRange": {"limits": [{"type": "Container", "default": {"memory": "512Mi"}}]},
+            "labels": {"egress-profile": "hotfix"},
+        },
+    )
+    labels = {TEAM_LABEL: key, "pod-security.kubernetes.io/enforce": "restricted"}
+    with policy_team(kube, policy, labels=labels) as team:
+        kube.core.create_namespaced_resource_quota(
+            team, {"metadata": {"name": "compute"}, "spec": {"hard": {"pods": "10"}}}
+        )
+        kube.core.create_namespaced_limit_range(
+            team,
+            {"metadata": {"name": "defaults"}, "spec": {"limits": [{"type": "Container"}]}},
+        )
+        kube.apply_cr(release_body(scenario, team, operator_env))
+        kube.apply_cr(hotfix_body(team))
+        target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
+
+        labels = kube.core.read_namespace(target).metadata.labels
+        for mode in ("enforce", "audit", "warn"):  # the team's and the operator's level
+            assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+        assert labels["egress-profile"] == "hotfix"
+        assert kube.core.read_namespaced_resource_quota("team-compute", target).spec.hard == {
+            "pods": "10"
+        }
+        own = kube.core.read_namespaced_resource_quota(f"policy-tenancy-{key}", target)
+        assert own.spec.hard == {"pods": "20", "requests.cpu": "4"}
+        limits = kube.core.read_namespaced_limit_range(f"policy-tenancy-{key}", target)
+        assert limits.spec.limits[0].default == {"memory": "512Mi"}
+        copied = [r.metadata.name for r in kube.core.list_namespaced_limit_range(target).items]
+        assert copied == [f"policy-tenancy-{key}"]  # the team's is not listed: not copied

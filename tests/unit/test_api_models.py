@@ -25,7 +25,10 @@ from hotfix_operator.api import (
     parse_release,
     to_wire,
 )
+from hotfix_operator.api.policies import parse_policy
+from hotfix_operator.config.grants import Namespace, grant
 from hotfix_operator.errors import InputError
+from hotfix_operator.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "samples"
 PRD = "8c1d5f0e2b9a47c3d6e1f0a8b7c2d9e4f5a6b3c1"
@@ -390,10 +393,32 @@ def sample_objects() -> list[dict[str, Any]]:
     return documents
 
 
-def test_samples_exist_for_both_kinds() -> None:
+def test_samples_exist_for_every_kind() -> None:
     kinds = sorted(d["kind"] for d in sample_objects())
 
-    assert kinds == ["ConfigRelease", "HotfixDeployment"]
+    assert kinds == ["ConfigRelease", "HotfixDeployment", "HotfixPolicy"]
+
+
+def test_the_sample_policy_grants_the_sample_release_and_hotfix(tmp_path: Path) -> None:
+    by_kind = {d["kind"]: d for d in sample_objects()}
+    release = parse_release(by_kind["ConfigRelease"])
+    hotfix = parse_hotfix(by_kind["HotfixDeployment"])
+    policy = parse_policy(by_kind["HotfixPolicy"])
+    settings = Settings(cache_dir=tmp_path, allowed_repos=("https://git.example.com/",))
+
+    granted = grant(
+        [policy],
+        Namespace("team-orders", {"team": "orders"}),
+        repo_url=release.spec.source.repo_url,
+        path=release.spec.source.path,
+        environment=hotfix.spec.environment,
+        settings=settings,
+        what="the sample",
+    )
+
+    assert granted.policies == (policy,)
+    ttl = hotfix.spec.ttl_timedelta()
+    assert ttl is not None and ttl <= granted.limits.max_ttl
 
 
 def test_samples_are_valid_and_consistent() -> None:

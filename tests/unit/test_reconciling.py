@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from hotfix_operator.reconciling import (
     reconcile_release,
     sweep_releases,
 )
-from tests.fakes import FakeCluster, FakePlanner, RecordedEvents, settings_for
+from tests.fakes import FakeCluster, FakePlanner, RecordedEvents, policy_body, settings_for
 
 TEAM = "team-orders"
 OPERATOR_NAMESPACE = "hotfix-operator"
@@ -46,6 +46,16 @@ NOP_140, PRD_140 = "1" * 40, "2" * 40
 NOP_150, PRD_150 = "3" * 40, "4" * 40
 NOP_TODAY, MERGE_BASE_AFTER_FORCE_PUSH = "5" * 40, "6" * 40
 LOG = logging.getLogger("test")
+TEAM_NAMESPACE = {"name": TEAM, "labels": {"team": "orders"}}
+#: The platform team's grant to the orders team: its folder, both environments.
+ORDERS_POLICY = policy_body(
+    "orders",
+    selector={"matchLabels": {"team": "orders"}},
+    repo_url=REPO,
+    paths=("apps/orders",),
+    environments=["nop", "prd"],
+    maxHotfixes=10,
+)
 
 
 def orders(*, endpoint: bool = True, flags: bool = False) -> list[dict[str, Any]]:
@@ -205,20 +215,30 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    settings = settings_for(tmp_path)
-    planner = FakePlanner(settings)
+    world = _world_with(tmp_path)
+    world.planner.commit(NOP_150, orders(endpoint=False, flags=True))
+    world.planner.commit(PRD_150, orders(endpoint=False, flags=True))
+    world.planner.commit(NOP_TODAY, orders(endpoint=False, flags=True))
+    world.planner.commit(MERGE_BASE_AFTER_FORCE_PUSH, orders(endpoint=False))
+    world.planner.heads["nop"] = NOP_TODAY
+    yield world
+    world.planner.mirrors.close()
+
+
+def _world_with(tmp_path: Path, **settings: Any) -> World:
+    """A team namespace (labelled team=orders) the orders policy grants, and an in-memory
+    config repository with 1.4.0's commits."""
+    config = settings_for(tmp_path, **settings)
+    planner = FakePlanner(config)
     planner.commit(NOP_140, orders())
     planner.commit(PRD_140, orders())
-    planner.commit(NOP_150, orders(endpoint=False, flags=True))
-    planner.commit(PRD_150, orders(endpoint=False, flags=True))
-    planner.commit(NOP_TODAY, orders(endpoint=False, flags=True))
-    planner.commit(MERGE_BASE_AFTER_FORCE_PUSH, orders(endpoint=False))
-    planner.heads["nop"] = NOP_TODAY
+    planner.heads["nop"] = NOP_140
     planner.merge_base = NOP_140
     cluster, events = FakeCluster(), RecordedEvents()
-    op = Operator(settings=settings, cluster=cluster, planner=planner, events=events)  # type: ignore[arg-type]
-    yield World(op, cluster, planner, events)
-    planner.mirrors.close()
+    cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": TEAM_NAMESPACE})
+    cluster.put(ORDERS_POLICY)
+    op = Operator(settings=config, cluster=cluster, planner=planner, events=events)  # type: ignore[arg-type]
+    return World(op, cluster, planner, events)
 
 
 def deploy(world: World, name: str = "orders-hotfix", **spec: Any) -> HotfixDeploymentStatus:
@@ -933,7 +953,7 @@ def test_a_ttl_beyond_the_maximum_is_refused_not_shortened(world: World) -> None
     assert "spec.ttl 999h is longer than the maximum 168h" in str(refused.value)
     assert world.conditions()["Stalled"] == ("True", "InvalidSpec")
     assert len(world.cluster.writes("apply")) == applies  # nothing applied
-    assert world.cluster.of_kind("Namespace") == []
+    assert [n["metadata"]["name"] for n in world.cluster.of_kind("Namespace")] == [TEAM]
 
     status = deploy(world, "within", ttl="168h")
     created = world.body("HotfixDeployment", "within")["metadata"]["creationTimestamp"]
@@ -1031,4 +1051,241 @@ def test_the_team_namespaces_guardrails_are_in_its_hotfix_namespace(world: World
     world.cluster.delete("v1", "ResourceQuota", "compute", namespace=TEAM)  # lifted by the team
     world.drift_due()
     check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert world.cluster.get("ResourceQuota", "team-compute", target) is None
+
+
+# --- Tenancy: HotfixPolicy ---------------------------------------------------------------
+
+
+def set_policy(world: World, **spec: Any) -> None:
+    """The platform team edits the orders policy (a merge of ``spec`` into it)."""
+    body = world.cluster.get("HotfixPolicy", "orders")
+    assert body is not None
+    body["spec"] = {**body["spec"], **spec}
+
+
+def test_a_release_no_policy_grants_is_never_fetched_rendered_or_snapshotted(
+    world: World,
+) -> None:
+    world.cluster.delete(API_VERSION, "HotfixPolicy", "orders")
+    body = world.release(resolve=False)
+    with pytest.raises(HotfixError) as refused:
+        reconcile_release(world.op, body, LOG)
+
+    assert refused.value.reason == "NotPermitted"
+    assert "no HotfixPolicy selects namespace team-orders (its labels: team=orders)" in str(
+        refused.value
+    )
+    assert (world.planner.resolutions, world.planner.renders) == (0, [])
+    assert world.cluster.of_kind("Secret") == []  # no snapshot in any form
+    conditions = {c.type: (c.status, c.reason) for c in world.release_status().conditions}
+    assert conditions["Ready"] == ("False", "NotPermitted")
+    assert conditions["Stalled"] == ("True", "NotPermitted")
+    assert ("Warning", "NotPermitted") in [(t, r) for t, r, _ in world.events.posted]
+
+    # The platform team grants it: the next periodic pass records it, no spec change.
+    world.cluster.put(ORDERS_POLICY)
+    sweep_releases(world.op, LOG)
+    assert world.release_status().nop_revision == NOP_140
+    assert world.release_status().snapshot is not None
+
+
+def test_a_release_naming_another_teams_folder_is_refused_before_git(world: World) -> None:
+    body = world.cluster.put(
+        {
+            "apiVersion": "hotfix.gitops.dev/v1alpha1",
+            "kind": "ConfigRelease",
+            "metadata": {"name": "payments-2.0.0", "namespace": TEAM},
+            "spec": {
+                "app": "payments",
+                "version": "2.0.0",
+                "image": "registry.example.com/payments:2.0.0",
+                "source": {"repoURL": REPO, "path": "apps/payments"},
+                "revisions": {"prd": PRD_140},
+                "releasedAt": "2025-03-06T10:00:00Z",
+            },
+        }
+    )
+    with pytest.raises(HotfixError) as refused:
+        reconcile_release(world.op, body, LOG)
+    assert refused.value.reason == "NotPermitted"
+    assert "HotfixPolicy orders grants that repository for paths apps/orders only" in str(
+        refused.value
+    )
+    assert (world.planner.resolutions, world.planner.renders) == (0, [])
+    assert world.cluster.of_kind("Secret") == []
+
+
+def test_only_granted_environments_are_rendered_into_the_snapshot(world: World) -> None:
+    set_policy(world, environments=["nop"])
+    world.release()
+    assert world.planner.renders == [NOP_140]  # prd is never rendered
+    snapshot = world.release_status().snapshot
+    assert snapshot is not None
+    secret = world.cluster.get("Secret", snapshot.name, OPERATOR_NAMESPACE)
+    assert secret is not None
+
+    with pytest.raises(HotfixError) as refused:
+        deploy(world, "on-prd", environment="prd")
+    assert refused.value.reason == "NotPermitted"
+    assert "does not grant environment prd (spec.environments: nop)" in str(refused.value)
+    assert world.planner.renders == [NOP_140]
+    assert world.cluster.of_kind("Deployment") == []
+
+
+def test_a_revoked_grant_stops_new_applies_before_git(world: World) -> None:
+    world.release()
+    renders = list(world.planner.renders)
+    world.cluster.delete(API_VERSION, "HotfixPolicy", "orders")
+    with pytest.raises(HotfixError) as refused:
+        deploy(world)
+    assert refused.value.reason == "NotPermitted"
+    assert world.planner.renders == renders
+    assert world.cluster.writes("create", "Namespace") == []
+    assert world.conditions()["Stalled"] == ("True", "NotPermitted")
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert world.planner.renders == renders  # still refused, quietly
+    assert world.events.reasons("Warning").count("NotPermitted") == 1
+
+    world.cluster.put(ORDERS_POLICY)  # granted again: the next pass deploys it
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert world.status().phase is Phase.DEPLOYING
+    assert world.status().namespace is not None
+
+
+def test_a_revoked_grant_stops_a_running_hotfix_but_deletes_nothing(world: World) -> None:
+    world.release()
+    target = str(deploy(world).namespace)
+    world.cluster.delete(API_VERSION, "HotfixPolicy", "orders")
+    world.drift_due()
+    with pytest.raises(HotfixError) as refused:
+        check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert refused.value.reason == "NotPermitted"
+    assert world.cluster.get("Deployment", "orders", target) is not None  # still running
+    assert world.conditions()["Stalled"] == ("True", "NotPermitted")
+
+    world.cluster.tamper("ConfigMap", "orders-config", target, lambda o: o["data"].clear())
+    world.cluster.put(ORDERS_POLICY)
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert "Stalled" not in world.conditions()
+    assert world.config_map("orders-config")["LOG_LEVEL"] == "info"  # maintained again
+
+
+def test_one_hotfix_over_max_hotfixes_waits_pending_until_one_ends(world: World) -> None:
+    set_policy(world, maxHotfixes=2)
+    world.release()
+    bodies = {}
+    for minute, name in enumerate(("first", "second", "third")):
+        bodies[name] = world.hotfix(name)
+        created = f"2026-12-02T10:0{minute}:00Z"
+        world.body("HotfixDeployment", name)["metadata"]["creationTimestamp"] = created
+    for name in ("third", "first", "second"):  # the order of events does not matter
+        try:
+            reconcile_hotfix(world.op, bodies[name], LOG)
+        except HotfixError:
+            assert name == "third"
+    third = bodies["third"]
+    with pytest.raises(HotfixError) as waiting:
+        reconcile_hotfix(world.op, third, LOG)
+
+    assert waiting.value.reason == "TooManyHotfixes" and not waiting.value.permanent
+    assert "already has 2 active HotfixDeployments (first, second)" in str(waiting.value)
+    status = world.status("third")
+    assert (status.phase, status.observed_generation, status.namespace) == ("Pending", 1, None)
+    assert world.conditions("third")["Reconciling"] == ("True", "TooManyHotfixes")
+    assert world.conditions("third")["Ready"] == ("False", "TooManyHotfixes")
+
+    world.cluster.delete(API_VERSION, "HotfixDeployment", "first", namespace=TEAM)
+    reconcile_hotfix(world.op, third, LOG)  # kopf's retry
+    assert world.status("third").phase is Phase.DEPLOYING
+    assert world.status("third").namespace is not None
+
+
+def test_the_policys_max_ttl_refuses_a_longer_ttl_and_caps_the_default(world: World) -> None:
+    set_policy(world, maxTTL="12h")
+    world.release()
+    with pytest.raises(HotfixError) as refused:
+        deploy(world, "long", ttl="24h")
+    assert "spec.ttl 24h is longer than the maximum 12h (HotfixPolicy orders's spec.maxTTL)" in (
+        str(refused.value)
+    )
+    status = deploy(world, "default-ttl")  # the operator's default is 24h
+    created = world.body("HotfixDeployment", "default-ttl")["metadata"]["creationTimestamp"]
+    assert status.expires_at is not None
+    assert status.expires_at - datetime.fromisoformat(created) == timedelta(hours=12)
+
+
+def test_kinds_the_policy_does_not_allow_are_refused_and_nothing_is_applied(
+    world: World,
+) -> None:
+    set_policy(world, allowedKinds=["Deployment.apps"])
+    world.release()
+    with pytest.raises(HotfixError) as refused:
+        deploy(world)
+    assert refused.value.reason == "NotPermitted"
+    assert "HotfixPolicy orders does not allow ConfigMap" in str(refused.value)
+    assert world.cluster.of_kind("Deployment") == []
+    assert world.cluster.writes("create", "Namespace") == []
+
+
+def test_the_policys_pod_security_level_is_checked_at_plan_time(tmp_path: Path) -> None:
+    """The operator allows baseline; the policy asks for restricted: restricted holds."""
+    world_ = _world_with(tmp_path, pod_security="baseline")
+    escalating = orders()
+    container = escalating[1]["spec"]["template"]["spec"]["containers"][0]
+    container["securityContext"] = {"allowPrivilegeEscalation": True}
+    world_.planner.commit(NOP_140, escalating)
+    world_.release()
+    with pytest.raises(HotfixError) as refused:
+        deploy(world_)
+    assert refused.value.reason == "PolicyViolation"
+    assert "allowPrivilegeEscalation" in str(refused.value)
+    assert "Pod Security restricted" in str(refused.value)
+    world_.planner.mirrors.close()
+
+
+def test_the_namespace_template_guards_the_hotfix_namespace(world: World) -> None:
+    world.cluster.put(
+        {
+            "apiVersion": "v1",
+            "kind": "LimitRange",
+            "metadata": {"name": "defaults", "namespace": TEAM},
+            "spec": {"limits": [{"type": "Container", "default": {"memory": "256Mi"}}]},
+        }
+    )
+    world.cluster.put(
+        {
+            "apiVersion": "v1",
+            "kind": "ResourceQuota",
+            "metadata": {"name": "compute", "namespace": TEAM},
+            "spec": {"hard": {"pods": "10"}},
+        }
+    )
+    set_policy(
+        world,
+        namespaceTemplate={
+            "podSecurity": "baseline",  # the operator's restricted is stricter: it wins
+            "copyFromSource": ["ResourceQuota"],
+            "resourceQuota": {"hard": {"pods": 5, "requests.cpu": "2"}},
+            "labels": {"egress-profile": "hotfix"},
+        },
+    )
+    world.release()
+    target = str(deploy(world).namespace)
+
+    labels = world.namespace(target)["metadata"]["labels"]
+    assert labels["egress-profile"] == "hotfix"
+    for mode in ("enforce", "audit", "warn"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+    assert world.cluster.get("ResourceQuota", "team-compute", target) is not None
+    assert world.cluster.get("LimitRange", "team-defaults", target) is None  # not listed
+    quota = world.cluster.get("ResourceQuota", "policy-orders", target)
+    assert quota is not None and quota["spec"] == {"hard": {"pods": 5, "requests.cpu": "2"}}
+    first_workload = world.cluster.writes("apply").index("orders")
+    assert world.cluster.writes("apply").index("policy-orders") < first_workload
+
+    set_policy(world, namespaceTemplate={"copyFromSource": []})  # the platform team relents
+    world.drift_due()
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert world.cluster.get("ResourceQuota", "policy-orders", target) is None
     assert world.cluster.get("ResourceQuota", "team-compute", target) is None

@@ -26,6 +26,7 @@ __all__ = [
     "DNS_LABEL_PATTERN",
     "DURATION_PATTERN",
     "IMAGE_PATTERN",
+    "PATH_GLOB_PATTERN",
     "PATH_PATTERN",
     "PATTERN_HINTS",
     "SHA_PATTERN",
@@ -46,6 +47,7 @@ __all__ = [
     "Environment",
     "ImageRef",
     "ObjectMeta",
+    "PathGlob",
     "PodSecurityLevel",
     "Resolution",
     "SpecModel",
@@ -72,6 +74,11 @@ IMAGE_PATTERN = (
 #: A folder inside the config repository: relative, ``/``-separated, no segment starting
 #: with ``.`` (so no ``..``) or ``-`` (never mistaken for a git option), no trailing ``/``.
 PATH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
+#: A glob of folders (HotfixPolicy): ``/``-separated segments of letters, digits, ``_.-``
+#: and the glob characters ``*?[]``; ``**`` alone is a whole subtree. No segment starts
+#: with ``.`` (so never ``..``) or ``-``, no leading or trailing ``/``.
+_GLOB_SEGMENT = r"(\*\*|[A-Za-z0-9_*?\[\]][A-Za-z0-9_.*?\[\]-]*)"
+PATH_GLOB_PATTERN = rf"^{_GLOB_SEGMENT}(/{_GLOB_SEGMENT})*$"
 #: A git branch name that is safe on a git command line: no leading ``-``, no ``..``,
 #: no empty segment, no ``~^:?*[\\`` or spaces.
 BRANCH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]*([./][A-Za-z0-9_-]+)*$"
@@ -108,6 +115,10 @@ PATTERN_HINTS: dict[str, str] = {
         "must be a folder relative to the repository root, like apps/orders "
         "(no leading '/', no '..', no segment starting with '.' or '-', no trailing '/')"
     ),
+    PATH_GLOB_PATTERN: (
+        "must be a folder glob relative to the repository root, like apps/payment, apps/* "
+        "or apps/payments/** (no leading '/', no '..', no segment starting with '.' or '-')"
+    ),
     BRANCH_PATTERN: (
         "must be a plain branch name like nop or release/1.4 (no leading '-', no '..', no spaces)"
     ),
@@ -130,6 +141,7 @@ ImageRef = Annotated[str, Field(min_length=1, max_length=512, pattern=IMAGE_PATT
 Duration = Annotated[str, Field(min_length=2, max_length=32, pattern=DURATION_PATTERN)]
 #: A generation or a number of things: a non-negative 64-bit integer.
 Count = Annotated[int, Field(ge=0, json_schema_extra={"format": "int64"})]
+PathGlob = Annotated[str, Field(min_length=1, max_length=512, pattern=PATH_GLOB_PATTERN)]
 BranchName = Annotated[str, Field(min_length=1, max_length=255, pattern=BRANCH_PATTERN)]
 
 

@@ -99,6 +99,7 @@ class Reason(StrEnum):
     RELEASE_NOT_READY = "ReleaseNotReady"
     RELEASE_CHANGED = "ReleaseChanged"
     OWNERSHIP_CONFLICT = "OwnershipConflict"
+    TOO_MANY_HOTFIXES = "TooManyHotfixes"
     UNKNOWN_VERSION = "UnknownVersion"
     INVALID_SPEC = "InvalidSpec"
     NOT_PERMITTED = "NotPermitted"

@@ -28,6 +28,7 @@ from hotfix_operator.api.group import (
     CONFIG_RELEASE,
     GROUP,
     HOTFIX_DEPLOYMENT,
+    HOTFIX_POLICY,
     VERSION,
     Resource,
 )
@@ -36,6 +37,7 @@ from hotfix_operator.api.hotfixes import (
     HotfixDeploymentSpec,
     HotfixDeploymentStatus,
 )
+from hotfix_operator.api.policies import HotfixPolicy, HotfixPolicySpec
 from hotfix_operator.api.releases import (
     RELEASE_RULES,
     ConfigRelease,
@@ -120,9 +122,17 @@ def _structural(node: Mapping[str, Any], defs: Mapping[str, Any], where: str) ->
             }
         elif key == "items" or (key == "additionalProperties" and isinstance(value, Mapping)):
             out[key] = _structural(value, defs, f"{where}[]")
+        elif key == "default":
+            out[key] = _without_nulls(value)  # an absent optional field, not a null one
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return copy.deepcopy(value)
 
 
 def _resolve(node: Mapping[str, Any], defs: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -155,7 +165,7 @@ def _field_description(model: type[BaseModel], field: str) -> str:
 def _root_schema(
     model: type[BaseModel],
     spec: type[BaseModel],
-    status: type[BaseModel],
+    status: type[BaseModel] | None,
     rules: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     schema: dict[str, Any] = {
@@ -176,13 +186,14 @@ def _root_schema(
             # Kubernetes forbids anything but the type (or name constraints) on metadata.
             "metadata": {"type": "object"},
             "spec": {**structural_schema(spec), "description": _field_description(model, "spec")},
-            "status": {
-                **structural_schema(status),
-                "description": _field_description(model, "status"),
-            },
         },
         "required": ["spec"],
     }
+    if status is not None:
+        schema["properties"]["status"] = {
+            **structural_schema(status),
+            "description": _field_description(model, "status"),
+        }
     if rules:
         schema["x-kubernetes-validations"] = copy.deepcopy(rules)
     return schema
@@ -235,6 +246,23 @@ _HOTFIX_COLUMNS = [
     _AGE,
     *_READY,
 ]
+_POLICY_COLUMNS = [
+    _column("Environments", ".spec.environments", "The environments granted (nop, prd)."),
+    _column("Max Hotfixes", ".spec.maxHotfixes", "Active hotfixes per team namespace.", "integer"),
+    _column("Max TTL", ".spec.maxTTL", "The longest spec.ttl allowed."),
+    _column(
+        "Pod Security",
+        ".spec.namespaceTemplate.podSecurity",
+        "The Pod Security level of every hotfix namespace.",
+    ),
+    _column(
+        "Kinds",
+        ".spec.allowedKinds",
+        "The kinds allowed (HOTFIX_ALLOWED_KINDS when empty).",
+        priority=1,
+    ),
+    _AGE,
+]
 
 
 def _crd(
@@ -252,15 +280,19 @@ def _crd(
                 "plural": resource.plural,
                 "singular": resource.singular,
                 "shortNames": list(resource.short_names),
-                "categories": [CATEGORY],
+                # `oc get hotfix -n <team>` lists a team's objects; a cluster-scoped
+                # policy there would be an error for everyone who may not list policies.
+                **({"categories": [CATEGORY]} if resource.namespaced else {}),
             },
-            "scope": "Namespaced",
+            "scope": "Namespaced" if resource.namespaced else "Cluster",
             "versions": [
                 {
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    **(
+                        {"subresources": {"status": {}}} if "status" in schema["properties"] else {}
+                    ),
                     "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": schema},
                 }
@@ -270,7 +302,7 @@ def _crd(
 
 
 def build_crds() -> list[dict[str, Any]]:
-    """The apiextensions.k8s.io/v1 CRDs of both kinds, ConfigRelease first."""
+    """The apiextensions.k8s.io/v1 CRDs of every kind, ConfigRelease first."""
     return [
         _crd(
             CONFIG_RELEASE,
@@ -282,6 +314,7 @@ def build_crds() -> list[dict[str, Any]]:
             _root_schema(HotfixDeployment, HotfixDeploymentSpec, HotfixDeploymentStatus),
             _HOTFIX_COLUMNS,
         ),
+        _crd(HOTFIX_POLICY, _root_schema(HotfixPolicy, HotfixPolicySpec, None), _POLICY_COLUMNS),
     ]
 
 

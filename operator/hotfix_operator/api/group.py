@@ -10,6 +10,7 @@ __all__ = [
     "CONFIG_RELEASE",
     "GROUP",
     "HOTFIX_DEPLOYMENT",
+    "HOTFIX_POLICY",
     "RESOURCES",
     "VERSION",
     "Resource",
@@ -19,8 +20,9 @@ GROUP = "hotfix.gitops.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
-#: ``kubectl get hotfix`` lists both kinds. No short name may equal the category: kubectl
-#: expands a category before it looks up short names, so such a short name would be dead.
+#: ``kubectl get hotfix`` lists both namespaced kinds (not the cluster-scoped policies). No
+#: short name may equal the category: kubectl expands a category before it looks up short
+#: names, so such a short name would be dead.
 CATEGORY = "hotfix"
 
 
@@ -32,6 +34,8 @@ class Resource:
     plural: str
     singular: str
     short_names: tuple[str, ...]
+    #: False for a cluster-scoped kind (HotfixPolicy).
+    namespaced: bool = True
 
     @property
     def crd_name(self) -> str:
@@ -49,4 +53,12 @@ HOTFIX_DEPLOYMENT = Resource(
     singular="hotfixdeployment",
     short_names=("hfd",),
 )
-RESOURCES: tuple[Resource, ...] = (CONFIG_RELEASE, HOTFIX_DEPLOYMENT)
+#: Cluster-scoped: written by the platform team, read by the operator.
+HOTFIX_POLICY = Resource(
+    kind="HotfixPolicy",
+    plural="hotfixpolicies",
+    singular="hotfixpolicy",
+    short_names=("hfp",),
+    namespaced=False,
+)
+RESOURCES: tuple[Resource, ...] = (CONFIG_RELEASE, HOTFIX_DEPLOYMENT, HOTFIX_POLICY)

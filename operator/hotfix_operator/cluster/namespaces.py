@@ -31,7 +31,14 @@ from hotfix_operator.naming import (
     ownership_labels,
 )
 
-__all__ = ["Owner", "delete_namespace", "ensure_namespace", "hotfix_owner", "namespace_exists"]
+__all__ = [
+    "Owner",
+    "delete_namespace",
+    "ensure_namespace",
+    "hotfix_owner",
+    "namespace_exists",
+    "owner_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -202,8 +209,12 @@ def namespace_exists(cluster: Cluster, name: str) -> bool:
 def hotfix_owner(cluster: Cluster, name: str) -> str | None:
     """``team/hotfix`` when namespace ``name`` is a hotfix namespace (ours, with an owner),
     else None — a team namespace, or one that does not exist."""
-    namespace = cluster.read("v1", "Namespace", name)
-    labels = (_metadata(namespace).get("labels") or {}) if namespace is not None else {}
+    return owner_of(cluster.read("v1", "Namespace", name) or {})
+
+
+def owner_of(namespace: Mapping[str, Any]) -> str | None:
+    """``team/hotfix`` when the Namespace object is a hotfix namespace, else None."""
+    labels = _metadata(namespace).get("labels") or {}
     if labels.get(LABEL_MANAGED_BY) != MANAGER:
         return None
     team, hotfix = labels.get(LABEL_OWNER_NAMESPACE), labels.get(LABEL_OWNER_NAME)

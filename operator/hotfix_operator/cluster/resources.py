@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hotfix_operator.api.group import API_VERSION, CONFIG_RELEASE, RESOURCES, Resource
+from hotfix_operator.api.group import (
+    API_VERSION,
+    CONFIG_RELEASE,
+    HOTFIX_DEPLOYMENT,
+    HOTFIX_POLICY,
+    RESOURCES,
+    Resource,
+)
 from hotfix_operator.cluster.clients import Cluster
 
 __all__ = [
     "get_release",
+    "list_hotfixes",
+    "list_policies",
     "list_releases",
     "patch_status",
     "read_own",
@@ -21,6 +30,16 @@ _KIND_BY_PLURAL = {resource.plural: resource.kind for resource in RESOURCES}
 def list_releases(cluster: Cluster, namespace: str | None) -> list[dict[str, Any]]:
     """Every ConfigRelease in ``namespace`` (in all namespaces when None)."""
     return cluster.read_all(API_VERSION, CONFIG_RELEASE.kind, namespace=namespace)
+
+
+def list_hotfixes(cluster: Cluster, namespace: str | None) -> list[dict[str, Any]]:
+    """Every HotfixDeployment in ``namespace`` (in all namespaces when None)."""
+    return cluster.read_all(API_VERSION, HOTFIX_DEPLOYMENT.kind, namespace=namespace)
+
+
+def list_policies(cluster: Cluster) -> list[dict[str, Any]]:
+    """Every HotfixPolicy (cluster-scoped)."""
+    return cluster.read_all(API_VERSION, HOTFIX_POLICY.kind)
 
 
 def get_release(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:

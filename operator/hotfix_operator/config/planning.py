@@ -4,7 +4,8 @@
     Planner.resolve  the pinned revision from a release's spec (pinning strategies)
     Planner.pin      what a resolved release recorded (else resolved, for the CLI)
     Planner.render   the app folder at a revision → checked manifests (cached by tree SHA)
-    Planner.plan     a ConfigSource → policy → transform → delta, as one Plan
+    Planner.plan     a ConfigSource → policy (the operator's, the HotfixPolicy's) →
+                     transform → delta, as one Plan
 
 The same Plan feeds ``hotfixctl plan`` and the operator, so what a user checks on the
 command line is what the operator applies.
@@ -22,12 +23,14 @@ from hotfix_operator.api.common import Environment
 from hotfix_operator.api.common import Resolution as ResolutionKind
 from hotfix_operator.api.delta import ConfigDelta
 from hotfix_operator.api.hotfixes import HotfixDeployment
+from hotfix_operator.api.policies import HotfixPolicy
 from hotfix_operator.api.releases import ConfigRelease
 from hotfix_operator.config.delta import config_delta
 from hotfix_operator.config.git import MirrorPool
+from hotfix_operator.config.grants import Grant
 from hotfix_operator.config.manifests import redacted
 from hotfix_operator.config.pinning import Resolution, resolve_revision
-from hotfix_operator.config.policy import check_policy
+from hotfix_operator.config.policy import check_policy, check_requests
 from hotfix_operator.config.render import Renderer, is_current, render_folder
 from hotfix_operator.config.render_cache import RenderCache
 from hotfix_operator.config.sources import ConfigSource, Pin, Rendered, is_resolved, recorded_pin
@@ -94,6 +97,8 @@ class Plan:
     config_delta: ConfigDelta | None = None
     #: Why there is no delta (e.g. today's head does not render); the plan still stands.
     delta_error: str | None = None
+    #: The HotfixPolicy that grants the whole plan (None: checked against the settings only).
+    policy: HotfixPolicy | None = None
 
     def to_json(self, *, show_secrets: bool = False) -> dict[str, Any]:
         """The shape ``hotfixctl plan --output json`` prints (a stable contract).
@@ -111,6 +116,7 @@ class Plan:
                 "resolution": str(self.pin.resolution),
             },
             "namespace": self.namespace,
+            "policy": self.policy.name if self.policy is not None else None,
             "objects": self.objects if show_secrets else [redacted(o) for o in self.objects],
             "configDelta": (
                 self.config_delta.model_dump(mode="json", by_alias=True)
@@ -214,10 +220,12 @@ class Planner:
             raise PolicyViolation(f"today's {branch} head {head[:12]}: {exc}") from exc
         return config_delta(pinned, head_objects, head_revision=head)
 
-    def plan_from_git(self, release: ConfigRelease, hotfix: HotfixDeployment) -> Plan:
+    def plan_from_git(
+        self, release: ConfigRelease, hotfix: HotfixDeployment, *, grant: Grant | None = None
+    ) -> Plan:
         """The plan the command line shows: pinned (or resolved) from git, with its delta."""
         pin = self.pin(release, hotfix.spec.environment)
-        return self.plan(self.source(pin), release, hotfix)
+        return self.plan(self.source(pin), release, hotfix, grant=grant)
 
     def plan(
         self,
@@ -227,15 +235,25 @@ class Planner:
         *,
         with_delta: bool = True,
         namespace: str | None = None,
+        grant: Grant | None = None,
     ) -> Plan:
         """Render the source, check it, transform it for the hotfix; the delta informs.
 
         ``with_delta=False`` skips today's head (a fetch and a render) where only the
-        objects matter, e.g. on a drift pass.
+        objects matter, e.g. on a drift pass. With a ``grant``, one of its policies must
+        allow every rendered kind, and pods must meet the grant's Pod Security level.
         """
         pin = source.pin
         rendered = source.render()
         check_policy(rendered.objects, self.settings)
+        policy: HotfixPolicy | None = None
+        if grant is not None:
+            policy = grant.policy_for(rendered.objects, self.settings.allowed_kinds)
+            check_requests(
+                rendered.objects,
+                pod_security=grant.limits.pod_security,
+                allowed_service_types=self.settings.allowed_service_types,
+            )
         # A file without metadata.namespace is applied to the user's current namespace;
         # "default" stands in for it (the operator always knows the real one).
         owner_namespace = hotfix.namespace or "default"
@@ -270,4 +288,5 @@ class Planner:
             from_snapshot=rendered.from_snapshot,
             config_delta=delta,
             delta_error=delta_error,
+            policy=policy,
         )

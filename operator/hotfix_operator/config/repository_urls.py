@@ -19,7 +19,7 @@ from urllib.parse import unquote
 from hotfix_operator.errors import RepositoryNotAllowed
 from hotfix_operator.settings import Settings
 
-__all__ = ["check_repository_url", "normalise_url", "redact_url"]
+__all__ = ["check_repository_url", "normalise_url", "redact_url", "url_has_prefix"]
 
 _SCHEMES = ("https", "http", "ssh", "file")
 _SCHEME_URL = re.compile(
@@ -80,6 +80,16 @@ def check_repository_url(url: str, settings: Settings) -> None:
         f"repository {shown} matches no prefix in HOTFIX_ALLOWED_REPOS "
         f"({', '.join(prefixes)}); {_ALLOWLIST_HINT}"
     )
+
+
+def url_has_prefix(url: str, prefix: str) -> bool:
+    """``url`` is below ``prefix`` (as HOTFIX_ALLOWED_REPOS matches; case of scheme and
+    host ignored, the match ends at a path boundary). An unparsable URL matches nothing."""
+    try:
+        normalised = _parse(url, redact_url(url)).normalised
+    except RepositoryNotAllowed:
+        return False
+    return _matches(normalised, _normalise_prefix(prefix))
 
 
 def normalise_url(url: str) -> str:

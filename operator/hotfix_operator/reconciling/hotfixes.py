@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hotfix_operator.api.common import Environment
 from hotfix_operator.api.conditions import (
     ConditionType,
     Phase,
@@ -54,6 +55,7 @@ from hotfix_operator.reconciling.steps import (
     pinned,
     releases_of,
 )
+from hotfix_operator.reconciling.tenancy import grant_for
 
 __all__ = ["check_hotfix", "finalize_hotfix", "reconcile_hotfix"]
 
@@ -93,7 +95,10 @@ def check_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
             return
         conditions = run.status.conditions
         if is_true(conditions, ConditionType.STALLED):
-            return  # someone must change something first
+            if _stalled_by_policy(run) and _permitted_now(run):
+                run.report.logger.info("a HotfixPolicy permits it now")
+                _run_steps(run, pinned())
+            return  # else someone must change something first
         applied = is_true(conditions, ConditionType.APPLIED)
         if applied and not _drift_due(run):
             _run_steps(run, [READINESS])
@@ -162,7 +167,9 @@ def _start(
     run = Run(op, report, hotfix, owner, target)
     if status.phase is Phase.EXPIRED and not status.inventory:
         return None
-    if status.phase is Phase.EXPIRED or now() >= expires_at(op, hotfix):
+    # The deadline recorded at resolution holds the policy's cap; the operator's always holds.
+    deadline = min(filter(None, (status.expires_at, expires_at(op, hotfix))))
+    if status.phase is Phase.EXPIRED or now() >= deadline:
         _expire(run)
         return None
     return run
@@ -219,11 +226,42 @@ def _retry_when_resolvable(run: Run) -> None:
             app=run.hotfix.spec.app,
             base_version=run.hotfix.spec.base_version,
         )
-        recorded_pin(release, run.hotfix.spec.environment)
+        pin = recorded_pin(release, run.hotfix.spec.environment)
+        _grant(run, pin.repo_url, pin.path, pin.environment)
     except HotfixError:
         return  # still not usable: stay stalled, quietly
     run.report.logger.info("ConfigRelease %s is usable now", release.name)
     _run_steps(run, from_spec())
+
+
+def _stalled_by_policy(run: Run) -> bool:
+    stalled = find_condition(run.status.conditions, ConditionType.STALLED)
+    return stalled is not None and stalled.reason == Reason.NOT_PERMITTED
+
+
+def _permitted_now(run: Run) -> bool:
+    """A running hotfix a revoked grant stopped: is its recorded source granted again?
+    Asked quietly (no status, no Event): the answer is checked again by the steps."""
+    source = run.status.source
+    if source is None:
+        return False
+    try:
+        _grant(run, source.repo_url, source.path, source.environment)
+    except HotfixError:
+        return False
+    return True
+
+
+def _grant(run: Run, repo_url: str, path: str, environment: str) -> None:
+    grant_for(
+        run.op,
+        run.report.logger,
+        namespace=str(run.hotfix.namespace),
+        repo_url=repo_url,
+        path=path,
+        environment=Environment(environment),
+        what=f"HotfixDeployment {run.hotfix.name}",
+    )
 
 
 def _expire(run: Run) -> None:

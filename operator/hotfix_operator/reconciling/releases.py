@@ -7,7 +7,11 @@
                         removal of snapshots whose ConfigRelease is gone
 
 Conditions (kstatus): Ready (True once resolved and snapshotted, reason Recorded),
-Reconciling (resolving, or retrying a transient error), Stalled (the spec must change).
+Reconciling (resolving, or retrying a transient error), Stalled (the spec must change,
+or a HotfixPolicy must grant its folder: then the periodic pass tries again).
+
+Nothing is fetched or rendered before a HotfixPolicy grants the release's repository
+and folder, and only the environments granted are rendered into its snapshot.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import asdict
 from typing import Any
 
 from hotfix_operator.api.common import Environment, Resolution, short_sha
-from hotfix_operator.api.conditions import ConditionType, Reason
+from hotfix_operator.api.conditions import ConditionType, Reason, find_condition
 from hotfix_operator.api.group import CONFIG_RELEASE
 from hotfix_operator.api.releases import (
     ConfigRelease,
@@ -28,8 +32,9 @@ from hotfix_operator.api.releases import (
 from hotfix_operator.clock import now
 from hotfix_operator.cluster.resources import list_releases
 from hotfix_operator.cluster.snapshots import collect_snapshots, load_snapshot, save_snapshot
+from hotfix_operator.config.grants import Grant
 from hotfix_operator.config.sources import Rendered, is_resolved, recorded_pin
-from hotfix_operator.errors import HotfixError, PolicyViolation, RenderError
+from hotfix_operator.errors import HotfixError, NotPermitted, PolicyViolation, RenderError
 from hotfix_operator.reconciling.context import (
     Logger,
     Operator,
@@ -37,6 +42,7 @@ from hotfix_operator.reconciling.context import (
     refuse_in_hotfix_namespace,
 )
 from hotfix_operator.reconciling.reporting import Report
+from hotfix_operator.reconciling.tenancy import grant_for
 
 __all__ = ["check_release", "reconcile_release", "sweep_releases"]
 
@@ -60,7 +66,7 @@ def reconcile_release(op: Operator, body: Mapping[str, Any], logger: Logger) -> 
             if is_resolved(release):
                 _keep_snapshot(op, release, fresh, report)
             else:
-                _resolve(op, release, fresh, report)
+                _resolve(op, release, fresh, report, _grant(op, release, logger))
         except HotfixError as exc:
             report.failed(exc, ConditionType.READY)
             raise
@@ -77,6 +83,7 @@ def check_release(op: Operator, body: Mapping[str, Any], logger: Logger) -> None
         except HotfixError:
             return  # reported by reconcile_release; waits for a spec change
         if not is_resolved(release):
+            _retry_when_permitted(op, release, fresh, report)
             return
         try:
             _keep_snapshot(op, release, fresh, report)
@@ -107,14 +114,54 @@ def sweep_releases(op: Operator, logger: Logger) -> None:
             logger.warning("ConfigRelease %s/%s: %s", meta.get("namespace"), meta.get("name"), exc)
 
 
-def _resolve(
+def _grant(op: Operator, release: ConfigRelease, logger: Logger) -> Grant:
+    """What the HotfixPolicies grant the release (NotPermitted when nothing)."""
+    source = release.spec.source
+    return grant_for(
+        op,
+        logger,
+        namespace=str(release.namespace),
+        repo_url=source.repo_url,
+        path=source.path,
+        environment=None,
+        what=f"ConfigRelease {release.name}",
+    )
+
+
+def _retry_when_permitted(
     op: Operator, release: ConfigRelease, body: Mapping[str, Any], report: ReleaseReport
+) -> None:
+    """A release refused by the policies is recorded once a policy grants it — without a
+    spec change (policy changes take effect on the next pass)."""
+    stalled = find_condition(report.conditions, ConditionType.STALLED)
+    if stalled is None or stalled.reason != Reason.NOT_PERMITTED:
+        return
+    try:
+        granted = _grant(op, release, report.logger)
+    except NotPermitted:
+        return  # still not granted: stay stalled, quietly
+    report.logger.info("ConfigRelease %s is permitted now", release.name)
+    try:
+        _resolve(op, release, body, report, granted)
+    except HotfixError as exc:
+        report.failed(exc, ConditionType.READY)
+        raise
+
+
+def _resolve(
+    op: Operator,
+    release: ConfigRelease,
+    body: Mapping[str, Any],
+    report: ReleaseReport,
+    granted: Grant,
 ) -> None:
     report.progressing(Reason.RESOLVING, "resolving the nop revision and storing a snapshot")
     report.condition(ConditionType.READY, False, Reason.RESOLVING, "not resolved yet")
     report.flush()
     resolution = op.planner.resolve(release, Environment.NOP)
-    snapshot, problems = _store_snapshot(op, release, body, nop_revision=resolution.revision)
+    snapshot, problems = _store_snapshot(
+        op, release, body, nop_revision=resolution.revision, granted=granted
+    )
     message = f"nop config pinned to {resolution.revision[:12]} ({resolution.message}); " + (
         f"snapshot {snapshot.name} holds {snapshot.objects} objects"
         if snapshot is not None
@@ -139,9 +186,15 @@ def _resolve(
 
 
 def _store_snapshot(
-    op: Operator, release: ConfigRelease, body: Mapping[str, Any], *, nop_revision: str
+    op: Operator,
+    release: ConfigRelease,
+    body: Mapping[str, Any],
+    *,
+    nop_revision: str,
+    granted: Grant,
 ) -> tuple[SnapshotRef | None, dict[str, HotfixError]]:
-    """Render nop and prd at their recorded revisions and store them in the cluster.
+    """Render nop and prd (those ``granted``) at their recorded revisions and store them
+    in the cluster.
 
     The release stands even where its config does not: an environment whose config does
     not render (or a snapshot too large to store) is left out and named in the returned
@@ -149,7 +202,11 @@ def _store_snapshot(
     recorded commit git does not have, or git failing, fails the release (or retries).
     """
     source = release.spec.source
-    revisions = {"nop": nop_revision, "prd": release.spec.revisions.prd}
+    revisions = {
+        env: revision
+        for env, revision in (("nop", nop_revision), ("prd", release.spec.revisions.prd))
+        if Environment(env) in granted.environments
+    }
     rendered: dict[str, Rendered] = {}
     problems: dict[str, HotfixError] = {}
     for env, revision in revisions.items():
@@ -207,7 +264,9 @@ def _keep_snapshot(
         except HotfixError as exc:
             report.logger.warning("%s; storing it again from the recorded revisions", exc)
     revision = recorded_pin(release, Environment.NOP).revision
-    restored, problems = _store_snapshot(op, release, body, nop_revision=revision)
+    # Stored again only from what the policies grant now: a revoked grant renders nothing.
+    granted = _grant(op, release, report.logger)
+    restored, problems = _store_snapshot(op, release, body, nop_revision=revision, granted=granted)
     if restored is None:
         raise next(iter(problems.values()))
     report.update(snapshot=restored)

@@ -1,10 +1,12 @@
 """The steps of a HotfixDeployment's reconciliation, each owning a condition.
 
     resolve     Resolved   the release and its recorded revision → status.release, source
-                           (a pinned pass: exactly what status recorded; Ready on failure)
+                           (a pinned pass: exactly what status recorded; Ready on failure),
+                           granted by a HotfixPolicy and within its limits — before any git
     plan        Applied    the pinned config (git, else the snapshot), checked, transformed
-    namespace   Applied    the hotfix namespace (only if it is this hotfix's: owner-uid)
-                           and the team's access to it → status.namespace
+    namespace   Applied    the hotfix namespace (only if it is this hotfix's: owner-uid),
+                           its guardrails (the policy's namespaceTemplate) and the team's
+                           access to it → status.namespace
     apply       Applied    server-side apply, then prune what is no longer rendered
     readiness   Ready      the workloads are available
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -40,11 +42,12 @@ from hotfix_operator.api.releases import ConfigRelease, parse_release
 from hotfix_operator.clock import now
 from hotfix_operator.cluster.access import mirror_access
 from hotfix_operator.cluster.applying import InventoryEntry, apply_objects, prune
-from hotfix_operator.cluster.guardrails import copy_guardrails, pod_security_labels
+from hotfix_operator.cluster.guardrails import apply_template, copy_guardrails, pod_security_labels
 from hotfix_operator.cluster.namespaces import Owner, ensure_namespace
 from hotfix_operator.cluster.readiness import workloads_ready
 from hotfix_operator.cluster.resources import get_release, list_releases
 from hotfix_operator.cluster.snapshots import load_snapshot
+from hotfix_operator.config.grants import Grant, refuse_too_long_ttl
 from hotfix_operator.config.planning import Plan, select_release
 from hotfix_operator.config.render import Renderer
 from hotfix_operator.config.sources import (
@@ -54,7 +57,6 @@ from hotfix_operator.config.sources import (
     WithSnapshot,
     recorded_pin,
 )
-from hotfix_operator.durations import format_duration
 from hotfix_operator.errors import (
     InputError,
     PolicyViolation,
@@ -64,6 +66,7 @@ from hotfix_operator.errors import (
 from hotfix_operator.naming import ownership_labels
 from hotfix_operator.reconciling.context import Operator, refuse_in_hotfix_namespace
 from hotfix_operator.reconciling.reporting import Report
+from hotfix_operator.reconciling.tenancy import admit, grant_for
 
 __all__ = [
     "NAMESPACE",
@@ -96,6 +99,8 @@ class Run:
     target: str
     release: ConfigRelease | None = None
     source: ConfigSource | None = None
+    #: What the HotfixPolicies grant this hotfix, and their limits.
+    grant: Grant | None = None
     plan: Plan | None = None
 
     @property
@@ -112,23 +117,32 @@ class Step:
     run: Callable[[Run], None]
 
 
-def expires_at(op: Operator, hotfix: HotfixDeployment) -> datetime:
-    """creationTimestamp + ttl (default and cap: operator settings)."""
+def expires_at(
+    op: Operator, hotfix: HotfixDeployment, max_ttl: timedelta | None = None
+) -> datetime:
+    """creationTimestamp + ttl (default: the operator's; cap: ``max_ttl``, the policies'
+    strictest, else the operator's). A ttl above the cap was refused before."""
     created = hotfix.metadata.creation_timestamp or now()
     ttl = hotfix.spec.ttl_timedelta() or op.settings.default_ttl
-    return created + min(ttl, op.settings.max_ttl)
+    return created + min(ttl, max_ttl or op.settings.max_ttl)
 
 
-def _refuse_too_long_ttl(run: Run) -> None:
-    """A ttl beyond the maximum is refused, never silently shortened: whoever asked for
-    three weeks must learn that the namespace would be gone after one."""
-    ttl, maximum = run.hotfix.spec.ttl_timedelta(), run.op.settings.max_ttl
-    if ttl is not None and ttl > maximum:
-        raise InputError(
-            f"spec.ttl {run.hotfix.spec.ttl} is longer than the maximum "
-            f"{format_duration(maximum)} (the operator's HOTFIX_MAX_TTL): set a shorter ttl, "
-            "or leave it out for the default"
-        )
+def _permit(run: Run, pin: Pin) -> None:
+    """The policies must grant the pin's repository, folder and environment; the ttl must
+    be within their maximum; and the hotfix among the team's first maxHotfixes. Before
+    any git work: nothing of a folder not granted is ever fetched or rendered."""
+    hotfix = run.hotfix
+    run.grant = grant_for(
+        run.op,
+        run.report.logger,
+        namespace=str(hotfix.namespace),
+        repo_url=pin.repo_url,
+        path=pin.path,
+        environment=Environment(pin.environment),
+        what=f"HotfixDeployment {hotfix.name}",
+    )
+    refuse_too_long_ttl(hotfix.spec.ttl, run.grant.limits)
+    admit(run.op, hotfix, run.grant)
 
 
 def releases_of(run: Run) -> list[ConfigRelease]:
@@ -150,7 +164,6 @@ def _resolve_from_spec(run: Run) -> None:
     """A new spec: choose the release and take its recorded revision (never resolve it)."""
     report, hotfix = run.report, run.hotfix
     refuse_in_hotfix_namespace(run.op, "HotfixDeployment", hotfix.name, str(hotfix.namespace))
-    _refuse_too_long_ttl(run)
     report.progressing(Reason.RESOLVING, "resolving the release and its config revision")
     report.update(phase=Phase.RESOLVING)
     report.flush()
@@ -158,6 +171,7 @@ def _resolve_from_spec(run: Run) -> None:
         releases_of(run), app=hotfix.spec.app, base_version=hotfix.spec.base_version
     )
     pin = recorded_pin(release, hotfix.spec.environment)
+    _permit(run, pin)
     _use(run, release, pin)
     message = _resolved_message(release, pin)
     report.condition(ConditionType.RESOLVED, True, Reason.RESOLVED, message)
@@ -166,7 +180,7 @@ def _resolve_from_spec(run: Run) -> None:
             name=release.name, version=release.spec.version, uid=release.metadata.uid
         ),
         source=_source_status(pin),
-        expires_at=expires_at(run.op, hotfix).replace(microsecond=0),
+        expires_at=expires_at(run.op, hotfix, _max_ttl(run)).replace(microsecond=0),
     )
     report.flush()
     report.event(Reason.RESOLVED, message)
@@ -202,7 +216,12 @@ def _resolve_pinned(run: Run) -> None:
         revision=source.revision,
         resolution=source.resolution,
     )
+    _permit(run, pin)
     _use(run, release, pin)
+
+
+def _max_ttl(run: Run) -> timedelta | None:
+    return run.grant.limits.max_ttl if run.grant is not None else None
 
 
 def _use(run: Run, release: ConfigRelease, pin: Pin) -> None:
@@ -231,9 +250,9 @@ def _snapshot_rendered(op: Operator, release: ConfigRelease, pin: Pin) -> Render
     stored = (payload.get("revisions") or {}).get(environment)
     if stored is None:
         raise RenderError(
-            f"snapshot {snapshot.name} holds no {environment} config: it was not deployable "
-            f"when the release was recorded (`oc describe crel {release.name}` says why); "
-            "make the repository reachable again"
+            f"snapshot {snapshot.name} holds no {environment} config: it was not deployable, "
+            "or no HotfixPolicy granted it, when the release was recorded (`oc describe "
+            f"crel {release.name}` says why); make the repository reachable again"
         )
     if stored != pin.revision:
         raise PolicyViolation(
@@ -285,7 +304,12 @@ def plan_step(*, with_delta: bool) -> Step:
         assert run.release is not None and run.source is not None  # resolve ran
         report = run.report
         plan = run.op.planner.plan(
-            run.source, run.release, run.hotfix, namespace=run.target, with_delta=with_delta
+            run.source,
+            run.release,
+            run.hotfix,
+            namespace=run.target,
+            with_delta=with_delta,
+            grant=run.grant,
         )
         run.plan = plan
         fields: dict[str, Any] = {"source": _source_status(plan.pin, plan)}
@@ -321,22 +345,35 @@ def _namespace(run: Run) -> None:
     ``status.namespace`` is recorded only once the namespace is claimed: a namespace
     someone else made never becomes the recorded one an older namespace may be adopted as.
     """
-    hotfix, release = run.hotfix, run.release
-    assert release is not None
+    hotfix, release, granted, plan = run.hotfix, run.release, run.grant, run.plan
+    assert release is not None and granted is not None and plan is not None
+    assert plan.policy is not None  # planned with the grant
+    template = plan.policy.spec.namespace_template
     cluster, team = run.op.cluster, str(hotfix.namespace)
     labels = ownership_labels(team, hotfix.name)
     created = ensure_namespace(
         cluster,
         run.target,
         owner=run.owner,
-        # Never weaker than the team's own: a hotfix namespace is no way around its level.
-        labels={**pod_security_labels(cluster, team), **labels},
+        labels={
+            **template.labels,
+            # Never weaker than the team's own: a hotfix namespace is no way around it.
+            **pod_security_labels(granted.namespace.labels, granted.limits.pod_security),
+            **labels,
+        },
         annotations=_namespace_annotations(hotfix, release),
     )
     run.report.update(namespace=run.target)
     if created:
         run.report.event(Reason.NAMESPACE_CREATED, f"created namespace {run.target}")
-    copy_guardrails(cluster, source_namespace=team, target_namespace=run.target, labels=labels)
+    copy_guardrails(
+        cluster,
+        source_namespace=team,
+        target_namespace=run.target,
+        labels=labels,
+        kinds=template.copy_from_source,
+    )
+    apply_template(cluster, plan.policy, target_namespace=run.target, labels=labels)
     mirror_access(
         run.op.cluster,
         source_namespace=str(hotfix.namespace),
