@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hotfix_operator.api.common import Environment
 from hotfix_operator.api.conditions import (
     ConditionType,
     Phase,
@@ -52,10 +51,10 @@ from hotfix_operator.reconciling.steps import (
     Step,
     expires_at,
     from_spec,
+    granted,
     pinned,
     releases_of,
 )
-from hotfix_operator.reconciling.tenancy import grant_for
 
 __all__ = ["check_hotfix", "finalize_hotfix", "reconcile_hotfix"]
 
@@ -227,7 +226,7 @@ def _retry_when_resolvable(run: Run) -> None:
             base_version=run.hotfix.spec.base_version,
         )
         pin = recorded_pin(release, run.hotfix.spec.environment)
-        _grant(run, pin.repo_url, pin.path, pin.environment)
+        granted(run, pin.repo_url, pin.path, pin.environment)
     except HotfixError:
         return  # still not usable: stay stalled, quietly
     run.report.logger.info("ConfigRelease %s is usable now", release.name)
@@ -246,22 +245,10 @@ def _permitted_now(run: Run) -> bool:
     if source is None:
         return False
     try:
-        _grant(run, source.repo_url, source.path, source.environment)
+        granted(run, source.repo_url, source.path, source.environment)
     except HotfixError:
         return False
     return True
-
-
-def _grant(run: Run, repo_url: str, path: str, environment: str) -> None:
-    grant_for(
-        run.op,
-        run.report.logger,
-        namespace=str(run.hotfix.namespace),
-        repo_url=repo_url,
-        path=path,
-        environment=Environment(environment),
-        what=f"HotfixDeployment {run.hotfix.name}",
-    )
 
 
 def _expire(run: Run) -> None:

@@ -79,6 +79,7 @@ __all__ = [
     "apply_step",
     "expires_at",
     "from_spec",
+    "granted",
     "pinned",
     "plan_step",
     "releases_of",
@@ -131,18 +132,22 @@ def _permit(run: Run, pin: Pin) -> None:
     """The policies must grant the pin's repository, folder and environment; the ttl must
     be within their maximum; and the hotfix among the team's first maxHotfixes. Before
     any git work: nothing of a folder not granted is ever fetched or rendered."""
-    hotfix = run.hotfix
-    run.grant = grant_for(
+    run.grant = granted(run, pin.repo_url, pin.path, pin.environment)
+    refuse_too_long_ttl(run.hotfix.spec.ttl, run.grant.limits)
+    admit(run.op, run.hotfix, run.grant)
+
+
+def granted(run: Run, repo_url: str, path: str, environment: str) -> Grant:
+    """What the HotfixPolicies grant this hotfix for that source (NotPermitted: nothing)."""
+    return grant_for(
         run.op,
         run.report.logger,
-        namespace=str(hotfix.namespace),
-        repo_url=pin.repo_url,
-        path=pin.path,
-        environment=Environment(pin.environment),
-        what=f"HotfixDeployment {hotfix.name}",
+        namespace=str(run.hotfix.namespace),
+        repo_url=repo_url,
+        path=path,
+        environment=Environment(environment),
+        what=f"HotfixDeployment {run.hotfix.name}",
     )
-    refuse_too_long_ttl(hotfix.spec.ttl, run.grant.limits)
-    admit(run.op, hotfix, run.grant)
 
 
 def releases_of(run: Run) -> list[ConfigRelease]:
