@@ -24,7 +24,7 @@ import yaml
 
 from tests.controlplane import local_cluster
 from tests.gitrepos import ORDERS_IMAGE, T0, merge_flow
-from tests.operator_harness import Kube, OperatorProcess, install_crds
+from tests.operator_harness import Kube, OperatorProcess, install_crds, install_deployer_role
 from tests.polling import wait_for
 
 HOTFIX_IMAGE = "registry.example.com/orders:1.4.1-hotfix"
@@ -145,6 +145,7 @@ def story(stack: ExitStack, workdir: Path) -> int:
 
     step(4, "Installing the CRDs, granting the team a HotfixPolicy, starting the operator")
     install_crds(cluster.api_client())
+    install_deployer_role(cluster.api_client())  # the hotfix is applied as its deployer
     # An earlier run on the same control plane (make cluster) may still be deleting it.
     wait_for(
         lambda: not kube.namespace_exists(TEAM), 90, f"namespace {TEAM} of an earlier run gone"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -77,7 +78,11 @@ class FakeCluster:
         self.calls: list[tuple[str, str, str]] = []  # (verb, kind, name)
         #: (verb, kind, name) → the error that call raises (once set, every time).
         self.failures: dict[tuple[str, str, str], HotfixError] = {}
-        self._resource_version = 0
+        #: (verb, kind, name, identity) of every write; identity None: the operator itself.
+        self.writers: list[tuple[str, str, str, str | None]] = []
+        #: Who this view makes its requests as (see ``impersonating``).
+        self.identity: str | None = None
+        self._versions = itertools.count(1)
 
     # -- what tests do -----------------------------------------------------------------
 
@@ -136,6 +141,16 @@ class FakeCluster:
     def writes(self, verb: str, kind: str | None = None) -> list[str]:
         return [n for v, k, n in self.calls if v == verb and (kind is None or k == kind)]
 
+    def written_by(self, kind: str) -> set[str | None]:
+        """Who wrote objects of ``kind``: a user name, or None for the operator itself."""
+        return {who for _, k, _, who in self.writers if k == kind}
+
+    def impersonating(self, user: str) -> FakeCluster:
+        """The same fake API server, its writes recorded as ``user``'s."""
+        view = copy.copy(self)  # shares objects, calls, failures, writers and versions
+        view.identity = user
+        return view
+
     # -- Cluster's interface -------------------------------------------------------------
 
     def resource_for(self, api_version: str, kind: str) -> _Resource:
@@ -173,6 +188,7 @@ class FakeCluster:
         kind, name = obj["kind"], meta["name"]
         self._maybe_fail("apply", kind, name)
         self.calls.append(("apply", kind, name))
+        self.writers.append(("apply", kind, name, self.identity))
         namespace = meta.get("namespace") if kind not in CLUSTER_SCOPED else None
         key = (kind, _group(obj["apiVersion"]), namespace, name)
         live = self.objects.get(key)
@@ -196,11 +212,14 @@ class FakeCluster:
 
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """POST: an object of that name already there is the API server's 409."""
+        if obj["kind"] == "SelfSubjectAccessReview":  # RBAC is the real server's to test
+            return {**obj, "status": {"allowed": True}}
         created = copy.deepcopy(dict(obj))
         meta = created["metadata"]
         meta.setdefault("name", f"{meta.pop('generateName', 'object.')}{uuid.uuid4().hex[:5]}")
         self._maybe_fail("create", created["kind"], meta["name"])
         self.calls.append(("create", created["kind"], meta["name"]))
+        self.writers.append(("create", created["kind"], meta["name"], self.identity))
         namespace = meta.get("namespace") if created["kind"] not in CLUSTER_SCOPED else None
         if self.objects.get(
             (created["kind"], _group(created["apiVersion"]), namespace, meta["name"])
@@ -230,8 +249,7 @@ class FakeCluster:
         if expected is not None and expected != live["metadata"].get("resourceVersion"):
             raise ClusterError(f"patching {kind}/{name} failed with HTTP 409: changed meanwhile")
         self.objects[key] = merge_patch(live, patch)
-        self._resource_version += 1
-        self.objects[key]["metadata"]["resourceVersion"] = str(self._resource_version)
+        self.objects[key]["metadata"]["resourceVersion"] = str(next(self._versions))
         return copy.deepcopy(self.objects[key])
 
     def delete(
@@ -245,6 +263,7 @@ class FakeCluster:
     ) -> bool:
         self._maybe_fail("delete", kind, name)
         self.calls.append(("delete", kind, name))
+        self.writers.append(("delete", kind, name, self.identity))
         key = (kind, _group(api_version), namespace, name)
         live = self.objects.get(key)
         if live is None or (uid and live["metadata"].get("uid") != uid):
@@ -260,8 +279,7 @@ class FakeCluster:
     def _store(self, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         namespace = meta.get("namespace") if obj["kind"] not in CLUSTER_SCOPED else None
-        self._resource_version += 1
-        meta["resourceVersion"] = str(self._resource_version)
+        meta["resourceVersion"] = str(next(self._versions))
         self.objects[(obj["kind"], _group(obj["apiVersion"]), namespace, meta["name"])] = obj
 
     def _maybe_fail(self, verb: str, kind: str, name: str) -> None:

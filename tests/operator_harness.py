@@ -24,6 +24,7 @@ from tests.polling import wait_for
 
 GROUP, VERSION = "hotfix.gitops.dev", "v1alpha1"
 ROUTE_CRD = Path(__file__).parent / "integration" / "route_crd.yaml"
+DEPLOYER_ROLE = Path(__file__).parents[1] / "deploy" / "base" / "rbac" / "deployer.yaml"
 #: The owner of namespaces the cluster/ tests make with ensure_namespace.
 TEST_OWNER = Owner(uid="0e3b8d52-tests-cluster-layer", namespace="tests", name="cluster-layer")
 
@@ -119,6 +120,21 @@ def install_crds(api: client.ApiClient) -> None:
         return True
 
     wait_for(established, 30, "CRDs established")
+
+
+def install_deployer_role(api: client.ApiClient) -> None:
+    """deploy/'s ClusterRole ``hotfix-operator-deployer``: what every hotfix namespace's
+    deployer is bound to there (the operator applies as that deployer)."""
+    import yaml
+
+    role = yaml.safe_load(DEPLOYER_ROLE.read_text())
+    rbac = client.RbacAuthorizationV1Api(api)
+    try:
+        rbac.create_cluster_role(role)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        rbac.replace_cluster_role(role["metadata"]["name"], role)
 
 
 class Kube:
@@ -256,12 +272,14 @@ class Kube:
             log = operator.tail() if operator else ""
             raise AssertionError(f"{exc}\nstatus: {status}\noperator log:\n{log}") from None
 
-    def bind(self, namespace: str, user: str, cluster_role: str = "edit") -> None:
-        """A team's access: RoleBinding ``developers`` of ``user`` to ``cluster_role``."""
+    def bind(
+        self, namespace: str, user: str, cluster_role: str = "edit", name: str = "developers"
+    ) -> None:
+        """A team's access: RoleBinding ``name`` of ``user`` to ``cluster_role``."""
         client.RbacAuthorizationV1Api(self.api).create_namespaced_role_binding(
             namespace,
             {
-                "metadata": {"name": "developers"},
+                "metadata": {"name": name},
                 "roleRef": {
                     "apiGroup": "rbac.authorization.k8s.io",
                     "kind": "ClusterRole",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import kopf
@@ -48,11 +49,24 @@ def _mapped(
         raise kopf.TemporaryError(f"{exc.reason}: {exc}", delay=_backoff(retry)) from exc
 
 
-async def _sweep_releases(op: Operator, logger: Logger, every: float) -> None:
-    """Every ``every`` seconds: the periodic pass over all ConfigReleases (in a thread)."""
+async def _sweep(op: Operator, logger: Logger, every: float) -> None:
+    """Every ``every`` seconds, in a thread: the periodic pass over all ConfigReleases,
+    then over the hotfix namespaces whose HotfixDeployment is gone."""
     while True:
         await asyncio.sleep(every)
         await asyncio.to_thread(reconciling.sweep_releases, op, logger)
+        await asyncio.to_thread(reconciling.sweep_orphans, op, logger)
+
+
+def _watching(op: Operator, kwargs: Mapping[str, Any]) -> Operator:
+    """``op`` reading team namespaces' RoleBindings from kopf's index ``team_bindings``
+    (passed to every handler as a keyword), where a namespace without any has no key."""
+    index: kopf.Index[str, dict[str, Any]] = kwargs["team_bindings"]
+
+    def bindings(namespace: str) -> Sequence[Mapping[str, Any]]:
+        return list(index.get(namespace, []))
+
+    return replace(op, team_bindings=bindings)
 
 
 def register_handlers(registry: kopf.OperatorRegistry, op: Operator) -> None:
@@ -71,30 +85,42 @@ def register_handlers(registry: kopf.OperatorRegistry, op: Operator) -> None:
     def release_recorded(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:
         _mapped(reconciling.reconcile_release, op, body, logger, retry)
 
-    # Snapshots are checked by one operator-wide sweep, not a timer per release: kopf puts
-    # a finalizer on every object with a timer, and a release must stay deletable while
-    # the operator is down.
+    # Snapshots and orphans are checked by one operator-wide sweep, not a timer per
+    # release: kopf puts a finalizer on every object with a timer, and a release must
+    # stay deletable while the operator is down.
     @kopf.on.startup(registry=registry)
-    async def start_release_sweep(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
-        memo["release_sweep"] = asyncio.create_task(_sweep_releases(op, logger, snapshot_every))
+    async def start_sweep(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+        memo["sweep"] = asyncio.create_task(_sweep(op, logger, snapshot_every))
 
     @kopf.on.cleanup(registry=registry)
-    async def stop_release_sweep(memo: kopf.Memo, **_: Any) -> None:
-        sweep = memo.get("release_sweep")
+    async def stop_sweep(memo: kopf.Memo, **_: Any) -> None:
+        sweep = memo.get("sweep")
         if sweep is not None:
             sweep.cancel()
+
+    # Access to hotfix namespaces mirrors the team namespaces' RoleBindings to admin,
+    # edit and view: kopf keeps them in an index fed by one watch (and handles nothing
+    # until its first listing is complete), so a drift pass needs no list per hotfix.
+    @kopf.index(
+        "rbac.authorization.k8s.io", "v1", "rolebindings", id="team_bindings", registry=registry
+    )
+    def team_bindings(
+        body: kopf.Body, namespace: str | None, **_: Any
+    ) -> dict[str, dict[str, Any]] | None:
+        indexed = reconciling.indexed_binding(body)
+        return {namespace: indexed} if namespace and indexed is not None else None
 
     @kopf.on.resume(GROUP, VERSION, HOTFIXES, registry=registry)
     @kopf.on.create(GROUP, VERSION, HOTFIXES, registry=registry)
     @kopf.on.update(GROUP, VERSION, HOTFIXES, field="spec", registry=registry)
-    def hotfix_changed(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:
-        _mapped(reconciling.reconcile_hotfix, op, body, logger, retry)
+    def hotfix_changed(*, body: kopf.Body, logger: Logger, retry: int = 0, **kwargs: Any) -> None:
+        _mapped(reconciling.reconcile_hotfix, _watching(op, kwargs), body, logger, retry)
 
     @kopf.timer(
         GROUP, VERSION, HOTFIXES, interval=check_every, initial_delay=check_every, registry=registry
     )
-    def hotfix_checked(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:
-        _mapped(reconciling.check_hotfix, op, body, logger, retry)
+    def hotfix_checked(*, body: kopf.Body, logger: Logger, retry: int = 0, **kwargs: Any) -> None:
+        _mapped(reconciling.check_hotfix, _watching(op, kwargs), body, logger, retry)
 
     @kopf.on.delete(GROUP, VERSION, HOTFIXES, registry=registry)
     def hotfix_deleted(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:

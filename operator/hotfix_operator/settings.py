@@ -111,11 +111,17 @@ class Settings(BaseModel):
         "hotfix-"
     )
     drift_interval: timedelta = timedelta(minutes=5)
+    #: How old a hotfix namespace without a HotfixDeployment must be to be deleted.
+    orphan_grace: timedelta = timedelta(minutes=10)
     #: How often each HotfixDeployment is looked at for readiness and TTL expiry.
     check_interval: timedelta = timedelta(seconds=15)
     #: Server-side applies in flight at once for one HotfixDeployment.
     apply_concurrency: Annotated[int, Field(gt=0, le=64)] = 4
     kustomize: tuple[str, ...] = ()
+    #: The ClusterRole the deployer of each hotfix namespace is bound to (cluster/deployer.py).
+    deployer_cluster_role: Annotated[
+        str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$")
+    ] = "hotfix-operator-deployer"
     credentials: tuple[GitCredential, ...] = ()
 
     @field_validator(
@@ -127,7 +133,9 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("default_ttl", "max_ttl", "drift_interval", "check_interval", mode="before")
+    @field_validator(
+        "default_ttl", "max_ttl", "drift_interval", "check_interval", "orphan_grace", mode="before"
+    )
     @classmethod
     def _duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
@@ -174,9 +182,11 @@ _VARIABLES: Mapping[str, str] = {
     "HOTFIX_MAX_RENDER_BYTES": "max_render_bytes",
     "HOTFIX_NAMESPACE_PREFIX": "namespace_prefix",
     "HOTFIX_DRIFT_INTERVAL": "drift_interval",
+    "HOTFIX_ORPHAN_GRACE": "orphan_grace",
     "HOTFIX_CHECK_INTERVAL": "check_interval",
     "HOTFIX_APPLY_CONCURRENCY": "apply_concurrency",
     "HOTFIX_KUSTOMIZE": "kustomize",
+    "HOTFIX_DEPLOYER_CLUSTER_ROLE": "deployer_cluster_role",
 }
 _FIELD_TO_VARIABLE = {field: var for var, field in _VARIABLES.items()}
 

@@ -97,6 +97,7 @@ stringData:
 """
 
 #: What the operator's log must never say: a request it was refused.
+MANAGED_BY = "app.kubernetes.io/managed-by=hotfix-operator"
 REFUSALS = ("Forbidden", "forbidden", "HTTP 403", "Not enough permissions")
 
 
@@ -168,14 +169,15 @@ def kube(cluster: Cluster) -> Kube:
 @pytest.fixture(scope="module")
 def operator_namespace(cluster: Cluster, kube: Kube) -> Iterator[str]:
     """The Namespace of deploy/base, as it is (Pod Security labels included); at the end
-    it goes, with the cluster-wide RBAC objects of deploy/base (the CRDs stay: other
-    tests use them)."""
+    it goes, with the cluster-wide RBAC objects and admission policies of deploy/base
+    (the CRDs stay: other tests use them)."""
     wait_for(lambda: not kube.namespace_exists(NAMESPACE), 60, f"old {NAMESPACE} gone")
     namespace = next(d for d in rendered(BASE) if d["kind"] == "Namespace")
     result = kubectl(cluster, "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump(namespace))
     assert result.returncode == 0, result.stderr
     yield NAMESPACE
     rbac = client.RbacAuthorizationV1Api(kube.api)
+    admission = client.AdmissionregistrationV1Api(kube.api)
     for doc in rendered(BASE):
         name = doc["metadata"]["name"]
         try:
@@ -183,6 +185,10 @@ def operator_namespace(cluster: Cluster, kube: Kube) -> Iterator[str]:
                 rbac.delete_cluster_role(name)
             elif doc["kind"] == "ClusterRoleBinding":
                 rbac.delete_cluster_role_binding(name)
+            elif doc["kind"] == "ValidatingAdmissionPolicy":
+                admission.delete_validating_admission_policy(name)
+            elif doc["kind"] == "ValidatingAdmissionPolicyBinding":
+                admission.delete_validating_admission_policy_binding(name)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -458,14 +464,39 @@ def test_service_account_suffices_for_the_story(
     run_story(kube, team, scenario, pipeline_env=operator_env, operator=operator)
     log = operator.log.read_text(errors="replace")
     assert "hotfix_changed' succeeded" in log, operator.tail()  # it did the work itself
-    refusals = [line for line in log.splitlines() if any(r in line for r in REFUSALS)]
+    refusals = [
+        line
+        for line in log.splitlines()
+        # A namespace of another test being deleted refuses new Events: not a permission.
+        if any(r in line for r in REFUSALS) and "being terminated" not in line
+    ]
     assert not refusals, "\n".join(refusals)
+
+
+def denied(call: Callable[[], object]) -> bool:
+    """RBAC allowed the request, an admission policy of deploy/ refused it (HTTP 422)."""
+    try:
+        call()
+    except ApiException as exc:
+        assert exc.status == 422, f"expected 422, got {exc.status}: {exc.body}"
+        return "ValidatingAdmissionPolicy 'hotfix-operator-confined'" in str(exc.body)
+    return False
+
+
+def impersonating(api: client.ApiClient, user: str) -> client.ApiClient:
+    """A client making ``api``'s requests as ``user``."""
+    other = client.ApiClient(api.configuration)
+    other.set_default_header("Impersonate-User", user)
+    return other
 
 
 def test_service_account_is_refused_what_the_operator_must_not_do(
     kube: Kube, sa_api: client.ApiClient
 ) -> None:
     other = kube.create_namespace(f"other-{uuid.uuid4().hex[:8]}")
+    hotfix = kube.create_namespace(  # as if the operator had made it (the label is its)
+        f"hotfix-{uuid.uuid4().hex[:8]}", {"app.kubernetes.io/managed-by": "hotfix-operator"}
+    )
     try:
         kube.core.create_namespaced_secret(
             other, {"metadata": {"name": "database"}, "stringData": {"password": "s3cret"}}
@@ -504,19 +535,53 @@ def test_service_account_is_refused_what_the_operator_must_not_do(
             },
         }
         assert refused(lambda: core.create_persistent_volume(volume, **dry))
-        assert not refused(
-            lambda: core.create_namespace({"metadata": {"name": "hotfix-allowed"}}, **dry)
-        )
-        assert refused(lambda: core.list_namespace())
-        # RoleBindings: to admin, edit and view only (mirrored access), never higher.
-        assert not refused(
-            lambda: rbac.create_namespaced_role_binding(
-                other, {**binding, "roleRef": {**binding["roleRef"], "name": "edit"}}, **dry
-            )
-        )
-        assert refused(lambda: rbac.create_namespaced_role_binding(other, binding, **dry))
+        # Namespaces: only its own kind (the admission policy; RBAC cannot say which).
+        own = {
+            "name": "hotfix-allowed",
+            "labels": {"app.kubernetes.io/managed-by": "hotfix-operator"},
+        }
+        assert not refused(lambda: core.create_namespace({"metadata": own}, **dry))
+        assert denied(lambda: core.create_namespace({"metadata": {"name": "other"}}, **dry))
+        assert not refused(lambda: core.list_namespace(label_selector=MANAGED_BY))
+        # RoleBindings: only in hotfix namespaces (the admission policy), and there to
+        # admin, edit, view and the deployer's role only, never higher (RBAC).
+        edit = {**binding, "roleRef": {**binding["roleRef"], "name": "edit"}}
+        assert denied(lambda: rbac.create_namespaced_role_binding(other, edit, **dry))
+        assert not refused(lambda: rbac.create_namespaced_role_binding(hotfix, edit, **dry))
+        assert refused(lambda: rbac.create_namespaced_role_binding(hotfix, binding, **dry))
         # Nothing outside the allowlisted kinds, e.g. bare Pods.
         pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
         assert refused(lambda: core.create_namespaced_pod(other, pod, **dry))
+        # Its own identity applies no workload, ConfigMap or Secret anywhere (the deployer
+        # of each hotfix namespace does), and patches no Secret outside its namespace.
+        apps = client.AppsV1Api(sa_api)
+        deployment = {
+            "metadata": {"name": "d"},
+            "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}}, "spec": pod["spec"]},
+            },
+        }
+        assert refused(lambda: apps.create_namespaced_deployment(other, deployment, **dry))
+        config_map = {"metadata": {"name": "c"}, "data": {"a": "b"}}
+        assert refused(lambda: core.create_namespaced_config_map(other, config_map, **dry))
+        secret = {"metadata": {"name": "s"}, "stringData": {"a": "b"}}
+        assert refused(lambda: core.create_namespaced_secret(other, secret, **dry))
+        assert refused(lambda: core.patch_namespaced_secret("database", other, {}, **dry))
+        # It may bind the deployer's role, and impersonate ServiceAccounts named
+        # hotfix-deployer only.
+        deployer_binding = {
+            **binding,
+            "roleRef": {**binding["roleRef"], "name": "hotfix-operator-deployer"},
+        }
+        assert not refused(
+            lambda: rbac.create_namespaced_role_binding(hotfix, deployer_binding, **dry)
+        )
+        assert refused(
+            lambda: client.CoreV1Api(
+                impersonating(sa_api, f"system:serviceaccount:{other}:default")
+            ).list_namespaced_config_map(other)
+        )
     finally:
         kube.core.delete_namespace(other)
+        kube.core.delete_namespace(hotfix)

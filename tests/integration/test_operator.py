@@ -25,7 +25,14 @@ from hotfix_operator.settings import Settings
 from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, SERVER_REJECTED, BadInput
 from tests.controlplane.clusters import Cluster
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
-from tests.operator_harness import GROUP, VERSION, Kube, OperatorProcess, install_crds
+from tests.operator_harness import (
+    GROUP,
+    VERSION,
+    Kube,
+    OperatorProcess,
+    install_crds,
+    install_deployer_role,
+)
 from tests.polling import stays, wait_for
 from tests.tenancy_attacks import (
     ATTACKS,
@@ -69,6 +76,7 @@ def operator_env(repos: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 def kube(cluster: Cluster, operator_env: dict[str, str]) -> Iterator[Kube]:
     api = cluster.api_client()
     install_crds(api)
+    install_deployer_role(api)
     kube = Kube(api)
     kube.create_namespace(operator_env["HOTFIX_OPERATOR_NAMESPACE"])  # snapshots live there
     yield kube
@@ -411,6 +419,14 @@ def test_access_mirrors_the_team_bindings(
     assert can_read("alice")
     assert not can_read("mallory")
 
+    # Within HOTFIX_DRIFT_INTERVAL (3s here) of a change in the team namespace, from the
+    # operator's watch: whoever joins gains the hotfix namespace, whoever leaves loses it.
+    kube.bind(team, "bob", "view", name="viewers")
+    wait_for(lambda: can_read("bob"), 30, "bob, added to the team, reads the hotfix namespace")
+    client.RbacAuthorizationV1Api(kube.api).delete_namespaced_role_binding("developers", team)
+    wait_for(lambda: not can_read("alice"), 30, "alice, removed from the team, loses it")
+    assert can_read("bob")
+
 
 def test_operator_killed_after_namespace_creation(
     kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
@@ -606,7 +622,10 @@ def test_a_crafted_hotfix_cannot_take_over_another_teams_namespace(
     target = victim["status"]["namespace"]
     before = kube.core.read_namespace(target).metadata
     bindings = role_bindings(kube, target)
-    assert bindings == {"hotfix-developers": ("edit", ["alice"])}
+    assert bindings == {
+        "hotfix-developers": ("edit", ["alice"]),
+        "deployer": ("hotfix-operator-deployer", ["hotfix-deployer"]),  # the operator's own
+    }
 
     with other_team(kube) as attacker:
         kube.bind(attacker, "mallory", "admin")

@@ -93,42 +93,76 @@ def test_rbac_has_no_wildcards_and_no_escalation() -> None:
         for rule in doc["rules"]:
             for field in ("apiGroups", "resources", "verbs", "resourceNames"):
                 assert "*" not in rule.get(field, []), (doc["metadata"]["name"], rule)
-            assert not {"escalate", "impersonate"} & set(rule["verbs"]), rule
+            assert "escalate" not in rule["verbs"], rule
             if "bind" in rule["verbs"]:
                 assert rule["resources"] == ["clusterroles"], rule
-                assert sorted(rule["resourceNames"]) == ["admin", "edit", "view"], rule
+                assert sorted(rule["resourceNames"]) == [
+                    "admin", "edit", "hotfix-operator-deployer", "view"
+                ], rule  # fmt: skip
+            if "impersonate" in rule["verbs"]:  # the deployer, by name, and nothing else
+                assert rule == {
+                    "apiGroups": [""],
+                    "resources": ["serviceaccounts"],
+                    "resourceNames": ["hotfix-deployer"],
+                    "verbs": ["impersonate"],
+                }, rule
 
 
-def test_secrets_are_written_but_read_only_in_the_operators_namespace(
-    operator_rules: list[dict[str, Any]],
+@pytest.fixture(scope="module")
+def deployer_rules() -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = find("ClusterRole", "hotfix-operator-deployer")["rules"]
+    return rules
+
+
+def test_the_deployer_role_is_never_bound_cluster_wide() -> None:
+    """The operator binds it with a RoleBinding in each hotfix namespace, never more."""
+    bound = [
+        d["metadata"]["name"]
+        for d in documents()
+        if d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "hotfix-operator-deployer"
+    ]
+    assert bound == []
+
+
+def test_secrets_are_read_only_in_the_operators_namespace_and_by_deployers(
+    operator_rules: list[dict[str, Any]], deployer_rules: list[dict[str, Any]]
 ) -> None:
-    assert verbs(operator_rules, "", "secrets") == {"create", "patch", "delete"}
+    assert verbs(operator_rules, "", "secrets") == set()  # no right on Secrets anywhere
     roles = [d for d in documents() if d["kind"] in ("Role", "ClusterRole")]
     readers = [r for r in roles if READ & verbs(r["rules"], "", "secrets")]
-    assert [(r["kind"], r["metadata"]["name"]) for r in readers] == [
-        ("Role", "hotfix-operator-snapshots")  # namespaced: its own namespace only
+    assert sorted((r["kind"], r["metadata"]["name"]) for r in readers) == [
+        ("ClusterRole", "hotfix-operator-deployer"),  # bound in hotfix namespaces only
+        ("Role", "hotfix-operator-snapshots"),  # namespaced: the operator's own namespace
     ]
-    assert verbs(readers[0]["rules"], "", "secrets") == {"get", "list", "create", "patch", "delete"}
+    snapshots = find("Role", "hotfix-operator-snapshots")["rules"]
+    assert verbs(snapshots, "", "secrets") == {"get", "list", "create", "patch", "delete"}
     binding = find("RoleBinding", "hotfix-operator-snapshots")  # kustomize sets its namespace
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "hotfix-operator", "namespace": "hotfix-operator"}
     ]
+    assert verbs(deployer_rules, "", "secrets") == {"get", "create", "patch", "delete"}
 
 
-def test_every_allowlisted_kind_can_be_applied_and_pruned(
-    operator_rules: list[dict[str, Any]],
+def test_every_allowlisted_kind_is_the_deployers_and_none_the_operators(
+    operator_rules: list[dict[str, Any]], deployer_rules: list[dict[str, Any]]
 ) -> None:
     assert set(RESOURCES) == set(DEFAULT_ALLOWED_KINDS), "a kind was added: extend the RBAC"
+    # What the operator keeps on an allowlisted kind, and why: it writes the deployer's
+    # ServiceAccount, and copies the team namespace's NetworkPolicies (guardrails).
+    kept = {"serviceaccounts": {"create", "patch"}, "networkpolicies": GUARDRAIL}
     for kind, (group, resource) in RESOURCES.items():
-        allowed = verbs(operator_rules, group, resource)
-        assert {"create", "patch", "delete"} <= allowed, kind
-        assert "watch" not in allowed, kind
-        assert ("get" in allowed) == (kind != "Secret"), kind
-        # Only the workloads whose readiness is judged, and the network policies copied
-        # from the team namespace (cluster/guardrails.py), are listed.
-        listed = ("deployments", "statefulsets", "networkpolicies")
-        assert ("list" in allowed) == (resource in listed), kind
+        allowed = verbs(deployer_rules, group, resource)
+        assert {"get", "create", "patch", "delete"} <= allowed, kind
+        # Readiness lists the workloads whose availability is judged.
+        listed = resource in ("deployments", "statefulsets")
+        assert ("list" in allowed) == listed and ("watch" in allowed) == listed, kind
         assert "update" not in allowed, f"{kind}: server-side apply is a patch"
+        assert verbs(operator_rules, group, resource) == kept.get(resource, set()), kind
+    for group, resource in (("", "pods"), ("", "events"), ("apps", "replicasets")):
+        assert verbs(deployer_rules, group, resource) == READ  # why it is not available
+
+
+GUARDRAIL = {"list", "create", "patch", "delete"}
 
 
 def test_the_operator_may_manage_its_resources_and_namespaces(
@@ -138,12 +172,15 @@ def test_the_operator_may_manage_its_resources_and_namespaces(
     for plural in ("configreleases", "hotfixdeployments"):
         assert verbs(operator_rules, group, plural) == {"get", "list", "watch", "patch"}
         assert verbs(operator_rules, group, f"{plural}/status") == {"patch"}
-    assert verbs(operator_rules, "", "namespaces") == {"get", "create", "patch", "delete"}
+    assert verbs(operator_rules, group, "hotfixpolicies") == READ
+    assert verbs(operator_rules, "", "namespaces") == {"get", "list", "create", "patch", "delete"}
     assert verbs(operator_rules, "", "events") == {"create", "patch"}
     for guardrail in ("resourcequotas", "limitranges"):  # copied, never read one by one
-        assert verbs(operator_rules, "", guardrail) == {"list", "create", "patch", "delete"}
+        assert verbs(operator_rules, "", guardrail) == GUARDRAIL
     assert verbs(operator_rules, "rbac.authorization.k8s.io", "rolebindings") == {
+        "get",
         "list",
+        "watch",
         "create",
         "patch",
         "delete",

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,10 @@ from hotfix_operator.reconciling import (
     finalize_hotfix,
     reconcile_hotfix,
     reconcile_release,
+    sweep_orphans,
     sweep_releases,
 )
+from hotfix_operator.reconciling.orphans import orphan_owner
 from tests.fakes import FakeCluster, FakePlanner, RecordedEvents, policy_body, settings_for
 
 TEAM = "team-orders"
@@ -1289,3 +1291,81 @@ def test_the_namespace_template_guards_the_hotfix_namespace(world: World) -> Non
     check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
     assert world.cluster.get("ResourceQuota", "policy-orders", target) is None
     assert world.cluster.get("ResourceQuota", "team-compute", target) is None
+
+
+# --- Least privilege: the deployer ------------------------------------------------------
+
+
+def test_the_hotfix_is_applied_as_its_namespaces_deployer_not_as_the_operator(
+    world: World,
+) -> None:
+    world.release()
+    target = str(deploy(world).namespace)
+    deployer = f"system:serviceaccount:{target}:hotfix-deployer"
+
+    assert world.cluster.written_by("Deployment") == {deployer}
+    assert world.cluster.written_by("ConfigMap") == {deployer}
+    # What guards the namespace is written as the operator: the deployer cannot touch it.
+    for kind in ("Namespace", "ServiceAccount", "RoleBinding"):
+        assert world.cluster.written_by(kind) == {None}, kind
+    binding = world.cluster.get("RoleBinding", "deployer", target)
+    assert binding is not None
+    assert binding["roleRef"]["name"] == "hotfix-operator-deployer"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "hotfix-deployer", "namespace": target}
+    ]
+    account = world.cluster.get("ServiceAccount", "hotfix-deployer", target)
+    assert account is not None
+    first_workload = world.cluster.writes("apply").index("orders")
+    assert world.cluster.writes("apply").index("deployer") < first_workload
+
+    # Pruning is the deployer's too.
+    world.planner.commit(NOP_140, orders()[1:])  # the ConfigMap is gone from the config
+    world.cluster.edit_spec("HotfixDeployment", "orders-hotfix", TEAM, image=HOTFIX_IMAGE + "b")
+    reconcile_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert ("delete", "ConfigMap", "orders-config", deployer) in world.cluster.writers
+
+
+# --- Nothing orphaned -------------------------------------------------------------------
+
+
+def test_a_hotfix_namespace_whose_hotfix_is_gone_is_deleted_after_the_grace_period(
+    world: World,
+) -> None:
+    world.release()
+    target = str(deploy(world).namespace)
+    kept = str(deploy(world, "still-here").namespace)
+    world.cluster.objects = {  # the finalizer was removed by hand: the CR is gone
+        key: obj
+        for key, obj in world.cluster.objects.items()
+        if (key[0], key[3]) != ("HotfixDeployment", "orders-hotfix")
+    }
+
+    assert sweep_orphans(world.op, LOG) == []  # younger than HOTFIX_ORPHAN_GRACE
+    world.namespace(target)["metadata"]["creationTimestamp"] = "2020-01-01T00:00:00Z"
+    world.namespace(kept)["metadata"]["creationTimestamp"] = "2020-01-01T00:00:00Z"
+    world.cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "other"}})
+
+    assert sweep_orphans(world.op, LOG) == [target]
+    assert world.cluster.get("Namespace", target) is None
+    assert world.cluster.get("Namespace", kept) is not None  # its hotfix exists
+    assert world.cluster.get("Namespace", "other") is not None  # not ours: never listed
+    assert ("Normal", "OrphanDeleted") in [(t, r) for t, r, _ in world.events.posted]
+
+
+def test_an_older_operators_namespace_is_an_orphan_only_when_its_owner_is_gone() -> None:
+    old = "2020-01-01T00:00:00Z"
+    namespace = {
+        "metadata": {
+            "name": "hotfix-team-fix-abc",
+            "creationTimestamp": old,
+            "labels": ownership_labels(TEAM, "fix"),
+        }
+    }
+    later = datetime(2021, 1, 1, tzinfo=UTC)
+    alive = orphan_owner(namespace, live_uids=set(), live_names={(TEAM, "fix")}, older_than=later)
+    assert alive is None
+    gone = orphan_owner(namespace, live_uids=set(), live_names=set(), older_than=later)
+    assert gone is not None and (gone.namespace, gone.name) == (TEAM, "fix")
+    going = {**namespace, "metadata": {**namespace["metadata"], "deletionTimestamp": old}}
+    assert orphan_owner(going, live_uids=set(), live_names=set(), older_than=later) is None

@@ -91,6 +91,7 @@ class Reason(StrEnum):
     READY = "Ready"
     DRIFT_CORRECTED = "DriftCorrected"
     SNAPSHOT_RESTORED = "SnapshotRestored"
+    ORPHAN_DELETED = "OrphanDeleted"
     # the end of a hotfix's life
     EXPIRED = "Expired"
     NOT_APPLIED = "NotApplied"

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from hotfix_operator.api.common import (
     DNS_LABEL_PATTERN,
@@ -45,6 +45,20 @@ __all__ = [
 
 class HotfixDeploymentSpec(SpecModel):
     """Which hotfix image to deploy, on the config of which production release."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.app == oldSelf.app",
+                    "message": (
+                        "spec.app cannot change: a hotfix of another app is another "
+                        "HotfixDeployment; create a new one (and delete this one)"
+                    ),
+                }
+            ]
+        }
+    )
 
     app: AppName = Field(
         description="Name of the app to hotfix, as in its ConfigReleases, e.g. orders."

@@ -12,7 +12,7 @@ The operator can only create a binding to a ClusterRole it holds itself or may
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hotfix_operator.api.group import GROUP
@@ -20,7 +20,13 @@ from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.copying import sync_copies
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER, bounded, label_value
 
-__all__ = ["LABEL_MIRROR_OF", "MIRRORED_CLUSTER_ROLES", "mirror_access", "mirror_name"]
+__all__ = [
+    "LABEL_MIRROR_OF",
+    "MIRRORED_CLUSTER_ROLES",
+    "is_mirrored",
+    "mirror_access",
+    "mirror_name",
+]
 
 RBAC = "rbac.authorization.k8s.io/v1"
 MIRRORED_CLUSTER_ROLES = frozenset({"admin", "edit", "view"})
@@ -34,7 +40,8 @@ def mirror_name(source_name: str) -> str:
     return bounded(f"hotfix-{source_name}")
 
 
-def _mirrored(binding: Mapping[str, Any]) -> bool:
+def is_mirrored(binding: Mapping[str, Any]) -> bool:
+    """A binding to admin, edit or view: one that access mirroring copies."""
     role = binding.get("roleRef") or {}
     return role.get("kind") == "ClusterRole" and role.get("name") in MIRRORED_CLUSTER_ROLES
 
@@ -54,17 +61,18 @@ def mirror_access(
     source_namespace: str,
     target_namespace: str,
     labels: Mapping[str, str],
+    bindings: Iterable[Mapping[str, Any]] | None = None,
 ) -> list[str]:
     """Mirror ``source_namespace``'s admin/edit/view bindings into ``target_namespace``.
 
     Mirrors whose source binding is gone are deleted, so a person removed from the
-    team's namespace also loses the hotfix namespace. Returns the names applied.
+    team's namespace also loses the hotfix namespace. ``bindings``: the team namespace's
+    RoleBindings as a watch-fed index holds them (else they are listed). Returns the
+    names applied.
     """
-    sources = [
-        binding
-        for binding in cluster.read_all(RBAC, "RoleBinding", namespace=source_namespace)
-        if _mirrored(binding)
-    ]
+    if bindings is None:
+        bindings = cluster.read_all(RBAC, "RoleBinding", namespace=source_namespace)
+    sources = [binding for binding in bindings if is_mirrored(binding)]
 
     def mirror(source: Mapping[str, Any]) -> dict[str, Any]:
         source_name = str(source["metadata"]["name"])

@@ -9,6 +9,7 @@ operator's errors; everything else in ``cluster/`` speaks in objects and names.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any
 
@@ -67,10 +69,21 @@ class _MemoryDiscoverer(LazyDiscoverer):
         return None
 
 
+class _Connection:
+    """What a Cluster and its impersonating views share: the client (one connection
+    pool) and the discovery, which is always done as the operator itself."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        self.lock = threading.Lock()
+        self.dynamic: DynamicClient | None = None
+
+
 class Cluster:
     """One Kubernetes API connection: requests, discovery and error translation.
 
     Thread-safe: ``apply_objects`` calls it from a pool of worker threads.
+    ``impersonating(user)`` is a view that makes the same requests as ``user``.
     """
 
     def __init__(
@@ -79,10 +92,21 @@ class Cluster:
         *,
         request_timeout: tuple[float, float] = DEFAULT_REQUEST_TIMEOUT,
     ) -> None:
-        self._api_client = api_client
+        self._connection = _Connection(api_client)
         self._request_timeout = request_timeout
-        self._lock = threading.Lock()
-        self._dynamic: DynamicClient | None = None
+        #: Who the requests are made as: None for the operator's own identity.
+        self.identity: str | None = None
+        self._headers: dict[str, str] = {}
+
+    def impersonating(self, user: str) -> Cluster:
+        """A view whose requests are made as ``user`` (``Impersonate-User``), e.g. a
+        ServiceAccount ``system:serviceaccount:<namespace>:<name>``; the API server adds
+        a ServiceAccount's groups itself. It shares this Cluster's connection: close the
+        Cluster, never a view."""
+        view = copy.copy(self)
+        view.identity = user
+        view._headers = {"Impersonate-User": user}
+        return view
 
     @classmethod
     def from_environment(cls, *, pool_size: int = DEFAULT_POOL_SIZE) -> Cluster:
@@ -109,11 +133,11 @@ class Cluster:
 
     @property
     def api_client(self) -> client.ApiClient:
-        return self._api_client
+        return self._connection.api_client
 
     def close(self) -> None:
-        """Close the connection pool; the Cluster is unusable afterwards."""
-        self._api_client.close()  # type: ignore[no-untyped-call]
+        """Close the connection pool; the Cluster (and its views) are unusable afterwards."""
+        self._connection.api_client.close()  # type: ignore[no-untyped-call]
 
     def __enter__(self) -> Cluster:
         return self
@@ -131,18 +155,19 @@ class Cluster:
     @property
     def dynamic(self) -> DynamicClient:
         """The dynamic client; created on first use (creating it already asks the server)."""
-        with self._lock:
+        with self._connection.lock:
             return self._dynamic_locked()
 
     def _dynamic_locked(self) -> DynamicClient:
-        if self._dynamic is None:
+        connection = self._connection
+        if connection.dynamic is None:
             # A file name that never exists: the discoverer then never reads a stale one.
             never = os.path.join(tempfile.gettempdir(), f"hotfix-discovery-{uuid.uuid4().hex}")
             with translated("discovering the API server's resources"):
-                self._dynamic = DynamicClient(  # type: ignore[no-untyped-call]
-                    self._api_client, cache_file=never, discoverer=_MemoryDiscoverer
+                connection.dynamic = DynamicClient(  # type: ignore[no-untyped-call]
+                    connection.api_client, cache_file=never, discoverer=_MemoryDiscoverer
                 )
-        return self._dynamic
+        return connection.dynamic
 
     def resource_for(self, api_version: str, kind: str) -> Resource:
         """The API resource serving ``kind`` in ``api_version``.
@@ -150,7 +175,7 @@ class Cluster:
         Cached; a miss refreshes discovery once (a CRD installed since). A kind the
         server does not serve is a ``PolicyViolation``: retrying will not install it.
         """
-        with self._lock:
+        with self._connection.lock:
             dynamic = self._dynamic_locked()
             try:
                 with translated(f"discovering kind {kind} in {api_version}"):
@@ -166,12 +191,19 @@ class Cluster:
 
     def forget_resources(self) -> None:
         """Drop the discovery cache; the next lookup asks the server again."""
-        with self._lock:
-            if self._dynamic is not None:
+        with self._connection.lock:
+            if self._connection.dynamic is not None:
                 with translated("refreshing the API server's resources"):
-                    self._dynamic.resources.invalidate_cache()
+                    self._connection.dynamic.resources.invalidate_cache()
 
     # -- requests ---------------------------------------------------------------------
+
+    @property
+    def _as_deployer(self) -> bool:
+        return self.identity is not None
+
+    def _translated(self, doing: str) -> AbstractContextManager[None]:
+        return translated(doing, as_deployer=self._as_deployer)
 
     @staticmethod
     def _path(resource: Resource, name: str | None = None, namespace: str | None = None) -> str:
@@ -179,6 +211,8 @@ class Cluster:
         return str(path)
 
     def _request(self, method: str, path: str, **params: Any) -> dict[str, Any]:
+        if self._headers:  # a fresh dict: the client adds its own headers to it
+            params["header_params"] = dict(self._headers)
         response = self.dynamic.request(
             method, path, serialize=False, _request_timeout=self._request_timeout, **params
         )
@@ -193,7 +227,7 @@ class Cluster:
     ) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         resource = self.resource_for(api_version, kind)
-        with translated(f"reading {describe_object(kind, name, namespace)}"):
+        with self._translated(f"reading {describe_object(kind, name, namespace)}"):
             try:
                 return self._request("get", self._path(resource, name=name, namespace=namespace))
             except ApiException as exc:
@@ -214,7 +248,7 @@ class Cluster:
         where = f"in namespace {namespace}" if namespace else "in all namespaces"
         items: list[dict[str, Any]] = []
         token: str | None = None
-        with translated(f"listing {kind} objects {where}"):
+        with self._translated(f"listing {kind} objects {where}"):
             while True:
                 page = self._request(
                     "get",
@@ -281,7 +315,7 @@ class Cluster:
                 f"applying {where} failed: the API server no longer serves kind {kind} "
                 f"({message}); retried after refreshing discovery"
             )
-        return api_error(exc, f"applying {where}")
+        return api_error(exc, f"applying {where}", as_deployer=self._as_deployer)
 
     def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Create ``obj`` (POST); for objects with generated names, e.g. Events."""
@@ -290,7 +324,7 @@ class Cluster:
         namespace = metadata.get("namespace")
         name = metadata.get("name") or f"{metadata.get('generateName', '')}*"
         resource = self.resource_for(api_version, kind)
-        with translated(f"creating {describe_object(kind, name, namespace)}"):
+        with self._translated(f"creating {describe_object(kind, name, namespace)}"):
             return self._request(
                 "post",
                 self._path(resource, namespace=namespace if resource.namespaced else None),
@@ -315,7 +349,7 @@ class Cluster:
             path = f"{path}/{subresource}"
         target = describe_object(kind, name, namespace)
         doing = f"patching the {subresource} of {target}" if subresource else f"patching {target}"
-        with translated(doing):
+        with self._translated(doing):
             try:
                 return self._request(
                     "patch",
@@ -346,7 +380,7 @@ class Cluster:
         body: dict[str, Any] = {"propagationPolicy": "Background"}
         if uid:
             body["preconditions"] = {"uid": uid}
-        with translated(f"deleting {describe_object(kind, name, namespace)}"):
+        with self._translated(f"deleting {describe_object(kind, name, namespace)}"):
             try:
                 self._request(
                     "delete", self._path(resource, name=name, namespace=namespace), body=body

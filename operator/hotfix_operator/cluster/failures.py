@@ -60,11 +60,22 @@ def server_details(exc: ApiException) -> dict[str, Any]:
     return details if isinstance(details, dict) else {}
 
 
-def api_error(exc: ApiException, doing: str) -> ClusterError:
-    """The error for an HTTP error answer to ``doing`` (e.g. "reading Namespace/x")."""
+def api_error(exc: ApiException, doing: str, *, as_deployer: bool = False) -> ClusterError:
+    """The error for an HTTP error answer to ``doing`` (e.g. "reading Namespace/x");
+    ``as_deployer``: the request was made as a hotfix namespace's deployer."""
     status = int(exc.status or 0)
     said = f"{doing} failed with HTTP {status} {exc.reason or ''}".rstrip()
     message = server_message(exc)
+    if status == 403 and "because it is being terminated" in message:
+        # Not a permission: the namespace is going (its objects may not be created).
+        return ClusterError(f"{said}: {message}; the namespace is being deleted, retried")
+    if status == 403 and as_deployer:
+        return Forbidden(
+            f"{said}: {message}; the deployer applies only what ClusterRole "
+            "hotfix-operator-deployer (HOTFIX_DEPLOYER_CLUSTER_ROLE, deploy/base/rbac/"
+            "deployer.yaml) allows: it must grant every kind of HOTFIX_ALLOWED_KINDS, "
+            "nothing is retried until then"
+        )
     if status == 403:
         return Forbidden(
             f"{said}: {message}; grant the operator's ServiceAccount this permission "
@@ -96,7 +107,7 @@ def transport_error(exc: Exception, doing: str) -> ClusterError:
 
 
 @contextmanager
-def translated(doing: str) -> Iterator[None]:
+def translated(doing: str, *, as_deployer: bool = False) -> Iterator[None]:
     """Run a block of API calls; their low-level errors leave it as ``ClusterError``.
 
     Answers a caller expects (a 404 it treats as "gone") are caught inside the block.
@@ -104,6 +115,6 @@ def translated(doing: str) -> Iterator[None]:
     try:
         yield
     except ApiException as exc:
-        raise api_error(exc, doing) from exc
+        raise api_error(exc, doing, as_deployer=as_deployer) from exc
     except TRANSPORT_ERRORS as exc:
         raise transport_error(exc, doing) from exc

@@ -36,6 +36,7 @@ __all__ = [
     "delete_namespace",
     "ensure_namespace",
     "hotfix_owner",
+    "list_hotfix_namespaces",
     "namespace_exists",
     "owner_of",
 ]
@@ -199,6 +200,11 @@ def delete_namespace(cluster: Cluster, name: str, *, owner: Owner) -> bool:
         return False
     found = cluster.delete("v1", "Namespace", name, uid=metadata.get("uid"))
     return not found and cluster.read("v1", "Namespace", name) is None
+
+
+def list_hotfix_namespaces(cluster: Cluster) -> list[dict[str, Any]]:
+    """Every namespace labelled as the operator's (by label selector: no other is read)."""
+    return cluster.read_all("v1", "Namespace", label_selector=f"{LABEL_MANAGED_BY}={MANAGER}")
 
 
 def namespace_exists(cluster: Cluster, name: str) -> bool:

@@ -3,12 +3,14 @@
     reconcile_release / sweep_releases  ConfigRelease → resolved once, snapshot kept
     reconcile_hotfix / check_hotfix     HotfixDeployment → namespace, objects, status
     finalize_hotfix                     deletion: the namespace goes first
+    sweep_orphans                       hotfix namespaces whose HotfixDeployment is gone
 
 Errors are the operator's own (errors.py); only handlers.py maps them to kopf.
 """
 
-from hotfix_operator.reconciling.context import EventSink, ObjectLocks, Operator
+from hotfix_operator.reconciling.context import EventSink, ObjectLocks, Operator, indexed_binding
 from hotfix_operator.reconciling.hotfixes import check_hotfix, finalize_hotfix, reconcile_hotfix
+from hotfix_operator.reconciling.orphans import sweep_orphans
 from hotfix_operator.reconciling.releases import check_release, reconcile_release, sweep_releases
 
 __all__ = [
@@ -18,7 +20,9 @@ __all__ = [
     "check_hotfix",
     "check_release",
     "finalize_hotfix",
+    "indexed_binding",
     "reconcile_hotfix",
     "reconcile_release",
+    "sweep_orphans",
     "sweep_releases",
 ]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hotfix_operator.api.group import Resource
+from hotfix_operator.cluster.access import is_mirrored
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.namespaces import hotfix_owner
 from hotfix_operator.cluster.resources import read_own
@@ -22,7 +23,9 @@ __all__ = [
     "Logger",
     "ObjectLocks",
     "Operator",
+    "TeamBindings",
     "holding",
+    "indexed_binding",
     "refuse_in_hotfix_namespace",
 ]
 
@@ -71,6 +74,23 @@ class ObjectLocks:
             return len(self._locks)
 
 
+#: A namespace → its RoleBindings to admin, edit and view.
+TeamBindings = Callable[[str], Sequence[Mapping[str, Any]]]
+
+
+def indexed_binding(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the watch-fed index keeps of a RoleBinding: a mirrored one's name, roleRef
+    and subjects (plain data, not the watch's live body); None for any other."""
+    if not is_mirrored(body):
+        return None
+    meta = body.get("metadata") or {}
+    return {
+        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+        "roleRef": dict(body.get("roleRef") or {}),
+        "subjects": [dict(subject) for subject in body.get("subjects") or []],
+    }
+
+
 @dataclass
 class Operator:
     """Settings, the API, the planner (mirrors, render cache), Events and object locks."""
@@ -80,6 +100,9 @@ class Operator:
     planner: Planner
     events: EventSink
     locks: ObjectLocks = field(default_factory=ObjectLocks)
+    #: Where a team namespace's RoleBindings come from: a watch-fed index (kopf), so a
+    #: drift pass re-mirrors access without a list per hotfix; None: listed from the API.
+    team_bindings: TeamBindings | None = None
 
 
 @contextmanager

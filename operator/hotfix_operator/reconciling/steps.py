@@ -7,8 +7,10 @@
     namespace   Applied    the hotfix namespace (only if it is this hotfix's: owner-uid),
                            its guardrails (the policy's namespaceTemplate) and the team's
                            access to it → status.namespace
-    apply       Applied    server-side apply, then prune what is no longer rendered
-    readiness   Ready      the workloads are available
+    apply       Applied    server-side apply, then prune what is no longer rendered —
+                           as the namespace's deployer (cluster/deployer.py), never as the
+                           operator
+    readiness   Ready      the workloads are available (read as the deployer)
 
 A step raises the operator's errors; hotfixes.py runs the steps and sends any error
 through the one error path (``Report.failed``).
@@ -42,6 +44,8 @@ from hotfix_operator.api.releases import ConfigRelease, parse_release
 from hotfix_operator.clock import now
 from hotfix_operator.cluster.access import mirror_access
 from hotfix_operator.cluster.applying import InventoryEntry, apply_objects, prune
+from hotfix_operator.cluster.clients import Cluster
+from hotfix_operator.cluster.deployer import deployer_of, ensure_deployer
 from hotfix_operator.cluster.guardrails import apply_template, copy_guardrails, pod_security_labels
 from hotfix_operator.cluster.namespaces import Owner, ensure_namespace
 from hotfix_operator.cluster.readiness import workloads_ready
@@ -107,6 +111,11 @@ class Run:
     @property
     def status(self) -> HotfixDeploymentStatus:
         return self.report.status
+
+    @property
+    def deployer(self) -> Cluster:
+        """The API as the hotfix namespace's deployer: what applies, prunes and reads."""
+        return deployer_of(self.op.cluster, self.target)
 
 
 @dataclass(frozen=True)
@@ -343,9 +352,9 @@ def _reason(report: HotfixReport, type_: ConditionType) -> str | None:
 
 def _namespace(run: Run) -> None:
     """The hotfix namespace, this hotfix's (``OwnershipConflict`` otherwise, before
-    anything is done in it), with the team namespace's guardrails (Pod Security labels,
-    quotas, limit ranges, network policies) before any workload, and the team's
-    admin/edit/view access in it.
+    anything is done in it), with its guardrails (Pod Security labels, the team
+    namespace's quotas, limit ranges and network policies, the policy's template) and its
+    deployer before any workload, and the team's admin/edit/view access in it.
 
     ``status.namespace`` is recorded only once the namespace is claimed: a namespace
     someone else made never becomes the recorded one an older namespace may be adopted as.
@@ -379,11 +388,16 @@ def _namespace(run: Run) -> None:
         kinds=template.copy_from_source,
     )
     apply_template(cluster, plan.policy, target_namespace=run.target, labels=labels)
+    ensure_deployer(
+        cluster, run.target, cluster_role=run.op.settings.deployer_cluster_role, labels=labels
+    )
+    watched = run.op.team_bindings
     mirror_access(
         run.op.cluster,
-        source_namespace=str(hotfix.namespace),
+        source_namespace=team,
         target_namespace=run.target,
         labels=labels,
+        bindings=watched(team) if watched is not None else None,
     )
 
 
@@ -431,9 +445,9 @@ def apply_step(*, report_changes: bool = False) -> Step:
         report.flush()
         concurrency = run.op.settings.apply_concurrency
         applied = apply_objects(
-            run.op.cluster, plan.objects, concurrency=concurrency, report_changes=report_changes
+            run.deployer, plan.objects, concurrency=concurrency, report_changes=report_changes
         )
-        pruned = prune(run.op.cluster, keep=applied, previous=previous)
+        pruned = prune(run.deployer, keep=applied, previous=previous)
         report.update(inventory=_items(applied))
         message = f"applied {len(applied)} objects to namespace {target}"
         flipped = report.condition(ConditionType.APPLIED, True, Reason.APPLIED, message)
@@ -476,7 +490,7 @@ def _merge_inventory(
 def _readiness(run: Run) -> None:
     """Ready once every workload is available; Reconciling while they start."""
     report = run.report
-    ready, message = workloads_ready(run.op.cluster, run.target)
+    ready, message = workloads_ready(run.deployer, run.target)
     flipped = report.condition(
         ConditionType.READY, ready, Reason.AVAILABLE if ready else Reason.PROGRESSING, message
     )
