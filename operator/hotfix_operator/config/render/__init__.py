@@ -3,20 +3,23 @@
 The folder is a private temporary copy of the app's folder at one commit. It is
 untrusted input: whoever can push to the config repository writes it. So nothing
 outside the folder may be read (no symlinks, no ``..``, no absolute paths, no remote
-kustomize bases), kustomize runs without network and under a load restrictor, and
-YAML is parsed safely with size and count limits, YAML alias bombs included.
+kustomize bases or files), no Helm chart is inflated and no plugin runs a program,
+kustomize runs without network and under a load restrictor, and YAML is parsed safely
+with size and count limits, YAML alias bombs included.
 
-``choosing`` picks the renderer, ``kustomize`` and ``plain`` render, ``loading`` is the
-limited YAML loader both share.
+``choosing`` picks the renderer, ``kustomize`` and ``plain`` render, ``checking`` checks
+every kustomization a folder reaches before kustomize runs, ``loading`` is the limited
+YAML loader all of them share.
 """
 
+from hotfix_operator.config.render.checking import KUSTOMIZATION_FILES
 from hotfix_operator.config.render.choosing import (
     Renderer,
     Rendering,
     is_current,
     render_folder,
 )
-from hotfix_operator.config.render.kustomize import KUSTOMIZATION_FILES, kustomize_command
+from hotfix_operator.config.render.kustomize import kustomize_command
 
 __all__ = [
     "KUSTOMIZATION_FILES",

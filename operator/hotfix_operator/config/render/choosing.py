@@ -10,11 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hotfix_operator.config.render.kustomize import (
-    kustomization_in,
-    kustomize_version,
-    render_kustomization,
-)
+from hotfix_operator.config.render.checking import kustomization_in
+from hotfix_operator.config.render.kustomize import kustomize_version, render_kustomization
 from hotfix_operator.config.render.plain import render_plain
 from hotfix_operator.errors import RenderError
 from hotfix_operator.settings import Settings

@@ -1,8 +1,9 @@
 """Kustomize folders: every reference checked first, then kustomize run offline.
 
-Kustomize itself would follow remote bases, absolute paths and Helm charts; so every
-kustomization reachable from the folder is scanned before kustomize runs, and kustomize
-then runs without network, without the user's files and under its load restrictor.
+Kustomize itself would follow remote bases, absolute paths, Helm charts and plugins; so
+every kustomization reachable from the folder is checked before kustomize runs
+(``checking``), and kustomize then runs without network, without the user's files and
+under its load restrictor.
 """
 
 from __future__ import annotations
@@ -16,38 +17,24 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hotfix_operator.config.manifests import SOURCE_ANNOTATION
+from hotfix_operator.config.render.checking import check_kustomizations
 from hotfix_operator.config.render.loading import (
     Budget,
     objects_from_stream,
     symlink_violation,
-    yaml_documents,
 )
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.settings import Settings
 
-#: The file names kustomize looks for, in its order of preference.
-KUSTOMIZATION_FILES: tuple[str, ...] = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-
 _LOAD_RESTRICTOR = "--load-restrictor=LoadRestrictionsRootOnly"
-_REMOTE_MARKERS = ("://", "github.com/", "gitlab.com/", "bitbucket.org/", "git@", "git::", "?ref=")
 _STDERR_LIMIT = 2000
 #: What a render records when kustomize does not tell its version.
 _UNKNOWN = "unknown"
 _VERSION = re.compile(r"v?\d+\.\d+\.\d+[0-9A-Za-z.+-]{0,40}")
-
-
-def kustomization_in(directory: Path) -> Path | None:
-    """The kustomization file of ``directory``, the one kustomize itself would pick."""
-    for name in KUSTOMIZATION_FILES:
-        candidate = directory / name
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def render_kustomization(root: Path, settings: Settings) -> list[dict[str, Any]]:
@@ -59,7 +46,7 @@ def render_kustomization(root: Path, settings: Settings) -> list[dict[str, Any]]
             f"{settings.max_render_bytes} (rule: size limit, HOTFIX_MAX_RENDER_BYTES): remove "
             "unused files or ask the operator admin to raise the limit"
         )
-    _check_kustomizations(root, settings)
+    check_kustomizations(root, settings)
     output = _run_kustomize(root, settings)
     if len(output) > settings.max_render_bytes:
         raise PolicyViolation(
@@ -91,142 +78,6 @@ def _scan_tree(root: Path) -> int:
                     "and folders): remove it from the config repository"
                 )
     return total
-
-
-def _check_kustomizations(root: Path, settings: Settings) -> None:
-    """Check every kustomization reachable from the root before kustomize runs."""
-    pending = [root]
-    seen: set[Path] = set()
-    while pending:
-        directory = pending.pop()
-        if directory in seen:
-            continue
-        seen.add(directory)
-        kustomization = kustomization_in(directory)
-        if kustomization is None:
-            continue
-        for subdirectory in _checked_references(kustomization, root, settings):
-            pending.append(subdirectory)
-
-
-_FORBIDDEN_FIELDS = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
-#: Fields listing files or folders; folders of the first three may hold kustomizations.
-_FOLDER_FIELDS = ("resources", "bases", "components")
-_PATH_FIELDS = (*_FOLDER_FIELDS, "crds", "configurations")
-#: Fields whose entries are a path or an inline YAML document.
-_PATH_OR_INLINE_FIELDS = ("patchesStrategicMerge", "generators", "transformers", "validators")
-#: Fields listing mappings with an optional ``path``.
-_PATH_ENTRY_FIELDS = ("patches", "patchesJson6902", "replacements")
-_GENERATOR_FIELDS = ("configMapGenerator", "secretGenerator")
-
-
-def _checked_references(kustomization: Path, root: Path, settings: Settings) -> list[Path]:
-    """Check the paths one kustomization names; return the folders it names."""
-    where = kustomization.relative_to(root).as_posix()
-    content = _load_kustomization(kustomization, where, settings)
-    for field in _FORBIDDEN_FIELDS:
-        if field in content:
-            raise PolicyViolation(
-                f"{where}: {field} is not allowed (rule: no Helm charts, they are fetched from "
-                "remote repositories): render the chart into plain manifests in the config folder"
-            )
-    references: list[tuple[str, str]] = []  # (field, path)
-    for field in (*_PATH_FIELDS, *_PATH_OR_INLINE_FIELDS):
-        for entry in _as_list(content.get(field), where, field):
-            if not isinstance(entry, str):
-                raise RenderError(
-                    f"{where}: {field} entries must be strings, found a {type(entry).__name__}"
-                )
-            inline = field in _PATH_OR_INLINE_FIELDS and ("\n" in entry or ": " in entry)
-            if not inline:
-                references.append((field, entry))
-    for field in _PATH_ENTRY_FIELDS:
-        for entry in _as_list(content.get(field), where, field):
-            if isinstance(entry, Mapping) and isinstance(entry.get("path"), str):
-                references.append((field, entry["path"]))
-    openapi = content.get("openapi")
-    if isinstance(openapi, Mapping) and isinstance(openapi.get("path"), str):
-        references.append(("openapi", openapi["path"]))
-    for field in _GENERATOR_FIELDS:
-        for generator in _as_list(content.get(field), where, field):
-            if not isinstance(generator, Mapping):
-                continue
-            for source in _strings(generator.get("files"), where, f"{field}.files"):
-                references.append((f"{field}.files", source.partition("=")[2] or source))
-            for source in _strings(generator.get("envs"), where, f"{field}.envs"):
-                references.append((f"{field}.envs", source))
-            if isinstance(generator.get("env"), str):
-                references.append((f"{field}.env", generator["env"]))
-
-    folders = []
-    for field, reference in references:
-        target = _checked_path(kustomization.parent, root, where, field, reference)
-        if field in _FOLDER_FIELDS and target.is_dir():
-            folders.append(target)
-    return folders
-
-
-def _checked_path(base: Path, root: Path, where: str, field: str, reference: str) -> Path:
-    entry = f"{where}: {field} entry {reference!r}"
-    if any(marker in reference for marker in _REMOTE_MARKERS):
-        raise PolicyViolation(
-            f"{entry} is a remote resource (rule: no remote bases, the hotfix must use the "
-            "config as committed): copy what it refers to into the app's config folder"
-        )
-    if Path(reference).is_absolute() or reference.startswith("~"):
-        raise PolicyViolation(
-            f"{entry} is an absolute path (rule: paths stay inside the config folder): "
-            "write it relative to the kustomization"
-        )
-    target = (base / reference).resolve()
-    if not target.is_relative_to(root):
-        raise PolicyViolation(
-            f"{entry} escapes the app's config folder (rule: paths stay inside the config "
-            "folder, no '..' beyond it): move what it refers to into the app's folder"
-        )
-    if not target.exists():
-        raise PolicyViolation(
-            f"{entry} is not a file or folder inside the config folder (rule: only local "
-            "resources): fix the path, or copy a remote resource into the folder"
-        )
-    return target
-
-
-def _load_kustomization(path: Path, where: str, settings: Settings) -> Mapping[str, Any]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RenderError(
-            f"{where} cannot be read ({exc.strerror}): fix the kustomization in the config "
-            "repository"
-        ) from exc
-    documents = yaml_documents(data, where, Budget(settings))
-    if not documents:
-        return {}
-    content = documents[0][1]
-    if len(documents) > 1 or not isinstance(content, Mapping):
-        raise RenderError(
-            f"{where} must be one YAML mapping (a kustomization): fix it in the config repository"
-        )
-    return content
-
-
-def _as_list(value: object, where: str, field: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise RenderError(f"{where}: {field} must be a list, found a {type(value).__name__}")
-    return value
-
-
-def _strings(value: object, where: str, field: str) -> list[str]:
-    entries = _as_list(value, where, field)
-    for entry in entries:
-        if not isinstance(entry, str):
-            raise RenderError(
-                f"{where}: {field} entries must be strings, found a {type(entry).__name__}"
-            )
-    return entries
 
 
 def kustomize_command(settings: Settings) -> tuple[str, ...]:

@@ -1,0 +1,366 @@
+"""Checking every kustomization a config folder reaches, before kustomize runs.
+
+kustomize follows remote bases, fetches ``http(s)://`` files (a loopback address even
+past a proxy), inflates Helm charts and runs plugins: exec and Go plugins, and KRM
+functions in containers. Any of them may hide in a folder that one kustomization
+reaches through another, or in a plugin config a folder lists. So every kustomization
+reached through ``resources``, ``bases``, ``components``, ``generators``, ``transformers``
+and ``validators`` is read, depth first and transitively, and so is every plugin config
+they name (a file, an inline document, or the resources of a folder listed as a plugin).
+
+Every refusal is a PolicyViolation naming the kustomization file (relative to the app
+folder), the entry, the rule and what to do. Cycles, nesting depth and the number of
+kustomizations are bounded, and all YAML read here shares one render budget.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hotfix_operator.config.render.loading import Budget, yaml_documents
+from hotfix_operator.errors import PolicyViolation, RenderError
+from hotfix_operator.settings import Settings
+
+__all__ = ["KUSTOMIZATION_FILES", "check_kustomizations", "kustomization_in"]
+
+#: The file names kustomize looks for, in its order of preference.
+KUSTOMIZATION_FILES: tuple[str, ...] = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+#: How deep kustomizations may nest through their references (overlays rarely pass 5).
+MAX_DEPTH = 20
+#: How many kustomizations (and plugin folders) one folder may reach.
+MAX_KUSTOMIZATIONS = 500
+
+_REMOTE_MARKERS = (
+    "://",
+    "github.com/",
+    "gitlab.com/",
+    "bitbucket.org/",
+    "git@",
+    "git::",
+    "gh:",
+    "?ref=",
+)
+#: scp-like git addresses (``user@host:path``), which kustomize clones.
+_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
+
+_FORBIDDEN_FIELDS = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
+#: Fields listing files or folders; a folder holds a kustomization of its own.
+_FOLDER_FIELDS = ("resources", "bases", "components")
+#: Fields listing plugin configs: files, inline documents, or folders whose resources are.
+_PLUGIN_FIELDS = ("generators", "transformers", "validators")
+_PATH_FIELDS = (*_FOLDER_FIELDS, "crds", "configurations")
+#: Fields whose entries are a path or an inline YAML document.
+_PATH_OR_INLINE_FIELDS = ("patchesStrategicMerge", *_PLUGIN_FIELDS)
+#: Fields listing mappings with an optional ``path``.
+_PATH_ENTRY_FIELDS = ("patches", "patchesJson6902", "replacements")
+_GENERATOR_FIELDS = ("configMapGenerator", "secretGenerator")
+
+#: The annotations that make a plugin config a KRM function (exec, container, starlark).
+_FUNCTION_ANNOTATIONS = ("config.kubernetes.io/function", "config.k8s.io/function")
+#: kustomize's own plugins; every other apiVersion names an exec or Go plugin.
+_BUILTIN = "builtin"
+_HELM_KIND = "HelmChartInflationGenerator"
+#: Keys under which builtin plugins name files (PatchTransformer's path, generators'
+#: files and envs, ReplacementTransformer's replacements[].path, …), which kustomize
+#: fetches when they are http(s) URLs.
+_PLUGIN_PATH_KEYS = frozenset({"path", "paths", "files", "envs", "env"})
+
+_NO_HELM = (
+    "(rule: no Helm charts, they are fetched from remote repositories): render the chart "
+    "into plain manifests in the config folder"
+)
+_NO_REMOTE = (
+    "(rule: no remote bases or files, the hotfix must use the config as committed): copy "
+    "what it refers to into the app's config folder"
+)
+_NO_PROGRAMS = (
+    "(rule: no plugins that run programs: exec, Go or containerized KRM functions): use "
+    "kustomize's builtin plugins (apiVersion: builtin), or commit what the plugin makes "
+    "to the config folder"
+)
+
+
+def kustomization_in(directory: Path) -> Path | None:
+    """The kustomization file of ``directory``, the one kustomize itself would pick."""
+    for name in KUSTOMIZATION_FILES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def check_kustomizations(root: Path, settings: Settings) -> None:
+    """Check the kustomization of ``root`` and everything it reaches, before kustomize runs.
+
+    ``root`` is resolved and holds no symlinks (the caller scanned it).
+    """
+    _Checker(root, settings).kustomization(root, plugins=False, chain=())
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """One entry of a kustomization that names a file, a folder or an inline document."""
+
+    field: str
+    entry: str
+    inline: bool = False
+    index: int = 0
+
+    @property
+    def shown(self) -> str:
+        if self.inline:
+            return f"{self.field}[{self.index}] (inline)"
+        return f"{self.field} entry {self.entry!r}"
+
+
+class _Checker:
+    """One pre-check of a folder: what was checked, and the YAML budget all of it shares."""
+
+    def __init__(self, root: Path, settings: Settings) -> None:
+        self._root = root
+        self._budget = Budget(settings)
+        #: (folder, whether its resources are plugin configs) already checked
+        self._checked: set[tuple[Path, bool]] = set()
+
+    def kustomization(self, folder: Path, *, plugins: bool, chain: tuple[Path, ...]) -> None:
+        """Check the kustomization of ``folder`` and, depth first, all it references.
+
+        ``plugins``: the folder was listed as a generator, transformer or validator, so
+        its resources are plugin configs. ``chain``: the folders that led here.
+        """
+        file = kustomization_in(folder)
+        if file is None:
+            return  # kustomize says the folder has none, offline
+        self._checked.add((folder, plugins))
+        where = self._relative(file)
+        content = self._load_kustomization(file, where)
+        for field in _FORBIDDEN_FIELDS:
+            if field in content:
+                raise PolicyViolation(f"{where}: {field} is not allowed {_NO_HELM}")
+        inner = (*chain, folder)
+        for reference in _references(content, where):
+            self._follow(reference, file.parent, where, plugins=plugins, chain=inner)
+
+    def _follow(
+        self,
+        reference: _Reference,
+        base: Path,
+        where: str,
+        *,
+        plugins: bool,
+        chain: tuple[Path, ...],
+    ) -> None:
+        plugin_field = reference.field in _PLUGIN_FIELDS
+        if reference.inline:
+            if plugin_field:
+                source = f"{where}: {reference.shown}"
+                documents = yaml_documents(reference.entry.encode(), source, self._budget)
+                self._plugin_configs(documents, where, reference, source)
+            return
+        target = _checked_path(base, self._root, where, reference)
+        if target.is_dir() and (plugin_field or reference.field in _FOLDER_FIELDS):
+            self._enter(target, reference, where, plugins=plugins or plugin_field, chain=chain)
+        elif target.is_file() and (plugin_field or (plugins and reference.field in _FOLDER_FIELDS)):
+            source = self._relative(target)
+            documents = yaml_documents(_read(target, source), source, self._budget)
+            self._plugin_configs(documents, where, reference, source)
+
+    def _enter(
+        self,
+        folder: Path,
+        reference: _Reference,
+        where: str,
+        *,
+        plugins: bool,
+        chain: tuple[Path, ...],
+    ) -> None:
+        entry = f"{where}: {reference.shown}"
+        if folder in chain:
+            loop = " → ".join(self._relative(step) or "." for step in (*chain, folder))
+            raise PolicyViolation(
+                f"{entry} leads back to a kustomization that references it ({loop}) (rule: "
+                "no reference cycles): remove the reference that closes the cycle"
+            )
+        if (folder, plugins) in self._checked:
+            return  # a base two overlays share: checked once
+        if len(chain) >= MAX_DEPTH:
+            raise PolicyViolation(
+                f"{entry} nests kustomizations more than {MAX_DEPTH} deep (rule: nesting "
+                "limit): flatten the overlays"
+            )
+        if len(self._checked) >= MAX_KUSTOMIZATIONS:
+            raise PolicyViolation(
+                f"{entry} makes the folder reach more than {MAX_KUSTOMIZATIONS} kustomizations "
+                "(rule: kustomization count limit): merge bases or split the app"
+            )
+        self.kustomization(folder, plugins=plugins, chain=chain)
+
+    def _plugin_configs(
+        self, documents: list[tuple[str, Any]], where: str, reference: _Reference, source: str
+    ) -> None:
+        """Refuse plugin configs that run programs, inflate Helm charts or fetch files."""
+        for document, config in _plugin_items(documents):
+            if not isinstance(config, Mapping):
+                continue  # not a plugin config at all: kustomize refuses it, offline
+            kind = config.get("kind")
+            api_version = config.get("apiVersion")
+            shown = document.removeprefix(f"{source}, ") if reference.inline else document
+            what = f"{where}: {reference.shown} ({shown}, kind {kind})"
+            metadata = config.get("metadata")
+            annotations = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+            for key in _FUNCTION_ANNOTATIONS:
+                if isinstance(annotations, Mapping) and key in annotations:
+                    raise PolicyViolation(
+                        f"{what} is a KRM function plugin (annotation {key}: it runs a "
+                        f"program or a container) {_NO_PROGRAMS}"
+                    )
+            if kind == _HELM_KIND:
+                raise PolicyViolation(f"{what} is a Helm chart generator {_NO_HELM}")
+            if api_version != _BUILTIN:
+                raise PolicyViolation(
+                    f"{what} is an exec or Go plugin (apiVersion {api_version}, not "
+                    f"{_BUILTIN}) {_NO_PROGRAMS}"
+                )
+            for key, value in _plugin_paths(config):
+                if _is_remote(value):
+                    raise PolicyViolation(f"{what}: {key} {value!r} is a remote file {_NO_REMOTE}")
+
+    def _relative(self, path: Path) -> str:
+        relative = path.relative_to(self._root).as_posix()
+        return "" if relative == "." else relative
+
+    def _load_kustomization(self, path: Path, where: str) -> Mapping[str, Any]:
+        documents = yaml_documents(_read(path, where), where, self._budget)
+        if not documents:
+            return {}
+        content = documents[0][1]
+        if len(documents) > 1 or not isinstance(content, Mapping):
+            raise RenderError(
+                f"{where} must be one YAML mapping (a kustomization): fix it in the config "
+                "repository"
+            )
+        return content
+
+
+def _read(path: Path, where: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise RenderError(
+            f"{where} cannot be read ({exc.strerror}): fix it in the config repository"
+        ) from exc
+
+
+def _references(content: Mapping[str, Any], where: str) -> list[_Reference]:
+    """Every file, folder and inline document one kustomization names."""
+    references: list[_Reference] = []
+    for field in (*_PATH_FIELDS, *_PATH_OR_INLINE_FIELDS):
+        for index, entry in enumerate(_as_list(content.get(field), where, field)):
+            if not isinstance(entry, str):
+                raise RenderError(
+                    f"{where}: {field} entries must be strings, found a {type(entry).__name__}"
+                )
+            inline = field in _PATH_OR_INLINE_FIELDS and ("\n" in entry or ": " in entry)
+            references.append(_Reference(field, entry, inline, index))
+    for field in _PATH_ENTRY_FIELDS:
+        for entry in _as_list(content.get(field), where, field):
+            if isinstance(entry, Mapping) and isinstance(entry.get("path"), str):
+                references.append(_Reference(field, entry["path"]))
+    openapi = content.get("openapi")
+    if isinstance(openapi, Mapping) and isinstance(openapi.get("path"), str):
+        references.append(_Reference("openapi", openapi["path"]))
+    for field in _GENERATOR_FIELDS:
+        for generator in _as_list(content.get(field), where, field):
+            if not isinstance(generator, Mapping):
+                continue
+            for source in _strings(generator.get("files"), where, f"{field}.files"):
+                references.append(_Reference(f"{field}.files", source.partition("=")[2] or source))
+            for source in _strings(generator.get("envs"), where, f"{field}.envs"):
+                references.append(_Reference(f"{field}.envs", source))
+            if isinstance(generator.get("env"), str):
+                references.append(_Reference(f"{field}.env", generator["env"]))
+    return references
+
+
+def _checked_path(base: Path, root: Path, where: str, reference: _Reference) -> Path:
+    entry = f"{where}: {reference.shown}"
+    path = reference.entry
+    if _is_remote(path):
+        raise PolicyViolation(f"{entry} is a remote resource {_NO_REMOTE}")
+    if Path(path).is_absolute() or path.startswith("~"):
+        raise PolicyViolation(
+            f"{entry} is an absolute path (rule: paths stay inside the config folder): "
+            "write it relative to the kustomization"
+        )
+    target = (base / path).resolve()
+    if not target.is_relative_to(root):
+        raise PolicyViolation(
+            f"{entry} escapes the app's config folder (rule: paths stay inside the config "
+            "folder, no '..' beyond it): move what it refers to into the app's folder"
+        )
+    if not target.exists():
+        raise PolicyViolation(
+            f"{entry} is not a file or folder inside the config folder (rule: only local "
+            "resources): fix the path, or copy a remote resource into the folder"
+        )
+    return target
+
+
+def _is_remote(reference: str) -> bool:
+    return any(marker in reference for marker in _REMOTE_MARKERS) or bool(
+        _SCP_LIKE.match(reference)
+    )
+
+
+def _plugin_items(documents: list[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """The plugin configs of some documents: each one, or the items of a ``kind: List``."""
+    for where, document in documents:
+        if (
+            isinstance(document, Mapping)
+            and str(document.get("kind", "")).endswith("List")
+            and isinstance(document.get("items"), list)
+        ):
+            for number, item in enumerate(document["items"], start=1):
+                yield f"{where}, item {number}", item
+        else:
+            yield where, document
+
+
+def _plugin_paths(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(key, value) of every string under a file-naming key, at any depth of ``config``."""
+    pending: list[Any] = [config]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if key in _PLUGIN_PATH_KEYS:
+                    values = value if isinstance(value, list) else [value]
+                    for text in values:
+                        if isinstance(text, str):
+                            yield str(key), text
+                pending.append(value)
+        elif isinstance(node, list):
+            pending.extend(node)
+
+
+def _as_list(value: object, where: str, field: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RenderError(f"{where}: {field} must be a list, found a {type(value).__name__}")
+    return value
+
+
+def _strings(value: object, where: str, field: str) -> list[str]:
+    entries = _as_list(value, where, field)
+    for entry in entries:
+        if not isinstance(entry, str):
+            raise RenderError(
+                f"{where}: {field} entries must be strings, found a {type(entry).__name__}"
+            )
+    return entries
