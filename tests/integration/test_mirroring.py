@@ -23,6 +23,7 @@ from hotfix_operator.errors import (
 )
 from hotfix_operator.settings import GitCredential, Settings
 from tests.gitrepos import T0, Scenario, merge_flow, recorded_processes
+from tests.http_traps import HttpTrap
 
 TOKEN = "glpat-NEVER-SHOW-ME-4242"
 
@@ -390,6 +391,18 @@ def test_a_failing_fetch_never_shows_the_token(tmp_path: Path) -> None:
     while error is not None:
         assert TOKEN not in str(error) and TOKEN not in repr(error)
         error = error.__cause__ or error.__context__
+
+
+def test_a_redirect_is_never_followed(tmp_path: Path) -> None:
+    """Credentials or not: a 301 to another server leaves git where it was sent."""
+    with HttpTrap() as elsewhere, HttpTrap(redirect_to=elsewhere.url) as server:
+        prefix = f"{server.url}/"
+        settings = Settings(cache_dir=tmp_path / "cache", allowed_repos=(prefix,), git_timeout=20.0)
+        with MirrorPool(settings) as pool, pytest.raises(GitError) as caught:
+            pool.get(prefix + "team/config.git").branch_head("nop")
+    assert server.requests, "git never asked the server it was sent to"
+    assert elsewhere.requests == []
+    assert f"fetching '{prefix}team/config.git' failed" in str(caught.value)
 
 
 def test_git_missing_from_path_is_a_clear_error(

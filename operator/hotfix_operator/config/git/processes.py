@@ -1,10 +1,10 @@
 """Running git through GitPython: hardened options, our own environment, deadlines.
 
 Every git this operator starts goes through ``start`` (GitPython's ``Git.execute``): no
-system or global config, no hooks, no submodules, no protocol but https/http/ssh (and
-file:// for file:// URLs), credentials only in the child's environment, a timeout that
-also kills the child's helpers (remote helpers, ssh), and stderr scrubbed of credentials
-before it reaches a message.
+system or global config, no hooks, no submodules, no HTTP redirect followed, no protocol
+but https/http/ssh (and file:// for file:// URLs), credentials only in the child's
+environment, a timeout that also kills the child's helpers (remote helpers, ssh), and
+stderr scrubbed of credentials before it reaches a message.
 
 GitPython copies ``os.environ`` into every git it starts (it cannot unset a variable),
 and reads ``GIT_PYTHON_GIT_EXECUTABLE``, ``GIT_PYTHON_TRACE`` and ``GIT_PYTHON_REFRESH``
@@ -67,6 +67,9 @@ _SAFE_OPTIONS = tuple(
         "submodule.recurse=false",
         "fetch.recurseSubmodules=false",
         "credential.helper=",
+        # Never follow a redirect: not to another host with the Authorization header,
+        # not to an address the allowlist and its checks never saw.
+        "http.followRedirects=false",
         "gc.autoDetach=false",
         "maintenance.auto=false",
     )
@@ -112,8 +115,6 @@ def access_for(url: str, settings: Settings) -> Access:
             GIT_CONFIG_KEY_0="http.extraHeader",
             GIT_CONFIG_VALUE_0=f"Authorization: Basic {basic}",
         )
-        # A redirect must not carry the header to another host.
-        options += ["-c", "http.followRedirects=false"]
         secrets += [credential.token, basic]
     if credential is not None and credential.ssh_key_file is not None:
         ssh += ["-i", str(credential.ssh_key_file), "-o", "IdentitiesOnly=yes"]
