@@ -17,6 +17,10 @@ ALIAS_BOMB = "\n".join(
 
 Patch = Callable[[dict[str, Any]], None]
 
+#: In a case's files: the URL of a local HTTP server (tests/http_traps.py) that the test
+#: starts and that must never receive a request: the refusal comes before any fetch.
+TRAP = "{trap}"
+
 
 def _nothing(_: dict[str, Any]) -> None:
     pass
@@ -37,15 +41,18 @@ class BadInput:
     #: settings that make this case bad (operator-wide, so CLI only)
     env: Mapping[str, str] = field(default_factory=dict)
 
-    def nop_revision(self, scenario: Scenario) -> str | None:
-        """Commit the bad files on nop; the commit to record as revisions.nop."""
+    def nop_revision(self, scenario: Scenario, *, trap: str = "") -> str | None:
+        """Commit the bad files on nop, ``TRAP`` in them replaced by ``trap`` (the URL of a
+        local server that must receive no request); the commit to record as revisions.nop."""
         if not self.files and not self.symlinks:
             return None
+        if not trap and any(TRAP in content for content in self.files.values()):
+            raise ValueError(f"bad input {self.id} names the trap: pass trap=<its URL>")
         return scenario.repo.commit(
             "nop",
             f"bad input: {self.id}",
             date=scenario.released_at + timedelta(days=20),
-            files=dict(self.files),
+            files={name: content.replace(TRAP, trap) for name, content in self.files.items()},
             symlinks=dict(self.symlinks),
         )
 
@@ -135,6 +142,55 @@ BAD_INPUTS = [
         "PolicyViolation",
         ("../billing",),
         files={"apps/orders/kustomization.yaml": _kustomization(*ORDERS, "../billing")},
+    ),
+    BadInput(
+        "nested-remote-resource",
+        "PolicyViolation",
+        (
+            "overlays/extra/base/kustomization.yaml: resources entry 'http://127.0.0.1:",
+            "is a remote resource",
+        ),
+        files={
+            "apps/orders/kustomization.yaml": _kustomization(*ORDERS, "overlays/extra"),
+            "apps/orders/overlays/extra/kustomization.yaml": _kustomization("base"),
+            "apps/orders/overlays/extra/base/kustomization.yaml": _kustomization(
+                f"{TRAP}/configmap.yaml"
+            ),
+        },
+    ),
+    BadInput(
+        "plugin-remote-file",
+        "PolicyViolation",
+        (
+            "transformers/kustomization.yaml: resources entry 'patch.yaml'",
+            "kind PatchTransformer): path 'http://127.0.0.1:",
+            "is a remote file",
+        ),
+        files={
+            "apps/orders/kustomization.yaml": (
+                _kustomization(*ORDERS) + "transformers:\n  - transformers\n"
+            ),
+            "apps/orders/transformers/kustomization.yaml": _kustomization("patch.yaml"),
+            "apps/orders/transformers/patch.yaml": (
+                "apiVersion: builtin\nkind: PatchTransformer\nmetadata:\n  name: endpoint\n"
+                f"path: {TRAP}/patch.yaml\ntarget:\n  kind: ConfigMap\n"
+            ),
+        },
+    ),
+    BadInput(
+        "exec-plugin",
+        "PolicyViolation",
+        ("kustomization.yaml: generators entry 'secrets.yaml'", "is a KRM function plugin"),
+        files={
+            "apps/orders/kustomization.yaml": (
+                _kustomization(*ORDERS) + "generators:\n  - secrets.yaml\n"
+            ),
+            "apps/orders/secrets.yaml": (
+                "apiVersion: example.com/v1\nkind: SecretsFromVault\nmetadata:\n"
+                "  name: vault\n  annotations:\n    config.kubernetes.io/function: |\n"
+                "      exec:\n        path: /bin/sh\n"
+            ),
+        },
     ),
     BadInput(
         "symlink",

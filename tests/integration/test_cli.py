@@ -17,6 +17,7 @@ import yaml
 from hotfix_operator.config.manifests import REDACTED
 from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, BadInput
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
+from tests.http_traps import HttpTrap
 from tests.tenancy_attacks import (
     ATTACKS,
     TEAM_LABEL,
@@ -276,21 +277,23 @@ def test_recorded_commit_gone_after_history_rewrite(merged: Scenario, tmp_path: 
 def test_every_bad_input_is_refused_with_nothing_planned(
     merged: Scenario, tmp_path: Path, case: BadInput
 ) -> None:
-    nop = case.nop_revision(merged)
-    release = record(merged, tmp_path / "cache", *(["--nop-revision", nop] if nop else []))
-    hotfix = hotfix_manifest()
-    case.release(release)
-    case.hotfix(hotfix)
-    plan_refused(
-        merged,
-        tmp_path,
-        release,
-        hotfix,
-        *case.fragments,
-        allowed=f"{merged.allowed_prefix},{EXTRA_ALLOWED}",
-        settings=case.env,
-    )
+    with HttpTrap() as trap:
+        nop = case.nop_revision(merged, trap=trap.url)
+        release = record(merged, tmp_path / "cache", *(["--nop-revision", nop] if nop else []))
+        hotfix = hotfix_manifest()
+        case.release(release)
+        case.hotfix(hotfix)
+        plan_refused(
+            merged,
+            tmp_path,
+            release,
+            hotfix,
+            *case.fragments,
+            allowed=f"{merged.allowed_prefix},{EXTRA_ALLOWED}",
+            settings=case.env,
+        )
     assert not Path("/tmp/pwned").exists()
+    assert trap.requests == [], "refused, yet something was fetched first"
 
 
 def test_a_claim_bound_to_a_volume_is_planned_with_a_fresh_one(

@@ -25,6 +25,7 @@ from hotfix_operator.settings import Settings
 from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, SERVER_REJECTED, BadInput
 from tests.controlplane.clusters import Cluster
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
+from tests.http_traps import HttpTrap
 from tests.operator_harness import (
     GROUP,
     VERSION,
@@ -511,16 +512,19 @@ def test_bad_input_fails_with_a_reason_and_applies_nothing(
     case: BadInput,
 ) -> None:
     """The table the CLI test uses (minus operator-wide settings): Failed, the reason in a
-    condition and a Warning Event, the message naming the culprit, nothing applied."""
+    condition and a Warning Event, the message naming the culprit, nothing applied, nothing
+    fetched."""
     scenario = scenario_in(repos, merge_flow)
-    nop = case.nop_revision(scenario)
-    release = release_body(scenario, team, operator_env, nop_revision=nop)
-    hotfix = hotfix_body(team)
-    case.release(release)
-    case.hotfix(hotfix)
-    kube.apply_cr(release)
-    kube.apply_cr(hotfix)
-    failed = kube.wait_phase(team, "orders-hotfix", "Failed", operator=operator)["status"]
+    with HttpTrap() as trap:
+        nop = case.nop_revision(scenario, trap=trap.url)
+        release = release_body(scenario, team, operator_env, nop_revision=nop)
+        hotfix = hotfix_body(team)
+        case.release(release)
+        case.hotfix(hotfix)
+        kube.apply_cr(release)
+        kube.apply_cr(hotfix)
+        failed = kube.wait_phase(team, "orders-hotfix", "Failed", operator=operator)["status"]
+    assert trap.requests == [], "refused, yet something was fetched first"
     messages = {c["reason"]: c["message"] for c in failed["conditions"]}
     assert case.reason in messages, messages
     for fragment in case.fragments:
