@@ -1,7 +1,8 @@
 """``hotfixctl``: plan, diff and record hotfixes from the command line; run the operator.
 
 Errors: exit code 1, nothing on stdout, one line on stderr that says what was wrong and
-what to do. Usage errors: exit code 2 (argparse).
+what to do, its control characters escaped (``printable``). Usage errors: exit code 2
+(argparse).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import yaml
 
 from hotfix_operator import __version__
 from hotfix_operator.errors import HotfixError, InputError
+from hotfix_operator.printable import printable
 
 __all__ = ["main"]
 
@@ -34,6 +36,11 @@ examples:
 settings come from HOTFIX_* environment variables (HOTFIX_ALLOWED_REPOS, HOTFIX_CACHE_DIR, …);
 see the README's settings reference.
 """
+
+
+def _tell(text: str) -> None:
+    """One line on stderr for a person; names and messages in it come from users."""
+    print(f"hotfixctl: {printable(text)}", file=sys.stderr)
 
 
 def _load_documents(path: str, what: str) -> list[dict[str, Any]]:
@@ -120,18 +127,16 @@ def _grant_offline(args: argparse.Namespace, planner: Any, release: Any, hotfix:
 
     if args.policy is None:
         if args.output == "text":
-            print(
-                "hotfixctl: note: checked against the operator settings (HOTFIX_*) only; "
-                "pass --policy FILE to check the team's HotfixPolicy too",
-                file=sys.stderr,
+            _tell(
+                "note: checked against the operator settings (HOTFIX_*) only; "
+                "pass --policy FILE to check the team's HotfixPolicy too"
             )
         return None
     namespace = hotfix.namespace or release.namespace or "default"
     if args.namespace_labels is None and args.output == "text":
-        print(
-            f"hotfixctl: note: every policy in {args.policy} is taken to select namespace "
-            f"{namespace}; pass --namespace-labels to check their namespaceSelectors too",
-            file=sys.stderr,
+        _tell(
+            f"note: every policy in {args.policy} is taken to select namespace "
+            f"{namespace}; pass --namespace-labels to check their namespaceSelectors too"
         )
     granted = grant(
         _policies_from(args.policy),
@@ -429,10 +434,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except HotfixError as exc:
-        print(f"hotfixctl: error: {exc}", file=sys.stderr)
+        _tell(f"error: {exc}")
         return 1
     except KeyboardInterrupt:
-        print("hotfixctl: interrupted", file=sys.stderr)
+        _tell("interrupted")
         return 130
 
 

@@ -1,4 +1,8 @@
-"""Plans and deltas as text for people: aligned, short, coloured only on a terminal."""
+"""Plans and deltas as text for people: aligned, short, coloured only on a terminal.
+
+Every cell and line goes through ``printable`` before it is aligned or coloured: names
+come from the config repository, and a control character in one must reach no terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 from hotfix_operator.api.delta import ConfigDelta
 from hotfix_operator.config.planning import Plan
 from hotfix_operator.naming import UNASSIGNED_HASH, is_planned_namespace
+from hotfix_operator.printable import printable
 
 __all__ = ["describe_delta", "describe_plan"]
 
@@ -19,10 +24,12 @@ class _Paint:
         self.enabled = enabled
 
     def __call__(self, text: str, style: str) -> str:
-        return f"\033[{_CODES[style]}m{text}\033[0m" if self.enabled else text
+        shown = printable(text)
+        return f"\033[{_CODES[style]}m{shown}\033[0m" if self.enabled else shown
 
 
 def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ") -> list[str]:
+    rows = [tuple(printable(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         indent

@@ -354,6 +354,49 @@ def test_run_refuses_a_wrong_setting(tmp_path: Path) -> None:
     assert "HOTFIX_MAX_OBJECTS='lots'" in result.stderr
 
 
+# --- names from the repository reach no terminal raw ------------------------------------
+
+#: A name as YAML escapes write it: clear the screen, red, a bell, a carriage return.
+STEERING_NAME = "\\e[2J\\e[31mowned\\a\\r"
+#: The same name as hotfixctl shows it.
+SHOWN_NAME = "\\x1b[2J\\x1b[31mowned\\x07\\r"
+
+
+def test_control_characters_in_names_are_escaped_in_plans_and_errors(
+    merged: Scenario, tmp_path: Path
+) -> None:
+    shown = recorded_with(
+        merged,
+        tmp_path,
+        "orders: a ConfigMap with a name that steers terminals",
+        {
+            "apps/orders/odd.yaml": (
+                f'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: "{STEERING_NAME}"\n'
+            )
+        },
+    )
+    text = plan_files(merged, tmp_path, shown, hotfix_manifest(), output="text")
+    assert text.returncode == 0, text.stderr
+    assert "\x1b" not in text.stdout and "\x07" not in text.stdout and "\r" not in text.stdout
+    assert ["ConfigMap", SHOWN_NAME] in [line.split() for line in text.stdout.splitlines()]
+
+    refused = recorded_with(
+        merged,
+        tmp_path,
+        "orders: a ClusterRole with a name that steers terminals",
+        {
+            "apps/orders/odd.yaml": (
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n"
+                f'  name: "{STEERING_NAME}"\nrules: []\n'
+            )
+        },
+    )
+    result = plan_files(merged, tmp_path, refused, hotfix_manifest())
+    assert_refused(result, f"ClusterRole/{SHOWN_NAME} (from odd.yaml, document 1)")
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\r" not in result.stderr
+
+
 # --- Secrets stay out of plans (CI logs) unless asked for -------------------------------
 
 PRICING_TOKEN = "c2VjcmV0LXByaWNpbmctdG9rZW4="  # base64 of a token nobody may read in a log

@@ -94,6 +94,23 @@ def test_the_first_occurrence_creates_an_event(recorder: EventRecorder, api: Fak
     assert event["firstTimestamp"] == event["lastTimestamp"] == "2024-05-02T08:00:00Z"
 
 
+def test_control_characters_in_a_message_are_escaped(
+    recorder: EventRecorder, api: FakeEvents
+) -> None:
+    """A name from the config repository, kustomize's stderr: no terminal escape gets through."""
+    recorder.record(
+        HOTFIX,
+        "Warning",
+        "PolicyViolation",
+        "ConfigMap \x1b[2J\x1b[31mowned\x07 is not allowed\r\nWarning forged: all fine\x9b",
+    )
+
+    [event] = api.stored.values()
+    assert event["message"] == (
+        "ConfigMap \\x1b[2J\\x1b[31mowned\\x07 is not allowed\\r\\nWarning forged: all fine\\x9b"
+    )
+
+
 def test_a_repeat_patches_count_and_last_timestamp(
     recorder: EventRecorder, api: FakeEvents, clock: Clock
 ) -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hotfix_operator.running import MAX_WORKERS, build_operator, kopf_settings
+from hotfix_operator.errors import RenderError
+from hotfix_operator.running import MAX_WORKERS, build_operator, kopf_settings, log_handler
 from hotfix_operator.settings import Settings
+from tests.unit.test_printable import CONTROL
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -49,3 +54,56 @@ def test_every_kopf_setting_still_does_something() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         kopf_settings()
+
+
+@pytest.fixture
+def operator_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger writing through the operator's own log handler into a string."""
+    stream = io.StringIO()
+    logger = logging.getLogger("hotfix_operator.test_running")
+    handler = log_handler(stream)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield logger, stream
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_a_log_record_is_one_line_with_control_characters_escaped(
+    operator_log: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = operator_log
+
+    logger.warning("rendered %s: %s", "\x1b[2J\x1b[31mowned\x07", "ok\r\nINFO forged line\x9b")
+
+    [line] = stream.getvalue().splitlines()
+    assert line.endswith(
+        "WARNING [hotfix_operator.test_running] rendered \\x1b[2J\\x1b[31mowned\\x07: "
+        "ok\\r\\nINFO forged line\\x9b"
+    )
+
+
+def test_a_logged_traceback_keeps_its_lines_and_each_message_is_one_escaped_line(
+    operator_log: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = operator_log
+
+    try:
+        try:
+            raise OSError("git stderr: \x1b[31mfatal\x1b[0m\n2026-01-01 INFO [x] forged")
+        except OSError as exc:
+            raise RenderError("kustomize failed: \x1b[2Jwiped\r\nforged too") from exc
+    except RenderError:
+        logger.exception("render of \x1b]0;title\x07 failed")
+
+    lines = stream.getvalue().splitlines()
+    assert not [line for line in lines if CONTROL.search(line)]
+    assert lines[0].endswith("render of \\x1b]0;title\\x07 failed")
+    assert lines[1] == "Traceback (most recent call last):"
+    assert "OSError: git stderr: \\x1b[31mfatal\\x1b[0m\\n2026-01-01 INFO [x] forged" in lines
+    assert "The above exception was the direct cause of the following exception:" in lines
+    assert lines[-1] == (
+        "hotfix_operator.errors.RenderError: kustomize failed: \\x1b[2Jwiped\\r\\nforged too"
+    )
+    assert not [line for line in lines if line.startswith(("2026-01-01", "forged"))]

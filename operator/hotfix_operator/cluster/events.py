@@ -24,6 +24,7 @@ from hotfix_operator.clock import rfc3339
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.errors import HotfixError
 from hotfix_operator.naming import MANAGER
+from hotfix_operator.printable import printable
 
 __all__ = [
     "CACHE_SIZE",
@@ -112,12 +113,15 @@ class EventRecorder:
     def record(self, involved: Mapping[str, Any], type: str, reason: str, message: str) -> None:
         """Tell the person watching ``involved`` what happened; a repeat is counted.
 
+        The message's control characters are escaped (``printable``): it quotes names from
+        the config repository and the stderr of kustomize and git.
+
         An Event is a courtesy: failing to post one is logged and must not fail the
         reconciliation that wanted to report something.
         """
         reference = _involved_object(involved)
         type = type if type in EVENT_TYPES else "Normal"
-        message = _cut(message)
+        message = _cut(printable(message))
         key = (*(reference.get(field, "") for field in _IDENTITY), type, reason, message)
         now = self._clock()
         try:
