@@ -92,6 +92,31 @@ def test_one_mirror_per_url_and_unlisted_urls_get_none(pool: MirrorPool, tmp_pat
     assert not (tmp_path / "cache" / "mirrors").exists()
 
 
+def test_spellings_of_a_url_share_one_mirror_that_fetches_from_one_that_works(
+    pool: MirrorPool, scenario: Scenario, tmp_path: Path
+) -> None:
+    # The repository is not bare: file:// finds it as .../config, not .../config.git.
+    wrong = pool.get(scenario.url + ".git/")
+    right = pool.get(scenario.url + "/")
+    assert right is wrong
+    assert right.branch_head("nop") == scenario.repo.head("nop")
+    assert right.fetches == 2  # the first spelling failed, the second worked
+    assert right.branch_head("nop", max_age=0) == scenario.repo.head("nop")
+    assert right.fetches == 3  # the one that worked is tried first from now on
+    mirrors = [p for p in (tmp_path / "cache" / "mirrors").iterdir() if p.is_dir()]
+    assert mirrors == [right.path]
+
+
+def test_a_spelling_that_never_works_names_the_url_and_what_to_check(
+    pool: MirrorPool, scenario: Scenario
+) -> None:
+    with pytest.raises(GitError) as caught:
+        pool.get(scenario.url + ".git").branch_head("nop")
+    message = str(caught.value)
+    assert f"fetching '{scenario.url}.git' failed" in message
+    assert "check the URL" in message
+
+
 def test_branch_head_refreshes_only_when_older_than_max_age(
     mirror: Mirror, scenario: Scenario
 ) -> None:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from hotfix_operator.config.repository_urls import check_repository_url, normalise_url
+from hotfix_operator.config.repository_urls import (
+    canonical_url,
+    check_repository_url,
+    normalise_url,
+    tidy_url,
+)
 from hotfix_operator.errors import RepositoryNotAllowed
 from hotfix_operator.settings import Settings
 
@@ -174,3 +179,54 @@ def test_query_and_fragment_are_refused() -> None:
 def test_normalised_urls_differ_only_in_case_of_scheme_and_host() -> None:
     assert normalise_url("HTTPS://Git.Example.com/Team/X") == "https://git.example.com/Team/X"
     assert normalise_url("git@GitHub.com:Org/X") == "git@github.com:Org/X"
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [
+        (
+            "https://git.example.com/team/config.git",
+            "https://git.example.com/team/config",
+            "https://git.example.com/team/config/",
+            "https://git.example.com/team/config.git/",
+            "https://git.example.com//team///config.git",
+            "HTTPS://Git.Example.COM/team/config",
+        ),
+        ("ssh://git@git.example.com/team/config.git", "ssh://git@GIT.example.com//team/config/"),
+        ("git@github.com:example-org/config.git", "git@GitHub.com:example-org//config/"),
+        ("file:///srv/git/config", "file:///srv/git//config.git/", "file:///srv/git/config/"),
+    ],
+)
+def test_the_spellings_of_one_repository_have_one_canonical_url(spellings: tuple[str]) -> None:
+    assert len({canonical_url(url) for url in spellings}) == 1, spellings
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "https://git.example.com/team-evil/config.git",  # a longer name, not a spelling
+        "https://git.example.com/team/config-evil.git",
+        "https://git.example.com/team/config.git.git",
+        "https://git.example.com/Team/config.git",  # path case matters on most servers
+        "https://git.example.com:8443/team/config.git",
+        "https://git.example.com.evil.net/team/config.git",
+        "http://git.example.com/team/config.git",
+        "ssh://git@git.example.com/team/config.git",
+        "ssh://deploy@git.example.com/team/config.git",
+        "git@git.example.com:team/config.git",  # relative to the user's home, not the root
+        "https://git.example.com/team/config/.git",
+        "https://git.example.com/team/config/sub.git",
+        "file:///team/config.git",
+    ],
+)
+def test_different_repositories_never_share_a_canonical_url(other: str) -> None:
+    assert canonical_url(other) != canonical_url("https://git.example.com/team/config.git")
+
+
+def test_a_tidy_url_keeps_what_credentials_match_and_changes_only_slashes() -> None:
+    assert tidy_url("https://Git.Example.com//team///config.git/") == (
+        "https://Git.Example.com/team/config.git"
+    )
+    assert tidy_url("git@github.com:org//config/") == "git@github.com:org/config"
+    assert tidy_url("file:///srv/git//config") == "file:///srv/git/config"
+    assert tidy_url("https://git.example.com/team/config") == "https://git.example.com/team/config"

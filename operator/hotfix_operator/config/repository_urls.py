@@ -19,7 +19,14 @@ from urllib.parse import unquote
 from hotfix_operator.errors import RepositoryNotAllowed
 from hotfix_operator.settings import Settings
 
-__all__ = ["check_repository_url", "normalise_url", "redact_url", "url_has_prefix"]
+__all__ = [
+    "canonical_url",
+    "check_repository_url",
+    "normalise_url",
+    "redact_url",
+    "tidy_url",
+    "url_has_prefix",
+]
 
 _SCHEMES = ("https", "http", "ssh", "file")
 _SCHEME_URL = re.compile(
@@ -97,6 +104,29 @@ def normalise_url(url: str) -> str:
     return _parse(url, redact_url(url)).normalised
 
 
+def canonical_url(url: str) -> str:
+    """The one spelling of a repository's URL, which names its mirror: ``normalise_url``
+    with one slash between path segments, no trailing slash and one ``.git`` suffix.
+
+    ``…/config``, ``…/config/``, ``…//config.git`` are one repository on git servers (and
+    for file://, where git itself tries the ``.git`` suffix); ``…/team`` and
+    ``…/team-evil``, another host, port, user or path case stay apart. The suffix is
+    added rather than dropped: mirrors named before keep their names for URLs written
+    the usual way.
+    """
+    parsed = _parse(url, redact_url(url))
+    origin = parsed.normalised.removesuffix(parsed.path)
+    return origin + _tidy_path(parsed.path).removesuffix(".git") + ".git"
+
+
+def tidy_url(url: str) -> str:
+    """``url`` as written (case, ``.git`` or not), with one slash between path segments
+    and no trailing slash: what a mirror fetches from. Only slashes of the path change,
+    so the URL stays below the allowlisted prefix it was checked against."""
+    parsed = _parse(url, redact_url(url))
+    return url.removesuffix(parsed.path) + _tidy_path(parsed.path)
+
+
 def redact_url(url: str) -> str:
     """``url`` fit for a message: password replaced by ``***``, control characters escaped."""
     redacted = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
@@ -107,6 +137,11 @@ def redact_url(url: str) -> str:
     if len(shown) > _SHOWN_LENGTH:
         shown = shown[:_SHOWN_LENGTH] + "…"
     return f"'{shown}'"
+
+
+def _tidy_path(path: str) -> str:
+    collapsed = re.sub(r"/{2,}", "/", path)
+    return collapsed.rstrip("/") or collapsed
 
 
 def _normalise_prefix(prefix: str) -> str:

@@ -1,6 +1,8 @@
 """The bare mirrors of config repositories and the pool that holds one per repository.
 
-One bare mirror per repository URL under ``HOTFIX_CACHE_DIR/mirrors``. The network is
+One bare mirror per repository under ``HOTFIX_CACHE_DIR/mirrors``, named by its
+canonical URL: the spellings of one repository's URL (``…/config``, ``…/config.git/``,
+``…//config``) share it, and it fetches from whichever of them worked last. The network is
 touched only when a needed commit or branch head is missing or stale; everything else
 is answered by one long-lived ``git cat-file`` per mirror (objects.py) and by caches of
 answers that can never change (a merge-base of two SHAs, the history below a SHA, the
@@ -27,11 +29,18 @@ from typing import Generic, TypeVar
 
 from hotfix_operator.config.git.exporting import export_tree
 from hotfix_operator.config.git.objects import ObjectReader, TooLarge
-from hotfix_operator.config.git.processes import Finished, access_for, run, stderr_tail
+from hotfix_operator.config.git.processes import (
+    Access,
+    Finished,
+    access_for,
+    run,
+    stderr_tail,
+)
 from hotfix_operator.config.repository_urls import (
+    canonical_url,
     check_repository_url,
-    normalise_url,
     redact_url,
+    tidy_url,
 )
 from hotfix_operator.errors import (
     GitError,
@@ -80,14 +89,19 @@ class Mirror:
     """A bare mirror of one repository, its branch heads and a cache of immutable answers."""
 
     def __init__(self, url: str, settings: Settings) -> None:
-        self.url = url
-        self.shown = redact_url(url)
-        self.path = settings.cache_dir / "mirrors" / _mirror_name(url)
+        #: The first spelling of the URL seen (named in messages and in the mirror).
+        self.url = tidy_url(url)
+        self.shown = redact_url(self.url)
+        self.path = settings.cache_dir / "mirrors" / mirror_name(url)
         #: How many times this mirror fetched from the remote (observability, tests).
         self.fetches = 0
         self._settings = settings
         self._timeout = settings.git_timeout
-        self._access = access_for(url, settings)
+        self._access = access_for(self.url, settings)
+        #: Every spelling of the URL asked for, each with its own credentials (the admin's
+        #: prefixes match as they are written); ``_preferred`` fetched last time.
+        self._remotes: dict[str, Access] = {self.url: self._access}
+        self._preferred = self.url
         self._lock = threading.RLock()
         self._reader_lock = threading.Lock()
         self._reader = ObjectReader(self.path, self._access, self._timeout, self.shown)
@@ -101,6 +115,13 @@ class Mirror:
 
     def __repr__(self) -> str:
         return f"Mirror({self.shown}, path={str(self.path)!r})"
+
+    def add_url(self, url: str) -> None:
+        """Another spelling of this repository's URL (same ``canonical_url``): tried when
+        the others fail, so a spelling one team got wrong cannot break another's."""
+        tidy = tidy_url(url)
+        if tidy not in self._remotes:
+            self._remotes[tidy] = access_for(tidy, self._settings)
 
     # -- remote state --------------------------------------------------------------
 
@@ -147,23 +168,11 @@ class Mirror:
         self._ensure_created()
         with self._lock, self._file_lock():
             before = self._read_heads()
-            result = self._git(
-                "fetch",
-                "--prune",
-                "--no-tags",
-                "--no-recurse-submodules",
-                "--quiet",
-                "--no-write-fetch-head",
-                "--",
-                self.url,
-                _HEADS_REFSPEC,
-                operation="fetch",
-            )
-            self.fetches += 1
-            if result.returncode != 0:
+            failure = self._fetch_remote(_HEADS_REFSPEC, "--prune", operation="fetch")
+            if failure is not None:
                 raise GitError(
-                    f"fetching {self.shown} failed: {stderr_tail(result, self._access)}; check "
-                    "the URL, the network and the credentials for it (HOTFIX_GIT_CREDENTIALS_FILE)"
+                    f"{failure}; check the URL, the network and the credentials for it "
+                    "(HOTFIX_GIT_CREDENTIALS_FILE)"
                 )
             self._fetched_at = time.monotonic()
             self._heads = self._read_heads()
@@ -309,23 +318,41 @@ class Mirror:
         """Ask for a commit no branch contains (servers may allow it); keep it under a ref."""
         with self._file_lock():
             refspec = f"{sha}:{_PINNED_REFS}{sha}"
+            failure = self._fetch_remote(refspec, operation="fetch of a commit")
+            if failure is None:
+                self._after_fetch()
+                return
+        log.debug("fetching %s: %s", sha, failure)
+
+    def _fetch_remote(self, refspec: str, *options: str, operation: str) -> str | None:
+        """``git fetch`` from the spelling of the URL that worked last, else from the
+        others in turn; None when one worked, else what the first attempt said. A timeout
+        is raised at once: another spelling reaches the same server."""
+        failures: list[str] = []
+        remotes = list(self._remotes.items())  # add_url may add one meanwhile
+        remotes.sort(key=lambda remote: remote[0] != self._preferred)
+        for url, access in remotes:
             result = self._git(
                 "fetch",
+                *options,
                 "--no-tags",
                 "--no-recurse-submodules",
                 "--quiet",
                 "--no-write-fetch-head",
                 "--",
-                self.url,
+                url,
                 refspec,
-                operation="fetch of a commit",
+                operation=operation,
+                access=access,
             )
             self.fetches += 1
             if result.returncode == 0:
-                self._after_fetch()
-                return
-        tail = stderr_tail(result, self._access)
-        log.debug("fetching %s from %s: %s", sha, self.shown, tail)
+                self._preferred = url
+                return None
+            failures.append(f"fetching {redact_url(url)} failed: {stderr_tail(result, access)}")
+            log.debug("%s", failures[-1])
+        others = f" (and from the {len(failures) - 1} other spellings of its URL)"
+        return failures[0] + (others if len(failures) > 1 else "")
 
     def _after_fetch(self) -> None:
         # New packs: restart the reader so it sees them; a commit-graph for fast walks.
@@ -420,12 +447,14 @@ class Mirror:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _git(self, *args: str, operation: str, cwd: Path | None = None) -> Finished:
+    def _git(
+        self, *args: str, operation: str, cwd: Path | None = None, access: Access | None = None
+    ) -> Finished:
         """git in the mirror (or in ``cwd`` while the mirror is being made)."""
         return run(
             args,
             cwd=cwd or self.path,
-            access=self._access,
+            access=access or self._access,
             timeout=self._timeout,
             operation=operation,
             repo=self.shown,
@@ -433,7 +462,8 @@ class Mirror:
 
 
 class MirrorPool:
-    """The mirrors of one operator process: one per allowlisted repository URL."""
+    """The mirrors of one operator process: one per allowlisted repository (its
+    ``canonical_url``), whichever way its URL is spelled."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -443,11 +473,13 @@ class MirrorPool:
     def get(self, url: str) -> Mirror:
         """The mirror of ``url``; RepositoryNotAllowed when the URL is unsafe or not listed."""
         check_repository_url(url, self._settings)
-        key = normalise_url(url)
+        key = canonical_url(url)
         with self._lock:
             mirror = self._mirrors.get(key)
             if mirror is None:
                 mirror = self._mirrors[key] = Mirror(url, self._settings)
+            else:
+                mirror.add_url(url)
         return mirror
 
     def close(self) -> None:
@@ -464,8 +496,9 @@ class MirrorPool:
         self.close()
 
 
-def _mirror_name(url: str) -> str:
-    return short_hash(normalise_url(url), 16)
+def mirror_name(url: str) -> str:
+    """The folder of the repository's mirror under ``HOTFIX_CACHE_DIR/mirrors``."""
+    return short_hash(canonical_url(url), 16)
 
 
 def _check_sha(sha: str, shown: str) -> None:
