@@ -16,7 +16,8 @@
     ├── RenderError                  kustomize or YAML failed on the config folder
     ├── GitError                     git failed (network, timeout): retried with backoff
     │   ├── RepositoryNotAllowed     the URL is not allowlisted or is unsafe: no retry
-    │   └── RevisionNotFound         the commit or branch is not in the repository
+    │   ├── RevisionNotFound         the commit or branch is not in the repository
+    │   └── FetchTooLarge            a fetch outgrew HOTFIX_MAX_FETCH_BYTES: no retry
     └── ClusterError                 the Kubernetes API failed: retried with backoff
         └── Forbidden                RBAC denied the operator: the admin must grant it, no retry
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 __all__ = [
     "ClusterError",
     "ContainerNotFound",
+    "FetchTooLarge",
     "Forbidden",
     "GitError",
     "HotfixError",
@@ -168,6 +170,16 @@ class RevisionNotFound(GitError):
     """A commit or branch does not exist in the repository (e.g. history rewritten)."""
 
     reason = "RevisionNotFound"
+    permanent = True
+
+
+class FetchTooLarge(GitError):
+    """A fetch was stopped: it brought more than HOTFIX_MAX_FETCH_BYTES into the mirror.
+
+    Permanent: retrying downloads the same again. A raised limit restarts the operator,
+    which then resumes every release and hotfix."""
+
+    reason = "FetchTooLarge"
     permanent = True
 
 

@@ -107,6 +107,8 @@ class Settings(BaseModel):
     max_ttl: timedelta = timedelta(days=7)
     max_objects: Annotated[int, Field(gt=0)] = 500
     max_render_bytes: Annotated[int, Field(gt=0)] = 4 * 1024 * 1024
+    #: Bytes one git fetch may add to a mirror before it is stopped (git has no limit).
+    max_fetch_bytes: Annotated[int, Field(gt=0)] = 2 * 1024**3
     namespace_prefix: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]{0,14}[a-z0-9])?-?$")] = (
         "hotfix-"
     )
@@ -180,6 +182,7 @@ _VARIABLES: Mapping[str, str] = {
     "HOTFIX_MAX_TTL": "max_ttl",
     "HOTFIX_MAX_OBJECTS": "max_objects",
     "HOTFIX_MAX_RENDER_BYTES": "max_render_bytes",
+    "HOTFIX_MAX_FETCH_BYTES": "max_fetch_bytes",
     "HOTFIX_NAMESPACE_PREFIX": "namespace_prefix",
     "HOTFIX_DRIFT_INTERVAL": "drift_interval",
     "HOTFIX_ORPHAN_GRACE": "orphan_grace",

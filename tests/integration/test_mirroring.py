@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ import pytest
 
 from hotfix_operator.config.git import Mirror, MirrorPool
 from hotfix_operator.errors import (
+    FetchTooLarge,
     GitError,
     InputError,
     PolicyViolation,
@@ -334,6 +337,47 @@ def test_two_pools_sharing_a_cache_create_one_mirror(scenario: Scenario, tmp_pat
         pool.close()
     assert errors == []
     assert len([p for p in (tmp_path / "cache" / "mirrors").iterdir() if p.is_dir()]) == 1
+
+
+def test_a_fetch_larger_than_the_limit_is_stopped_and_the_mirror_stays_usable(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    repo = scenario.repo
+    # 32 MiB that do not compress: the transfer takes many polls of the mirror's size.
+    (repo.path / "apps" / "orders" / "model.bin").write_bytes(os.urandom(32 * 1024 * 1024))
+    repo.git("add", "--", "apps/orders/model.bin")
+    repo.git("commit", "--quiet", "-m", "orders: ship the model", date=T0 + timedelta(days=9))
+    head = repo.head("nop")
+
+    with MirrorPool(scenario.settings(tmp_path / "cache", max_fetch_bytes=64 * 1024)) as pool:
+        mirror = pool.get(scenario.url)
+        with pytest.raises(FetchTooLarge) as caught:
+            mirror.branch_head("nop")
+    message = str(caught.value)
+    assert f"fetching '{scenario.url}' was stopped" in message
+    assert "more than HOTFIX_MAX_FETCH_BYTES (65536 bytes" in message
+    assert "shrink the repository" in message and "raise HOTFIX_MAX_FETCH_BYTES" in message
+    assert caught.value.permanent, "retrying would download the same again"
+    leftovers = [
+        str(p.relative_to(mirror.path))
+        for p in mirror.path.rglob("*")
+        if p.name.startswith("tmp_") or p.name.endswith(".lock")
+    ]
+    assert leftovers == []
+    assert sum(p.stat().st_size for p in mirror.path.rglob("*") if p.is_file()) < 1024 * 1024
+    fsck = subprocess.run(
+        ["git", "--git-dir", str(mirror.path), "fsck", "--no-dangling"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert fsck.returncode == 0, fsck.stderr
+
+    with MirrorPool(scenario.settings(tmp_path / "cache", max_fetch_bytes=64 * 1024**2)) as pool:
+        again = pool.get(scenario.url)
+        assert again.path == mirror.path
+        assert again.branch_head("nop") == head
+        assert again.read_file(head, "apps/orders/configmap.yaml") is not None
 
 
 class _SilentServer:

@@ -15,6 +15,7 @@ def test_defaults_without_environment(tmp_path):
     assert settings.default_ttl == timedelta(hours=24)
     assert settings.pod_security == "restricted"
     assert settings.allowed_service_types == ("ClusterIP",)
+    assert settings.max_fetch_bytes == 2 * 1024**3
 
 
 def test_lists_and_durations_are_parsed():
@@ -38,6 +39,8 @@ def test_lists_and_durations_are_parsed():
     [
         ("HOTFIX_DEFAULT_TTL", "3 days", "HOTFIX_DEFAULT_TTL='3 days'"),
         ("HOTFIX_MAX_OBJECTS", "-1", "HOTFIX_MAX_OBJECTS='-1'"),
+        ("HOTFIX_MAX_FETCH_BYTES", "0", "HOTFIX_MAX_FETCH_BYTES='0'"),
+        ("HOTFIX_MAX_FETCH_BYTES", "2G", "HOTFIX_MAX_FETCH_BYTES='2G'"),
         ("HOTFIX_GIT_TIMEOUT", "soon", "HOTFIX_GIT_TIMEOUT='soon'"),
         ("HOTFIX_ALLOWED_REPOS", "ext::sh -c id", "HOTFIX_ALLOWED_REPOS"),
         ("HOTFIX_POD_SECURITY", "strict", "'privileged', 'baseline' or 'restricted'"),

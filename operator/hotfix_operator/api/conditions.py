@@ -108,6 +108,7 @@ class Reason(StrEnum):
     REVISION_NOT_FOUND = "RevisionNotFound"
     REPOSITORY_NOT_ALLOWED = "RepositoryNotAllowed"
     GIT_FAILED = "GitFailed"
+    FETCH_TOO_LARGE = "FetchTooLarge"
     RENDER_FAILED = "RenderFailed"
     POLICY_VIOLATION = "PolicyViolation"
     CONTAINER_NOT_FOUND = "ContainerNotFound"

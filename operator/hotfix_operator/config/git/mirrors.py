@@ -32,6 +32,8 @@ from hotfix_operator.config.git.objects import ObjectReader, TooLarge
 from hotfix_operator.config.git.processes import (
     Access,
     Finished,
+    GrewTooLarge,
+    GrowthLimit,
     access_for,
     run,
     stderr_tail,
@@ -43,6 +45,7 @@ from hotfix_operator.config.repository_urls import (
     tidy_url,
 )
 from hotfix_operator.errors import (
+    FetchTooLarge,
     GitError,
     InputError,
     PolicyViolation,
@@ -327,24 +330,43 @@ class Mirror:
     def _fetch_remote(self, refspec: str, *options: str, operation: str) -> str | None:
         """``git fetch`` from the spelling of the URL that worked last, else from the
         others in turn; None when one worked, else what the first attempt said. A timeout
-        is raised at once: another spelling reaches the same server."""
+        or a fetch too large is raised at once: another spelling reaches the same server.
+
+        The object store may grow by HOTFIX_MAX_FETCH_BYTES. ``fetch.unpackLimit=1`` keeps
+        whatever arrives in one temporary pack (never loose objects), so a fetch stopped
+        halfway leaves nothing behind once that pack is removed.
+        """
+        limit = GrowthLimit(self.path / "objects", self._settings.max_fetch_bytes)
         failures: list[str] = []
         remotes = list(self._remotes.items())  # add_url may add one meanwhile
         remotes.sort(key=lambda remote: remote[0] != self._preferred)
         for url, access in remotes:
-            result = self._git(
-                "fetch",
-                *options,
-                "--no-tags",
-                "--no-recurse-submodules",
-                "--quiet",
-                "--no-write-fetch-head",
-                "--",
-                url,
-                refspec,
-                operation=operation,
-                access=access,
-            )
+            try:
+                result = self._git(
+                    "-c",
+                    "fetch.unpackLimit=1",
+                    "fetch",
+                    *options,
+                    "--no-tags",
+                    "--no-recurse-submodules",
+                    "--quiet",
+                    "--no-write-fetch-head",
+                    "--",
+                    url,
+                    refspec,
+                    operation=operation,
+                    access=access,
+                    limit=limit,
+                )
+            except GrewTooLarge as exc:
+                self._remove_partial_fetch()
+                raise FetchTooLarge(
+                    f"fetching {redact_url(url)} was stopped: it brought more than "
+                    f"HOTFIX_MAX_FETCH_BYTES ({limit.max_bytes} bytes; {exc.grown} when "
+                    "stopped) into the operator's mirror; shrink the repository (large files "
+                    "do not belong in a config repository) or ask the operator's admin to "
+                    "raise HOTFIX_MAX_FETCH_BYTES"
+                ) from exc
             self.fetches += 1
             if result.returncode == 0:
                 self._preferred = url
@@ -353,6 +375,16 @@ class Mirror:
             log.debug("%s", failures[-1])
         others = f" (and from the {len(failures) - 1} other spellings of its URL)"
         return failures[0] + (others if len(failures) > 1 else "")
+
+    def _remove_partial_fetch(self) -> None:
+        """What a killed fetch left: its temporary pack and index, and the lock files of
+        refs it was about to update (the file lock keeps every other writer out)."""
+        objects = self.path / "objects"
+        leftovers = [*objects.glob("pack/tmp_*"), *objects.glob("*/tmp_obj_*")]
+        leftovers += [*self.path.glob("*.lock"), *self.path.glob("refs/**/*.lock")]
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
+            log.debug("removed %s, left by a fetch that was stopped", leftover)
 
     def _after_fetch(self) -> None:
         # New packs: restart the reader so it sees them; a commit-graph for fast walks.
@@ -448,7 +480,12 @@ class Mirror:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _git(
-        self, *args: str, operation: str, cwd: Path | None = None, access: Access | None = None
+        self,
+        *args: str,
+        operation: str,
+        cwd: Path | None = None,
+        access: Access | None = None,
+        limit: GrowthLimit | None = None,
     ) -> Finished:
         """git in the mirror (or in ``cwd`` while the mirror is being made)."""
         return run(
@@ -458,6 +495,7 @@ class Mirror:
             timeout=self._timeout,
             operation=operation,
             repo=self.shown,
+            limit=limit,
         )
 
 

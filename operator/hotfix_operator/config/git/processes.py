@@ -3,8 +3,9 @@
 Every git this operator starts goes through ``start`` (GitPython's ``Git.execute``): no
 system or global config, no hooks, no submodules, no HTTP redirect followed, no protocol
 but https/http/ssh (and file:// for file:// URLs), credentials only in the child's
-environment, a timeout that also kills the child's helpers (remote helpers, ssh), and
-stderr scrubbed of credentials before it reaches a message.
+environment, a timeout that also kills the child's helpers (remote helpers, ssh),
+optionally a limit on how much it may write (``GrowthLimit``: git has none for what a
+fetch downloads), and stderr scrubbed of credentials before it reaches a message.
 
 GitPython copies ``os.environ`` into every git it starts (it cannot unset a variable),
 and reads ``GIT_PYTHON_GIT_EXECUTABLE``, ``GIT_PYTHON_TRACE`` and ``GIT_PYTHON_REFRESH``
@@ -23,12 +24,14 @@ import shlex
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 
+from hotfix_operator.config.disk_usage import bytes_under
 from hotfix_operator.errors import GitError
 from hotfix_operator.settings import Settings
 
@@ -54,6 +57,8 @@ Process: TypeAlias = git.Git.AutoInterrupt
 Finished: TypeAlias = "subprocess.CompletedProcess[bytes]"
 
 _STDERR_SHOWN = 600
+#: How often a git under a GrowthLimit has its folder measured (seconds).
+_GROWTH_POLL = 0.05
 _SAFE_OPTIONS = tuple(
     arg
     for option in (
@@ -89,6 +94,23 @@ class Access:
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return re.sub(r"(://[^/@\s:]*):[^/@\s]*@", r"\1:***@", text)
+
+
+@dataclass(frozen=True)
+class GrowthLimit:
+    """Stop git once ``folder`` has grown by more than ``max_bytes`` since it started."""
+
+    folder: Path
+    max_bytes: int
+
+
+class GrewTooLarge(Exception):
+    """git was stopped by its GrowthLimit (translated by the caller, who knows what to
+    clean up and what to tell)."""
+
+    def __init__(self, grown: int) -> None:
+        super().__init__(grown)
+        self.grown = grown
 
 
 def access_for(url: str, settings: Settings) -> Access:
@@ -170,8 +192,11 @@ def run(
     timeout: float,
     operation: str,
     repo: str,
+    limit: GrowthLimit | None = None,
 ) -> Finished:
-    """Run git with a hard timeout that also kills its children (remote helpers, ssh).
+    """Run git with a hard timeout that also kills its children (remote helpers, ssh);
+    with a ``limit``, ``GrewTooLarge`` once its folder has grown beyond it (git and its
+    children killed alike; what they wrote is the caller's to remove).
 
     Not GitPython's ``kill_after_timeout``: it finds the children with ``pgrep``/``ps``,
     and where those are missing (a slim image, a narrow PATH) a remote helper survives
@@ -180,18 +205,33 @@ def run(
     PATH and was still hanging after 8 s without; killing the session's process group
     returns after 1.0 s either way.
     """
+    baseline = bytes_under(limit.folder) if limit is not None else 0
+    deadline = time.monotonic() + timeout
     process = start(args, cwd=cwd, access=access, operation=operation, repo=repo)
     proc = process.proc
     assert proc is not None
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired as exc:
-        kill_group(proc)
-        proc.communicate()
-        raise GitError(
-            f"git {operation} on {repo} timed out after {timeout:g}s: the server is slow or "
-            "unreachable; check the network or raise HOTFIX_GIT_TIMEOUT"
-        ) from exc
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            # communicate() may be called again after a timeout: no output is lost.
+            stdout, stderr = proc.communicate(
+                timeout=max(0.0, left if limit is None else min(left, _GROWTH_POLL))
+            )
+            break
+        except subprocess.TimeoutExpired as exc:
+            if time.monotonic() >= deadline:
+                kill_group(proc)
+                proc.communicate()
+                raise GitError(
+                    f"git {operation} on {repo} timed out after {timeout:g}s: the server is "
+                    "slow or unreachable; check the network or raise HOTFIX_GIT_TIMEOUT"
+                ) from exc
+            assert limit is not None  # without one, communicate waited until the deadline
+            grown = bytes_under(limit.folder) - baseline
+            if grown > limit.max_bytes:
+                kill_group(proc)
+                proc.communicate()  # returns once every child holding its pipes is gone
+                raise GrewTooLarge(grown) from None
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
