@@ -43,35 +43,35 @@ def record_release(
     Timestamp record nothing for nop but are checked now, so a pipeline learns at
     release time — not during an outage — that they cannot resolve.
     """
-    mirror = planner.mirrors.get(repo_url)
-    prd = prd_revision or mirror.branch_head(prd_branch)
-    mirror.ensure_commit(prd)
-    if mirror.tree_sha(prd, path) is None:
-        raise PolicyViolation(
-            f"folder {path!r} does not exist at {prd_branch} commit {prd[:12]} of "
-            f"{repo_url}: check --path"
-        )
-    nop: str | None = nop_revision
-    if nop is not None:
-        mirror.ensure_commit(nop)
-    nop_head = mirror.branch_head(nop_branch)
-    if pinning in ("Auto", "MergeBase") and nop is None:
-        base = mirror.merge_base(prd, nop_head)
-        if base is None:
-            raise PinningError(
-                f"{prd_branch} commit {prd[:12]} shares no history with {nop_branch}: "
-                "releases are cherry-picked, use --pinning Timestamp (or --nop-revision)"
+    with planner.mirrors.using(repo_url) as mirror:  # one hold: no eviction between
+        prd = prd_revision or mirror.branch_head(prd_branch)
+        mirror.ensure_commit(prd)
+        if mirror.tree_sha(prd, path) is None:
+            raise PolicyViolation(
+                f"folder {path!r} does not exist at {prd_branch} commit {prd[:12]} of "
+                f"{repo_url}: check --path"
             )
-        nop = base if pinning == "Auto" else None
-    elif pinning == "Recorded" and nop is None:
-        nop = nop_head
-    elif pinning == "Timestamp":
-        history = mirror.first_parent_history(nop_head)
-        if not any(date <= released_at for _, date in history):
-            raise PinningError(
-                f"no {nop_branch} commit is older than --released-at "
-                f"{rfc3339(released_at)}: check the time or use --nop-revision"
-            )
+        nop: str | None = nop_revision
+        if nop is not None:
+            mirror.ensure_commit(nop)
+        nop_head = mirror.branch_head(nop_branch)
+        if pinning in ("Auto", "MergeBase") and nop is None:
+            base = mirror.merge_base(prd, nop_head)
+            if base is None:
+                raise PinningError(
+                    f"{prd_branch} commit {prd[:12]} shares no history with {nop_branch}: "
+                    "releases are cherry-picked, use --pinning Timestamp (or --nop-revision)"
+                )
+            nop = base if pinning == "Auto" else None
+        elif pinning == "Recorded" and nop is None:
+            nop = nop_head
+        elif pinning == "Timestamp":
+            history = mirror.first_parent_history(nop_head)
+            if not any(date <= released_at for _, date in history):
+                raise PinningError(
+                    f"no {nop_branch} commit is older than --released-at "
+                    f"{rfc3339(released_at)}: check the time or use --nop-revision"
+                )
     revisions: dict[str, str] = {"prd": prd}
     if nop is not None:
         revisions["nop"] = nop

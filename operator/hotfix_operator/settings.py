@@ -92,6 +92,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     cache_dir: Path = Field(default_factory=_default_cache_dir)
+    #: Bytes the mirrors and rendered configs under cache_dir may hold before the least
+    #: recently used are evicted (on every periodic pass over the ConfigReleases).
+    cache_max_bytes: Annotated[int, Field(gt=0)] = 10 * 1024**3
     #: The operator's own namespace: release snapshots (Secrets) live there, out of any
     #: team's reach.
     operator_namespace: Annotated[
@@ -172,6 +175,7 @@ class Settings(BaseModel):
 #: environment variable → Settings field
 _VARIABLES: Mapping[str, str] = {
     "HOTFIX_CACHE_DIR": "cache_dir",
+    "HOTFIX_CACHE_MAX_BYTES": "cache_max_bytes",
     "HOTFIX_OPERATOR_NAMESPACE": "operator_namespace",
     "HOTFIX_ALLOWED_REPOS": "allowed_repos",
     "HOTFIX_ALLOWED_KINDS": "allowed_kinds",

@@ -7,6 +7,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from hotfix_operator.config.evicting import evict
 from hotfix_operator.config.git import Mirror, MirrorPool
+from hotfix_operator.config.render_cache import RenderCache
 from hotfix_operator.errors import (
     FetchTooLarge,
     GitError,
@@ -378,6 +381,68 @@ def test_a_fetch_larger_than_the_limit_is_stopped_and_the_mirror_stays_usable(
         assert again.path == mirror.path
         assert again.branch_head("nop") == head
         assert again.read_file(head, "apps/orders/configmap.yaml") is not None
+
+
+def test_an_evicted_mirror_is_fetched_again_by_whoever_used_it(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    settings = scenario.settings(tmp_path / "cache", cache_max_bytes=1)
+    renders = RenderCache(None)
+    with MirrorPool(settings) as pool:
+        with pool.using(scenario.url) as mirror:
+            mirror.ensure_commit(scenario.nop_revision)
+            assert evict(settings, pool, renders, []) is not None
+            assert mirror.path.exists(), "in use: kept"
+        eviction = evict(settings, pool, renders, [])
+        assert eviction is not None and eviction.mirrors == (f"'{scenario.url}'",)
+        assert not mirror.path.exists()
+        with pool.using(scenario.url) as again:
+            assert again is mirror
+            again.ensure_commit(scenario.nop_revision)  # known before, fetched again now
+            assert again.read_file(scenario.nop_revision, "apps/orders/configmap.yaml")
+        assert mirror.fetches == 2
+
+        # Evicted through another pool (as another process would), and made again there,
+        # empty: this pool notices the folder is not the one it knew, and fetches.
+        with MirrorPool(settings) as other:
+            assert evict(settings, other, renders, []) is not None
+            with other.using(scenario.url) as elsewhere:
+                assert elsewhere.read_file(scenario.nop_revision, "apps/orders") is None
+        with pool.using(scenario.url) as again:
+            again.ensure_commit(scenario.nop_revision)
+            assert again.read_file(scenario.nop_revision, "apps/orders/configmap.yaml")
+        assert mirror.fetches == 3
+
+
+def test_a_mirror_another_process_uses_is_not_evicted(scenario: Scenario, tmp_path: Path) -> None:
+    settings = scenario.settings(tmp_path / "cache", cache_max_bytes=1)
+    with MirrorPool(settings) as pool:
+        with pool.using(scenario.url) as mirror:
+            mirror.branch_head("nop")
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import fcntl, sys\n"
+                "lock = open(sys.argv[1], 'a')\n"
+                "fcntl.flock(lock, fcntl.LOCK_SH)\n"
+                "print('held', flush=True)\n"
+                "sys.stdin.read()\n",
+                f"{mirror.path}.in-use",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+            eviction = evict(settings, pool, RenderCache(None), [])
+            assert eviction is not None and eviction.mirrors == ()
+            assert (mirror.path / "HEAD").exists()
+        finally:
+            holder.communicate("", timeout=30)
+        eviction = evict(settings, pool, RenderCache(None), [])
+        assert eviction is not None and eviction.mirrors == (f"'{scenario.url}'",)
 
 
 class _SilentServer:

@@ -282,3 +282,19 @@ def test_the_settings_config_map_is_accepted_and_every_key_is_read(
     for key in data:  # a misspelt key would be silently ignored; a read one is checked
         with pytest.raises(SettingsError, match=key):
             load_settings({key: "::not-valid::"})
+
+
+def test_the_cache_and_one_fetch_fit_the_cache_volume(container: dict[str, Any]) -> None:
+    """Beyond its emptyDir's sizeLimit the kubelet evicts the pod: the cache's own cap
+    (checked on each periodic pass) plus one fetch under way must fit below it."""
+    data = find("ConfigMap", container["envFrom"][0]["configMapRef"]["name"])["data"]
+    settings = load_settings(data)
+    [volume] = [
+        v
+        for v in find("Deployment", "hotfix-operator")["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == "cache"
+    ]
+    size_limit = volume["emptyDir"]["sizeLimit"]
+    assert size_limit.endswith("Gi"), size_limit
+    volume_bytes = int(size_limit.removesuffix("Gi")) * 1024**3
+    assert settings.cache_max_bytes + settings.max_fetch_bytes < volume_bytes

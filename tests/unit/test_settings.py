@@ -16,6 +16,7 @@ def test_defaults_without_environment(tmp_path):
     assert settings.pod_security == "restricted"
     assert settings.allowed_service_types == ("ClusterIP",)
     assert settings.max_fetch_bytes == 2 * 1024**3
+    assert settings.cache_max_bytes == 10 * 1024**3
 
 
 def test_lists_and_durations_are_parsed():
@@ -40,6 +41,8 @@ def test_lists_and_durations_are_parsed():
         ("HOTFIX_DEFAULT_TTL", "3 days", "HOTFIX_DEFAULT_TTL='3 days'"),
         ("HOTFIX_MAX_OBJECTS", "-1", "HOTFIX_MAX_OBJECTS='-1'"),
         ("HOTFIX_MAX_FETCH_BYTES", "0", "HOTFIX_MAX_FETCH_BYTES='0'"),
+        ("HOTFIX_CACHE_MAX_BYTES", "-5", "HOTFIX_CACHE_MAX_BYTES='-5'"),
+        ("HOTFIX_CACHE_MAX_BYTES", "10GiB", "HOTFIX_CACHE_MAX_BYTES='10GiB'"),
         ("HOTFIX_MAX_FETCH_BYTES", "2G", "HOTFIX_MAX_FETCH_BYTES='2G'"),
         ("HOTFIX_GIT_TIMEOUT", "soon", "HOTFIX_GIT_TIMEOUT='soon'"),
         ("HOTFIX_ALLOWED_REPOS", "ext::sh -c id", "HOTFIX_ALLOWED_REPOS"),

@@ -6,6 +6,7 @@
     Planner.render   the app folder at a revision → checked manifests (cached by tree SHA)
     Planner.plan     a ConfigSource → policy (the operator's, the HotfixPolicy's) →
                      transform → delta, as one Plan
+    Planner.evict    the cache back under HOTFIX_CACHE_MAX_BYTES (evicting.py)
 
 The same Plan feeds ``hotfixctl plan`` and the operator, so what a user checks on the
 command line is what the operator applies.
@@ -26,6 +27,7 @@ from hotfix_operator.api.hotfixes import HotfixDeployment
 from hotfix_operator.api.policies import HotfixPolicy
 from hotfix_operator.api.releases import ConfigRelease
 from hotfix_operator.config.delta import config_delta
+from hotfix_operator.config.evicting import Eviction, evict
 from hotfix_operator.config.git import MirrorPool
 from hotfix_operator.config.grants import Grant
 from hotfix_operator.config.manifests import redacted
@@ -154,17 +156,22 @@ class Planner:
     def resolve(self, release: ConfigRelease, environment: Environment | str) -> Resolution:
         """Resolve the release's pinning from its spec, through git (recording a release)."""
         spec = release.spec
-        mirror = self.mirrors.get(spec.source.repo_url)
-        return resolve_revision(
-            environment=environment,
-            pinning=spec.pinning,
-            prd_revision=spec.revisions.prd,
-            nop_revision=spec.revisions.nop,
-            nop_branch=spec.source.branches.nop,
-            released_at=spec.released_at,
-            history=mirror,
-            branch_max_age=BRANCH_MAX_AGE,
-        )
+        with self.mirrors.using(spec.source.repo_url) as mirror:
+            return resolve_revision(
+                environment=environment,
+                pinning=spec.pinning,
+                prd_revision=spec.revisions.prd,
+                nop_revision=spec.revisions.nop,
+                nop_branch=spec.source.branches.nop,
+                released_at=spec.released_at,
+                history=mirror,
+                branch_max_age=BRANCH_MAX_AGE,
+            )
+
+    def evict(self, live_repo_urls: Iterable[str]) -> Eviction | None:
+        """Bring the mirrors and rendered configs under HOTFIX_CACHE_MAX_BYTES; the
+        mirrors of ``live_repo_urls`` (every ConfigRelease's) stay, as do those in use."""
+        return evict(self.settings, self.mirrors, self.cache, live_repo_urls)
 
     def pin(self, release: ConfigRelease, environment: Environment | str) -> Pin:
         """What the release recorded when the operator resolved it; else resolved now.
@@ -189,22 +196,22 @@ class Planner:
 
     def render(self, repo_url: str, path: str, revision: str) -> Rendered:
         """The app folder at ``revision``, rendered and policy-checked (not transformed)."""
-        mirror = self.mirrors.get(repo_url)
-        mirror.ensure_commit(revision)
-        tree = mirror.tree_sha(revision, path)
-        if tree is None:
-            raise PolicyViolation(
-                f"folder {path!r} does not exist at commit {revision[:12]} of {repo_url}: "
-                "fix spec.source.path of the ConfigRelease"
-            )
-        key = RenderCache.key(tree)
-        rendering = self.cache.get(key)
-        if rendering is None or not is_current(rendering.renderer, self.settings):
-            with tempfile.TemporaryDirectory(prefix="hotfix-render-") as tmp:
-                folder = Path(tmp) / "app"
-                mirror.export(revision, path, folder)
-                rendering = render_folder(folder, self.settings)
-            self.cache.put(key, rendering)
+        with self.mirrors.using(repo_url) as mirror:
+            mirror.ensure_commit(revision)
+            tree = mirror.tree_sha(revision, path)
+            if tree is None:
+                raise PolicyViolation(
+                    f"folder {path!r} does not exist at commit {revision[:12]} of {repo_url}: "
+                    "fix spec.source.path of the ConfigRelease"
+                )
+            key = RenderCache.key(tree)
+            rendering = self.cache.get(key)
+            if rendering is None or not is_current(rendering.renderer, self.settings):
+                with tempfile.TemporaryDirectory(prefix="hotfix-render-") as tmp:
+                    folder = Path(tmp) / "app"
+                    mirror.export(revision, path, folder)
+                    rendering = render_folder(folder, self.settings)
+                self.cache.put(key, rendering)
         check_policy(rendering.objects, self.settings)
         return Rendered(rendering.objects, renderer=rendering.renderer)
 
@@ -212,7 +219,8 @@ class Planner:
         """Pinned config against today's head of the same branch."""
         branches = release.spec.source.branches
         branch = branches.nop if pin.environment is Environment.NOP else branches.prd
-        head = self.mirrors.get(pin.repo_url).branch_head(branch, max_age=BRANCH_MAX_AGE)
+        with self.mirrors.using(pin.repo_url) as mirror:
+            head = mirror.branch_head(branch, max_age=BRANCH_MAX_AGE)
         try:
             head_objects = self.render(pin.repo_url, pin.path, head).objects
         except PolicyViolation as exc:

@@ -6,6 +6,8 @@ are immutable: a tree never changes, so there is nothing to invalidate. Memory f
 (bounded, for the operator), then JSON files on disk (shared by CLI runs). An entry
 keeps the renderer that made it: the planner renders again when that renderer has been
 upgraded since (``is_current``), so a render and the version it names always agree.
+A file's mtime is its last use: HOTFIX_CACHE_MAX_BYTES evicts the least recently used
+first (evicting.py); a file evicted is simply rendered again.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from contextlib import suppress
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,17 +37,26 @@ class RenderCache:
         self._memory: OrderedDict[str, Rendering] = OrderedDict()
         self._lock = threading.Lock()
 
+    @property
+    def directory(self) -> Path | None:
+        """Where the entries are kept on disk (None: in memory only)."""
+        return self._directory
+
     @staticmethod
     def key(tree_sha: str, flavour: str = "") -> str:
         """``flavour`` separates renders of one tree by different renderers."""
         return f"{RENDER_FORMAT}-{flavour}-{tree_sha}" if flavour else f"{RENDER_FORMAT}-{tree_sha}"
 
     def get(self, key: str) -> Rendering | None:
-        with self._lock:
-            if key in self._memory:
-                self._memory.move_to_end(key)
-                return _copy(self._memory[key])
         path = self._path(key)
+        with self._lock:
+            remembered = self._memory.get(key)
+            if remembered is not None:
+                self._memory.move_to_end(key)
+        if remembered is not None:
+            if path is not None:
+                _used(path)
+            return _copy(remembered)  # never changed in the cache: no lock needed
         if path is None:
             return None
         try:
@@ -54,6 +66,7 @@ class RenderCache:
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None  # missing, torn or foreign file: render again
+        _used(path)
         self._remember(key, rendering)
         return _copy(rendering)
 
@@ -81,6 +94,12 @@ class RenderCache:
 
     def _path(self, key: str) -> Path | None:
         return None if self._directory is None else self._directory / f"{key}.json"
+
+
+def _used(path: Path) -> None:
+    """Mark the entry used now; one evicted meanwhile is written again by the next put."""
+    with suppress(OSError):
+        os.utime(path)
 
 
 def _copy(rendering: Rendering) -> Rendering:

@@ -3,8 +3,9 @@
     reconcile_release   create, spec change (until resolved), resume: resolve + snapshot
     check_release       the periodic pass: a deleted or modified snapshot is made again
                         from the recorded revisions (never re-resolved)
-    sweep_releases      that pass over every ConfigRelease the operator can see, and the
-                        removal of snapshots whose ConfigRelease is gone
+    sweep_releases      that pass over every ConfigRelease the operator can see, the
+                        removal of snapshots whose ConfigRelease is gone, and the cache
+                        kept under its size (mirrors the releases name stay)
 
 Conditions (kstatus): Ready (True once resolved and snapshotted, reason Recorded),
 Reconciling (resolving, or retrying a transient error), Stalled (the spec must change,
@@ -112,6 +113,10 @@ def sweep_releases(op: Operator, logger: Logger) -> None:
         except HotfixError as exc:
             meta = body.get("metadata") or {}
             logger.warning("ConfigRelease %s/%s: %s", meta.get("namespace"), meta.get("name"), exc)
+    # HOTFIX_CACHE_MAX_BYTES: the mirrors of the repositories named here are never evicted.
+    op.planner.evict(
+        str(((b.get("spec") or {}).get("source") or {}).get("repoURL")) for b in bodies
+    )
 
 
 def _grant(op: Operator, release: ConfigRelease, logger: Logger) -> Grant:

@@ -8,6 +8,12 @@ is answered by one long-lived ``git cat-file`` per mirror (objects.py) and by ca
 answers that can never change (a merge-base of two SHAs, the history below a SHA, the
 tree of a folder at a commit). That keeps a warm pinning resolution far below a process
 spawn.
+
+Mirrors are shared by every team, so the cache is bounded (evicting.py): a mirror no
+ConfigRelease names may be removed when the cache is over its size, but never while it
+is in use. Whoever reads or fetches holds it with ``MirrorPool.using`` — a shared
+``flock`` on ``<name>.in-use`` beside it, which eviction must take exclusively (so
+another process sharing HOTFIX_CACHE_DIR, such as ``hotfixctl``, is covered too).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -60,6 +66,8 @@ _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 _HEADS_REFSPEC = "+refs/heads/*:refs/heads/*"
 #: Commits fetched by SHA are kept under this namespace so gc never drops them.
 _PINNED_REFS = "refs/hotfix/pinned/"
+#: A mirror folder renamed for removal starts with this (never a mirror's name).
+EVICTED_PREFIX = ".evicted-"
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -109,6 +117,9 @@ class Mirror:
         self._reader_lock = threading.Lock()
         self._reader = ObjectReader(self.path, self._access, self._timeout, self.shown)
         self._created = False
+        #: The folder's inode when this process last made sure of it: another one means
+        #: the mirror was evicted (and maybe made again) by someone else meanwhile.
+        self._inode: int | None = None
         self._heads: dict[str, str] = {}
         self._fetched_at: float | None = None
         self._known_commits: set[str] = set()
@@ -301,6 +312,37 @@ class Mirror:
         with self._reader_lock:
             self._reader.close()
 
+    @contextmanager
+    def in_use(self) -> Iterator[Mirror]:
+        """Hold the mirror: eviction never removes it meanwhile, from any process.
+
+        A mirror evicted since the last use is noticed here and made again on demand; its
+        use time (the folder's mtime) is what eviction orders by.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.parent / f"{self.path.name}.in-use", "a") as handle:
+            # Eviction holds it exclusively only to rename the folder: a short wait.
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            try:
+                if self._created and _inode(self.path) != self._inode:
+                    log.info("the mirror of %s was evicted; it is fetched again", self.shown)
+                    self.forget()
+                with suppress(FileNotFoundError):
+                    os.utime(self.path)
+                yield self
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def forget(self) -> None:
+        """Forget what this process knows of the mirror on disk (it was removed): the
+        answers about commits stay true, which commits the mirror holds does not."""
+        with self._lock:
+            self.close()
+            self._created = False
+            self._heads = {}
+            self._fetched_at = None
+            self._known_commits = set()
+
     # -- internals ---------------------------------------------------------------
 
     def _contents(self, name: str, limit: int) -> tuple[str, str, bytes] | None:
@@ -433,6 +475,7 @@ class Mirror:
                     if not (self.path / "HEAD").exists():
                         self._create()
             self._heads = self._read_heads()
+            self._inode = _inode(self.path)
             self._created = True
 
     def _create(self) -> None:
@@ -520,6 +563,43 @@ class MirrorPool:
                 mirror.add_url(url)
         return mirror
 
+    @contextmanager
+    def using(self, url: str) -> Iterator[Mirror]:
+        """The mirror of ``url``, held (``Mirror.in_use``) until the block ends: what
+        every sequence of reads and fetches uses, so eviction cannot come in between."""
+        with self.get(url).in_use() as mirror:
+            yield mirror
+
+    def remove_unused(self, path: Path) -> bool:
+        """Remove the mirror folder ``path`` unless someone uses it (in any process);
+        False when it is in use, or being fetched into or created.
+
+        The folder is renamed away while the locks are held, then deleted: nobody ever
+        sees half a mirror. This process's Mirror of it forgets what it knew.
+        """
+        with self._lock:
+            mirror = next((m for m in self._mirrors.values() if m.path == path), None)
+        with ExitStack() as held:
+            if mirror is not None and not mirror._lock.acquire(blocking=False):
+                return False  # a fetch or a lookup of this process is under way
+            if mirror is not None:
+                held.callback(mirror._lock.release)
+            for lock in (path.parent / f"{path.name}.in-use", path.parent / f"{path.name}.lock"):
+                handle = held.enter_context(open(lock, "a"))
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False
+            doomed = path.with_name(f"{EVICTED_PREFIX}{path.name}-{os.urandom(4).hex()}")
+            try:
+                os.rename(path, doomed)
+            except FileNotFoundError:
+                return False
+            if mirror is not None:
+                mirror.forget()
+        shutil.rmtree(doomed, ignore_errors=True)
+        return True
+
     def close(self) -> None:
         """Stop every cat-file process (the mirrors stay on disk)."""
         with self._lock:
@@ -537,6 +617,13 @@ class MirrorPool:
 def mirror_name(url: str) -> str:
     """The folder of the repository's mirror under ``HOTFIX_CACHE_DIR/mirrors``."""
     return short_hash(canonical_url(url), 16)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
 
 
 def _check_sha(sha: str, shown: str) -> None:
