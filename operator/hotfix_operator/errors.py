@@ -14,6 +14,7 @@
     ├── TooManyHotfixes              the team's maxHotfixes are active: waited for, one ends
     ├── OwnershipConflict            the hotfix namespace is not this hotfix's: no retry
     ├── RenderError                  kustomize or YAML failed on the config folder
+    ├── GitBusy                      the namespace's git jobs are at their limit: retried
     ├── GitError                     git failed (network, timeout): retried with backoff
     │   ├── RepositoryNotAllowed     the URL is not allowlisted or is unsafe: no retry
     │   ├── RevisionNotFound         the commit or branch is not in the repository
@@ -34,6 +35,7 @@ __all__ = [
     "ContainerNotFound",
     "FetchTooLarge",
     "Forbidden",
+    "GitBusy",
     "GitError",
     "HotfixError",
     "InputError",
@@ -150,6 +152,14 @@ class RenderError(HotfixError):
     """kustomize or the YAML parser failed on the app's config folder."""
 
     reason = "RenderFailed"
+
+
+class GitBusy(HotfixError):
+    """The namespace already runs HOTFIX_GIT_CONCURRENCY_PER_NAMESPACE git jobs; this one
+    is retried later (git itself did not fail)."""
+
+    reason = "GitBusy"
+    permanent = False
 
 
 class GitError(HotfixError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import kopf
@@ -59,14 +58,17 @@ async def _sweep(op: Operator, logger: Logger, every: float) -> None:
 
 
 def _watching(op: Operator, kwargs: Mapping[str, Any]) -> Operator:
-    """``op`` reading team namespaces' RoleBindings from kopf's index ``team_bindings``
-    (passed to every handler as a keyword), where a namespace without any has no key."""
-    index: kopf.Index[str, dict[str, Any]] = kwargs["team_bindings"]
+    """``op``, reading team namespaces' RoleBindings from kopf's index ``team_bindings``
+    (passed to every handler as a keyword; the same index for the operator's life), where
+    a namespace without any has no key."""
+    if op.team_bindings is None:
+        index: kopf.Index[str, dict[str, Any]] = kwargs["team_bindings"]
 
-    def bindings(namespace: str) -> Sequence[Mapping[str, Any]]:
-        return list(index.get(namespace, []))
+        def bindings(namespace: str) -> Sequence[Mapping[str, Any]]:
+            return list(index.get(namespace, []))
 
-    return replace(op, team_bindings=bindings)
+        op.team_bindings = bindings
+    return op
 
 
 def register_handlers(registry: kopf.OperatorRegistry, op: Operator) -> None:

@@ -120,6 +120,8 @@ class Settings(BaseModel):
     orphan_grace: timedelta = timedelta(minutes=10)
     #: How often each HotfixDeployment is looked at for readiness and TTL expiry.
     check_interval: timedelta = timedelta(seconds=15)
+    #: Git jobs (resolving, rendering) at once for one team namespace.
+    git_concurrency_per_namespace: Annotated[int, Field(gt=0, le=64)] = 2
     #: Server-side applies in flight at once for one HotfixDeployment.
     apply_concurrency: Annotated[int, Field(gt=0, le=64)] = 4
     kustomize: tuple[str, ...] = ()
@@ -182,6 +184,7 @@ _VARIABLES: Mapping[str, str] = {
     "HOTFIX_POD_SECURITY": "pod_security",
     "HOTFIX_ALLOWED_SERVICE_TYPES": "allowed_service_types",
     "HOTFIX_GIT_TIMEOUT": "git_timeout",
+    "HOTFIX_GIT_CONCURRENCY_PER_NAMESPACE": "git_concurrency_per_namespace",
     "HOTFIX_DEFAULT_TTL": "default_ttl",
     "HOTFIX_MAX_TTL": "max_ttl",
     "HOTFIX_MAX_OBJECTS": "max_objects",

@@ -17,6 +17,7 @@ def test_defaults_without_environment(tmp_path):
     assert settings.allowed_service_types == ("ClusterIP",)
     assert settings.max_fetch_bytes == 2 * 1024**3
     assert settings.cache_max_bytes == 10 * 1024**3
+    assert settings.git_concurrency_per_namespace == 2
 
 
 def test_lists_and_durations_are_parsed():
@@ -42,6 +43,7 @@ def test_lists_and_durations_are_parsed():
         ("HOTFIX_MAX_OBJECTS", "-1", "HOTFIX_MAX_OBJECTS='-1'"),
         ("HOTFIX_MAX_FETCH_BYTES", "0", "HOTFIX_MAX_FETCH_BYTES='0'"),
         ("HOTFIX_CACHE_MAX_BYTES", "-5", "HOTFIX_CACHE_MAX_BYTES='-5'"),
+        ("HOTFIX_GIT_CONCURRENCY_PER_NAMESPACE", "0", "HOTFIX_GIT_CONCURRENCY_PER_NAMESPACE='0'"),
         ("HOTFIX_CACHE_MAX_BYTES", "10GiB", "HOTFIX_CACHE_MAX_BYTES='10GiB'"),
         ("HOTFIX_MAX_FETCH_BYTES", "2G", "HOTFIX_MAX_FETCH_BYTES='2G'"),
         ("HOTFIX_GIT_TIMEOUT", "soon", "HOTFIX_GIT_TIMEOUT='soon'"),

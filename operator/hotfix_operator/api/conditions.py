@@ -109,6 +109,7 @@ class Reason(StrEnum):
     REPOSITORY_NOT_ALLOWED = "RepositoryNotAllowed"
     GIT_FAILED = "GitFailed"
     FETCH_TOO_LARGE = "FetchTooLarge"
+    GIT_BUSY = "GitBusy"
     RENDER_FAILED = "RenderFailed"
     POLICY_VIOLATION = "PolicyViolation"
     CONTAINER_NOT_FOUND = "ContainerNotFound"

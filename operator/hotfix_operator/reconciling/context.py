@@ -16,6 +16,7 @@ from hotfix_operator.cluster.namespaces import hotfix_owner
 from hotfix_operator.cluster.resources import read_own
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.errors import NotPermitted
+from hotfix_operator.reconciling.git_slots import GitSlots
 from hotfix_operator.settings import Settings
 
 __all__ = [
@@ -93,7 +94,8 @@ def indexed_binding(body: Mapping[str, Any]) -> dict[str, Any] | None:
 
 @dataclass
 class Operator:
-    """Settings, the API, the planner (mirrors, render cache), Events and object locks."""
+    """Settings, the API, the planner (mirrors, render cache), Events, object locks and
+    the git slots of each team namespace."""
 
     settings: Settings
     cluster: Cluster
@@ -103,6 +105,10 @@ class Operator:
     #: Where a team namespace's RoleBindings come from: a watch-fed index (kopf), so a
     #: drift pass re-mirrors access without a list per hotfix; None: listed from the API.
     team_bindings: TeamBindings | None = None
+    git_slots: GitSlots = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.git_slots = GitSlots(self.settings.git_concurrency_per_namespace)
 
 
 @contextmanager

@@ -163,7 +163,8 @@ def _resolve(
     report.progressing(Reason.RESOLVING, "resolving the nop revision and storing a snapshot")
     report.condition(ConditionType.READY, False, Reason.RESOLVING, "not resolved yet")
     report.flush()
-    resolution = op.planner.resolve(release, Environment.NOP)
+    with op.git_slots.hold(str(release.namespace)):
+        resolution = op.planner.resolve(release, Environment.NOP)
     snapshot, problems = _store_snapshot(
         op, release, body, nop_revision=resolution.revision, granted=granted
     )
@@ -214,11 +215,12 @@ def _store_snapshot(
     }
     rendered: dict[str, Rendered] = {}
     problems: dict[str, HotfixError] = {}
-    for env, revision in revisions.items():
-        try:
-            rendered[env] = op.planner.render(source.repo_url, source.path, revision)
-        except (RenderError, PolicyViolation) as exc:
-            problems[f"the {env} config at {revision[:12]} is not deployable"] = exc
+    with op.git_slots.hold(str(release.namespace)):
+        for env, revision in revisions.items():
+            try:
+                rendered[env] = op.planner.render(source.repo_url, source.path, revision)
+            except (RenderError, PolicyViolation) as exc:
+                problems[f"the {env} config at {revision[:12]} is not deployable"] = exc
     if not rendered:
         return None, problems
     try:

@@ -317,14 +317,15 @@ def plan_step(*, with_delta: bool) -> Step:
     def plan(run: Run) -> None:
         assert run.release is not None and run.source is not None  # resolve ran
         report = run.report
-        plan = run.op.planner.plan(
-            run.source,
-            run.release,
-            run.hotfix,
-            namespace=run.target,
-            with_delta=with_delta,
-            grant=run.grant,
-        )
+        with run.op.git_slots.hold(str(run.hotfix.namespace)):
+            plan = run.op.planner.plan(
+                run.source,
+                run.release,
+                run.hotfix,
+                namespace=run.target,
+                with_delta=with_delta,
+                grant=run.grant,
+            )
         run.plan = plan
         fields: dict[str, Any] = {"source": _source_status(plan.pin, plan)}
         if with_delta:
