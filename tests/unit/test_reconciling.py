@@ -35,6 +35,7 @@ from hotfix_operator.reconciling import (
     sweep_orphans,
     sweep_releases,
 )
+from hotfix_operator.reconciling.git_slots import GitSlots
 from hotfix_operator.reconciling.orphans import orphan_owner
 from tests.fakes import FakeCluster, FakePlanner, RecordedEvents, policy_body, settings_for
 
@@ -1369,3 +1370,24 @@ def test_an_older_operators_namespace_is_an_orphan_only_when_its_owner_is_gone()
     assert gone is not None and (gone.namespace, gone.name) == (TEAM, "fix")
     going = {**namespace, "metadata": {**namespace["metadata"], "deletionTimestamp": old}}
     assert orphan_owner(going, live_uids=set(), live_names=set(), older_than=later) is None
+
+
+def test_a_drift_pass_finding_the_teams_git_slots_taken_changes_nothing(world: World) -> None:
+    """Busy git slots mean "later", not "broken": an applied hotfix stays Applied and Ready."""
+    world.release()
+    status = deploy(world)
+    world.cluster.mark_available(str(status.namespace))
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    before = world.conditions()
+    assert before["Ready"] == ("True", "Available")
+    world.op.git_slots = GitSlots(1, wait=0)
+    world.drift_due()
+    with world.op.git_slots.hold(TEAM):  # the team's one slot is taken
+        check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert world.conditions() == before
+    assert "GitBusy" not in world.events.reasons()
+    # A new spec is another matter: it waits visibly (Reconciling, retried).
+    world.cluster.edit_spec("HotfixDeployment", "orders-hotfix", TEAM, image=HOTFIX_IMAGE + "2")
+    with world.op.git_slots.hold(TEAM), pytest.raises(HotfixError) as busy:
+        reconcile_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert busy.value.reason == "GitBusy" and not busy.value.permanent

@@ -38,6 +38,7 @@ from hotfix_operator.config.sources import (
     recorded_pin,
 )
 from hotfix_operator.errors import (
+    GitBusy,
     HotfixError,
     InputError,
     OwnershipConflict,
@@ -102,7 +103,7 @@ def check_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
         if applied and not _drift_due(run):
             _run_steps(run, [READINESS])
         else:  # drift correction, or the retry of a transient failure
-            _run_steps(run, pinned(report_changes=applied))
+            _run_steps(run, pinned(report_changes=applied), quiet_when_busy=applied)
 
 
 def finalize_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> bool:
@@ -174,22 +175,37 @@ def _start(
     return run
 
 
-def _run_steps(run: Run, steps: list[Step]) -> None:
-    """Run the steps in order; the first error goes through the one error path."""
+def _run_steps(run: Run, steps: list[Step], *, quiet_when_busy: bool = False) -> None:
+    """Run the steps in order; the first error goes through the one error path.
+
+    ``quiet_when_busy``: a drift pass of an applied hotfix that finds its team's git
+    slots taken is simply left to the next pass — what runs is still as it was applied,
+    so neither Applied nor Ready changes.
+    """
     for step in steps:
         try:
             step.run(run)
+        except GitBusy as exc:
+            if not quiet_when_busy:
+                _failed(run, step, exc)
+                raise
+            run.report.logger.info("drift pass left to the next one: %s", exc)
+            return
         except HotfixError as exc:
-            ready_reason = Reason.NOT_APPLIED if step.condition is ConditionType.APPLIED else None
-            run.report.failed(
-                exc,
-                step.condition,
-                phase=Phase.FAILED if exc.permanent else step.retry_phase,
-                ready_reason=ready_reason,
-            )
+            _failed(run, step, exc)
             raise
     run.report.update(observed_generation=run.hotfix.metadata.generation)
     run.report.flush()
+
+
+def _failed(run: Run, step: Step, exc: HotfixError) -> None:
+    ready_reason = Reason.NOT_APPLIED if step.condition is ConditionType.APPLIED else None
+    run.report.failed(
+        exc,
+        step.condition,
+        phase=Phase.FAILED if exc.permanent else step.retry_phase,
+        ready_reason=ready_reason,
+    )
 
 
 def _resolved_for_spec(run: Run) -> bool:
