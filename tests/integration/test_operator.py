@@ -1171,3 +1171,53 @@ def test_the_policys_namespace_template_is_read_back_from_the_hotfix_namespace(
         assert limits.spec.limits[0].default == {"memory": "512Mi"}
         copied = [r.metadata.name for r in kube.core.list_namespaced_limit_range(target).items]
         assert copied == [f"policy-tenancy-{key}"]  # the team's is not listed: not copied
+
+
+# --- nothing orphaned -----------------------------------------------------------------
+
+
+def test_a_hotfix_namespace_whose_hotfix_is_gone_is_deleted(
+    kube: Kube,
+    operator: OperatorProcess,
+    team: str,
+    repos: Path,
+    operator_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """The HotfixDeployment went while no operator ran, its finalizer removed by a
+    cluster admin (the break glass): the next operator deletes its namespace anyway,
+    after HOTFIX_ORPHAN_GRACE, and says so in an Event."""
+    _, target = deployed(kube, operator, team, repos, operator_env)
+    operator.stop()
+    try:
+        kube.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, team, HOTFIXES, "orders-hotfix", {"metadata": {"finalizers": None}}
+        )
+        kube.delete(HOTFIXES, team, "orders-hotfix")
+        wait_for(lambda: kube.get(HOTFIXES, team, "orders-hotfix") is None, 30, "CR gone")
+        assert kube.namespace_exists(target)  # orphaned
+        successor = OperatorProcess(
+            operator.cluster,
+            tmp_path / "successor.log",
+            {**operator_env, "HOTFIX_ORPHAN_GRACE": "1s", "HOTFIX_CACHE_DIR": str(tmp_path)},
+        ).start()
+        try:
+
+            def deleted() -> bool:
+                try:
+                    namespace = kube.core.read_namespace(target)
+                except ApiException as exc:
+                    assert exc.status == 404
+                    return True
+                return namespace.metadata.deletion_timestamp is not None
+
+            wait_for(deleted, 60, f"orphaned namespace {target} deleted", interval=0.5)
+            events = kube.core.list_namespaced_event(
+                "default", field_selector=f"involvedObject.name={target}"
+            ).items
+            assert [e.reason for e in events] == ["OrphanDeleted"]
+            assert f"its HotfixDeployment {team}/orders-hotfix is gone" in events[0].message
+        finally:
+            successor.stop()
+    finally:
+        operator.start()

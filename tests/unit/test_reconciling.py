@@ -1391,3 +1391,17 @@ def test_a_drift_pass_finding_the_teams_git_slots_taken_changes_nothing(world: W
     with world.op.git_slots.hold(TEAM), pytest.raises(HotfixError) as busy:
         reconcile_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
     assert busy.value.reason == "GitBusy" and not busy.value.permanent
+
+
+def test_a_condition_message_never_carries_control_characters(world: World) -> None:
+    """kubectl get shows the Ready message as STATUS: an escape in a name stays visible."""
+    world.release()
+    world.planner.commit(
+        NOP_140,
+        [*orders(), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x\x1b[2J"}}],
+    )
+    with pytest.raises(HotfixError):
+        deploy(world, "esc")
+    for condition in world.status("esc").conditions:
+        assert "\x1b" not in condition.message
+    assert "x\\x1b[2J" in {c.type: c.message for c in world.status("esc").conditions}["Ready"]

@@ -19,6 +19,7 @@ from hotfix_operator.api.conditions import set_condition as _set_condition
 from hotfix_operator.api.group import Resource
 from hotfix_operator.cluster.resources import patch_status
 from hotfix_operator.errors import HotfixError
+from hotfix_operator.printable import printable
 from hotfix_operator.reconciling.context import Logger, Operator
 
 __all__ = ["Report"]
@@ -66,10 +67,16 @@ class Report(Generic[S]):
     def condition(
         self, type_: ConditionType, status: bool, reason: Reason | str, message: str
     ) -> bool:
-        """Set a condition; True when its status flipped (or it is new)."""
+        """Set a condition; True when its status flipped (or it is new). The message is
+        shown by ``kubectl get`` (STATUS) and the console: control characters escaped."""
         before = find_condition(self.conditions, type_)
         conditions = _set_condition(
-            self.conditions, type_, status, Reason(reason), message, generation=self.generation
+            self.conditions,
+            type_,
+            status,
+            Reason(reason),
+            printable(message),
+            generation=self.generation,
         )
         self.update(conditions=conditions)
         now_status = ConditionStatus.TRUE if status else ConditionStatus.FALSE
