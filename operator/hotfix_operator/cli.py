@@ -161,7 +161,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     release = select_release(releases, app=hotfix.spec.app, base_version=hotfix.spec.base_version)
     planner = _planner()
     granted = _grant_offline(args, planner, release, hotfix)
-    plan = planner.plan_from_git(release, hotfix, grant=granted)
+    plan = planner.plan_from_git(release, hotfix, grant=granted, pull_secret=args.pull_secret)
     if args.output == "json":
         print(json.dumps(plan.to_json(show_secrets=args.show_secrets), indent=2))
     elif args.output == "yaml":
@@ -332,6 +332,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_labels,
         metavar="K=V,...",
         help="the team namespace's labels, to check the policies' namespaceSelectors too",
+    )
+    plan.add_argument(
+        "--pull-secret",
+        action="store_true",
+        help=(
+            "plan as if the team namespace held the pull secret hotfix-image-pull (the "
+            "operator then copies it and adds it to every pod template)"
+        ),
     )
     plan.add_argument(
         "--show-secrets",

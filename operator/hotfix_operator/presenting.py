@@ -98,6 +98,14 @@ def describe_plan(plan: Plan, *, colour: bool = False) -> str:
     lines += _table(summary)
     lines += ["", paint(f"Objects to apply ({len(plan.objects)}):", "bold")]
     lines += _table([("KIND", "NAME"), *(_identity(o) for o in plan.objects)])
+    if plan.images:
+        lines += ["", paint("Images, and how the hotfix namespace pulls them:", "bold")]
+        for access in plan.images:
+            style = "yellow" if access.pull == "NotGranted" else "dim"
+            lines += [
+                f"  {printable(access.image)}  {access.pull}",
+                paint(f"    {access.message}", style),
+            ]
     if plan.config_delta is not None:
         lines += ["", *_delta_lines(plan.config_delta, paint, str(plan.pin.environment))]
     elif plan.delta_error:

@@ -125,6 +125,8 @@ class Settings(BaseModel):
     #: Server-side applies in flight at once for one HotfixDeployment.
     apply_concurrency: Annotated[int, Field(gt=0, le=64)] = 4
     kustomize: tuple[str, ...] = ()
+    #: Hosts of the cluster registry: ``<host>/<namespace>/<image>`` (config/images.py).
+    image_registries: tuple[str, ...] = ("image-registry.openshift-image-registry.svc:5000",)
     #: The ClusterRole the deployer of each hotfix namespace is bound to (cluster/deployer.py).
     deployer_cluster_role: Annotated[
         str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$")
@@ -132,7 +134,12 @@ class Settings(BaseModel):
     credentials: tuple[GitCredential, ...] = ()
 
     @field_validator(
-        "allowed_repos", "allowed_kinds", "allowed_service_types", "kustomize", mode="before"
+        "allowed_repos",
+        "allowed_kinds",
+        "allowed_service_types",
+        "kustomize",
+        "image_registries",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -197,6 +204,7 @@ _VARIABLES: Mapping[str, str] = {
     "HOTFIX_APPLY_CONCURRENCY": "apply_concurrency",
     "HOTFIX_KUSTOMIZE": "kustomize",
     "HOTFIX_DEPLOYER_CLUSTER_ROLE": "deployer_cluster_role",
+    "HOTFIX_IMAGE_REGISTRIES": "image_registries",
 }
 _FIELD_TO_VARIABLE = {field: var for var, field in _VARIABLES.items()}
 

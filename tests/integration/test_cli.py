@@ -506,3 +506,29 @@ def test_plan_refuses_a_policy_file_without_a_policy(merged: Scenario, tmp_path:
     broken = team_policy("orders", "orders", merged, environments=["qa"])
     result = plan_with_policy(merged, tmp_path, release, hotfix_manifest(), broken)
     assert_refused(result, "HotfixPolicy orders: spec.environments[0]: must be 'nop' or 'prd'")
+
+
+def test_plan_shows_how_each_image_is_pulled(merged: Scenario, tmp_path: Path) -> None:
+    release = record(merged, tmp_path / "cache")
+    internal = "image-registry.openshift-image-registry.svc:5000/team-orders/orders:1.4.1-hotfix"
+    hotfix = hotfix_manifest(image=internal)
+
+    plan = plan_json(merged, tmp_path, release, hotfix)
+    pulls = {i["image"]: i["pull"] for i in plan["images"]}
+    assert pulls == {internal: "Granted", "registry.example.com/envoy:1.30": "AsIs"}
+    deployment = by_kind(plan["objects"], "Deployment")
+    assert "imagePullSecrets" not in deployment["spec"]["template"]["spec"]
+
+    with_secret = plan_files(merged, tmp_path, release, hotfix, extra=("--pull-secret",))
+    assert with_secret.returncode == 0, with_secret.stderr
+    planned = json.loads(with_secret.stdout)
+    assert by_kind(planned["objects"], "Deployment")["spec"]["template"]["spec"][
+        "imagePullSecrets"
+    ] == [{"name": "hotfix-image-pull"}]
+    assert {i["pull"] for i in planned["images"]} == {"Granted", "PullSecret"}
+
+    text = plan_files(merged, tmp_path, release, hotfix, output="text")
+    assert "Images, and how the hotfix namespace pulls them:" in text.stdout
+    assert "cluster registry, namespace team-orders: pulled through system:image-puller" in (
+        text.stdout
+    )

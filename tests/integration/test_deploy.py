@@ -507,6 +507,17 @@ def test_service_account_is_refused_what_the_operator_must_not_do(
         # Secrets: never read, listed or watched outside its own namespace, where only
         # its release snapshots are (its git credentials are a mounted file).
         assert refused(lambda: core.read_namespaced_secret("database", other))
+        # …but for a team's pull secret, under its one name (copied into hotfix namespaces).
+        kube.core.create_namespaced_secret(
+            other,
+            {
+                "metadata": {"name": "hotfix-image-pull"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "stringData": {".dockerconfigjson": '{"auths": {}}'},
+            },
+        )
+        assert not refused(lambda: core.read_namespaced_secret("hotfix-image-pull", other))
+        assert refused(lambda: core.list_namespaced_secret(other))
         assert refused(lambda: core.list_namespaced_secret(other))
         assert refused(lambda: core.list_secret_for_all_namespaces())
         assert not refused(lambda: core.list_namespaced_secret(NAMESPACE))

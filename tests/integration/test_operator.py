@@ -6,6 +6,7 @@ stop or kill it restart it before they end).
 
 from __future__ import annotations
 
+import base64
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -1221,3 +1222,97 @@ def test_a_hotfix_namespace_whose_hotfix_is_gone_is_deleted(
             successor.stop()
     finally:
         operator.start()
+
+
+# --- images that pull -------------------------------------------------------------------
+
+INTERNAL_REGISTRY = "image-registry.openshift-image-registry.svc:5000"
+
+
+def puller_binding(kube: Kube, team: str, target: str) -> Any:
+    try:
+        return client.RbacAuthorizationV1Api(kube.api).read_namespaced_role_binding(
+            f"hotfix-image-puller-{target}", team
+        )
+    except ApiException as exc:
+        assert exc.status == 404
+        return None
+
+
+def test_the_team_namespaces_images_are_granted_while_the_hotfix_lives(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    image = f"{INTERNAL_REGISTRY}/{team}/orders:1.4.1-hotfix"
+    kube.apply_cr(hotfix_body(team, "deleted", image=image))
+    kube.apply_cr(hotfix_body(team, "expiring", image=image, ttl="20s"))
+    deleted = kube.wait_applied(team, "deleted", operator=operator)["status"]
+    expiring = kube.wait_applied(team, "expiring", operator=operator)["status"]
+    for status in (deleted, expiring):
+        binding = puller_binding(kube, team, status["namespace"])
+        assert binding is not None and binding.role_ref.name == "system:image-puller"
+        assert [s.name for s in binding.subjects] == [
+            f"system:serviceaccounts:{status['namespace']}"
+        ]
+        pulls = {i["image"]: (i["pull"], i["message"]) for i in status["images"]}
+        assert pulls[image] == (
+            "Granted",
+            f"cluster registry, namespace {team}: pulled through system:image-puller there "
+            f"(RoleBinding hotfix-image-puller-{status['namespace']})",
+        )
+        assert pulls[ENVOY_IMAGE][0] == "AsIs"  # the sidecar, from another registry
+
+    kube.delete(HOTFIXES, team, "deleted")
+    wait_for(
+        lambda: puller_binding(kube, team, deleted["namespace"]) is None,
+        60,
+        "the image-puller binding gone with its HotfixDeployment",
+    )
+    kube.wait_phase(team, "expiring", "Expired", timeout=60, operator=operator)
+    assert puller_binding(kube, team, expiring["namespace"]) is None
+
+
+def test_another_teams_image_is_never_granted(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    with other_team(kube) as victim:
+        image = f"{INTERNAL_REGISTRY}/{victim}/ledger:2.0"
+        _, target = deployed(kube, operator, team, repos, operator_env, image=image)
+        status = kube.hotfix(team, "orders-hotfix")["status"]
+        (access,) = [i for i in status["images"] if i["image"] == image]
+        assert access["pull"] == "NotGranted"
+        assert f"namespace {victim}: no pull access from {target}" in access["message"]
+        assert list(role_bindings(kube, victim)) == []  # nothing of the attacker's there
+
+
+def test_the_teams_pull_secret_is_copied_attached_and_rotated(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    def docker_config(auth: str) -> dict[str, str]:
+        text = f'{{"auths":{{"quay.io":{{"auth":"{auth}"}}}}}}'
+        return {".dockerconfigjson": base64.b64encode(text.encode()).decode()}
+
+    kube.core.create_namespaced_secret(
+        team,
+        {
+            "metadata": {"name": "hotfix-image-pull"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": docker_config("first"),
+        },
+    )
+    _, target = deployed(kube, operator, team, repos, operator_env)
+    copied = kube.core.read_namespaced_secret("hotfix-image-pull", target)
+    assert copied.data == docker_config("first")
+    pod = kube.apps.read_namespaced_deployment("orders", target).spec.template.spec
+    assert [s.name for s in pod.image_pull_secrets] == ["hotfix-image-pull"]
+
+    kube.core.patch_namespaced_secret("hotfix-image-pull", team, {"data": docker_config("new")})
+    wait_for(
+        lambda: (
+            kube.core.read_namespaced_secret("hotfix-image-pull", target).data
+            == docker_config("new")
+        ),
+        30,
+        "the rotated pull secret copied again (drift pass)",
+    )

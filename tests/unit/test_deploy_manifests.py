@@ -97,7 +97,7 @@ def test_rbac_has_no_wildcards_and_no_escalation() -> None:
             if "bind" in rule["verbs"]:
                 assert rule["resources"] == ["clusterroles"], rule
                 assert sorted(rule["resourceNames"]) == [
-                    "admin", "edit", "hotfix-operator-deployer", "view"
+                    "admin", "edit", "hotfix-operator-deployer", "system:image-puller", "view"
                 ], rule  # fmt: skip
             if "impersonate" in rule["verbs"]:  # the deployer, by name, and nothing else
                 assert rule == {
@@ -127,7 +127,16 @@ def test_the_deployer_role_is_never_bound_cluster_wide() -> None:
 def test_secrets_are_read_only_in_the_operators_namespace_and_by_deployers(
     operator_rules: list[dict[str, Any]], deployer_rules: list[dict[str, Any]]
 ) -> None:
-    assert verbs(operator_rules, "", "secrets") == set()  # no right on Secrets anywhere
+    assert verbs(operator_rules, "", "secrets") == set()  # no right on Secrets by kind
+    named = [r for r in operator_rules if "secrets" in r["resources"] and r.get("resourceNames")]
+    assert named == [  # but the teams' pull secrets, by their one name, read only
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["hotfix-image-pull"],
+            "verbs": ["get"],
+        }
+    ]
     roles = [d for d in documents() if d["kind"] in ("Role", "ClusterRole")]
     readers = [r for r in roles if READ & verbs(r["rules"], "", "secrets")]
     assert sorted((r["kind"], r["metadata"]["name"]) for r in readers) == [

@@ -1405,3 +1405,113 @@ def test_a_condition_message_never_carries_control_characters(world: World) -> N
     for condition in world.status("esc").conditions:
         assert "\x1b" not in condition.message
     assert "x\\x1b[2J" in {c.type: c.message for c in world.status("esc").conditions}["Ready"]
+
+
+# --- Images that pull ------------------------------------------------------------------
+
+INTERNAL = "image-registry.openshift-image-registry.svc:5000"
+
+
+def test_an_image_of_the_team_namespaces_registry_is_pulled_through_a_binding_there(
+    world: World,
+) -> None:
+    world.release()
+    image = f"{INTERNAL}/{TEAM}/orders:1.4.1-hotfix"
+    target = str(deploy(world, image=image).namespace)
+    name = f"hotfix-image-puller-{target}"
+
+    binding = world.cluster.get("RoleBinding", name, TEAM)
+    assert binding is not None
+    assert binding["roleRef"]["name"] == "system:image-puller"
+    assert binding["subjects"] == [
+        {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Group",
+            "name": f"system:serviceaccounts:{target}",
+        }
+    ]
+    assert binding["metadata"]["labels"] == {
+        **ownership_labels(TEAM, "orders-hotfix"),
+        "app.kubernetes.io/managed-by": "hotfix-operator",
+    }
+    assert {i.image: i.pull for i in world.status().images} == {image: "Granted"}
+
+    body = world.body("HotfixDeployment", "orders-hotfix")
+    finalize_hotfix(world.op, body, LOG)  # deletion: the binding goes with the namespace
+    assert world.cluster.get("RoleBinding", name, TEAM) is None
+
+
+def test_the_binding_goes_when_the_ttl_runs_out_and_with_an_orphan(world: World) -> None:
+    world.release()
+    image = f"{INTERNAL}/{TEAM}/orders:1.4.1-hotfix"
+    expiring = str(deploy(world, "expiring", image=image, ttl="1h").namespace)
+    body = world.body("HotfixDeployment", "expiring")
+    body["metadata"]["creationTimestamp"] = "2020-01-01T00:00:00Z"
+    body["status"]["expiresAt"] = "2020-01-01T01:00:00Z"
+    check_hotfix(world.op, body, LOG)
+    assert world.cluster.get("RoleBinding", f"hotfix-image-puller-{expiring}", TEAM) is None
+
+    orphaned = str(deploy(world, "orphaned", image=image).namespace)
+    world.cluster.objects = {
+        key: obj
+        for key, obj in world.cluster.objects.items()
+        if (key[0], key[3]) != ("HotfixDeployment", "orphaned")
+    }
+    world.namespace(orphaned)["metadata"]["creationTimestamp"] = "2020-01-01T00:00:00Z"
+    sweep_orphans(world.op, LOG)
+    assert world.cluster.get("RoleBinding", f"hotfix-image-puller-{orphaned}", TEAM) is None
+
+
+def test_an_image_of_another_teams_namespace_gets_no_grant_and_the_status_says_why(
+    world: World,
+) -> None:
+    world.release()
+    image = f"{INTERNAL}/team-payments/ledger:2.0"
+    target = str(deploy(world, image=image).namespace)
+    bindings = [b["metadata"]["name"] for b in world.cluster.of_kind("RoleBinding")]
+    assert not [b for b in bindings if b.startswith("hotfix-image-puller")]
+    assert world.cluster.of_kind("RoleBinding", "team-payments") == []
+    (status,) = [i for i in world.status().images if i.image == image]
+    assert status.pull == "NotGranted"
+    assert "namespace team-payments: no pull access from " + target in status.message
+
+
+def test_the_teams_pull_secret_is_copied_attached_and_follows_rotation(world: World) -> None:
+    def pull_secret(auth: str) -> dict[str, Any]:
+        config = base64.b64encode(f'{{"auths":{{"quay.io":{{"auth":"{auth}"}}}}}}'.encode())
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "hotfix-image-pull", "namespace": TEAM},
+            "type": "kubernetes.io/dockerconfigjson",
+            "data": {".dockerconfigjson": config.decode()},
+        }
+
+    world.cluster.put(pull_secret("first"))
+    world.release()
+    target = str(deploy(world).namespace)
+    deployer = f"system:serviceaccount:{target}:hotfix-deployer"
+
+    copy_ = world.cluster.get("Secret", "hotfix-image-pull", target)
+    assert copy_ is not None and copy_["data"] == pull_secret("first")["data"]
+    assert ("apply", "Secret", "hotfix-image-pull", deployer) in world.cluster.writers
+    orders_ = world.cluster.get("Deployment", "orders", target)
+    assert orders_ is not None
+    spec = orders_["spec"]["template"]["spec"]
+    assert spec["imagePullSecrets"] == [{"name": "hotfix-image-pull"}]
+    assert {i.pull for i in world.status().images} == {"PullSecret"}
+
+    world.cluster.put(pull_secret("rotated"))  # the team rotates its secret
+    world.drift_due()
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    copy_ = world.cluster.get("Secret", "hotfix-image-pull", target)
+    assert copy_ is not None and copy_["data"] == pull_secret("rotated")["data"]
+
+    world.cluster.delete("v1", "Secret", "hotfix-image-pull", namespace=TEAM)  # opted out
+    world.drift_due()
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+    assert world.cluster.get("Secret", "hotfix-image-pull", target) is None
+    assert {i.pull for i in world.status().images} == {"AsIs"}
+    orders_ = world.cluster.get("Deployment", "orders", target)
+    assert orders_ is not None
+    assert "imagePullSecrets" not in orders_["spec"]["template"]["spec"]

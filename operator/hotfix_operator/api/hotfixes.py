@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -35,6 +36,8 @@ __all__ = [
     "HotfixDeployment",
     "HotfixDeploymentSpec",
     "HotfixDeploymentStatus",
+    "ImagePull",
+    "ImageStatus",
     "InventoryItem",
     "Phase",
     "ReleaseRef",
@@ -202,6 +205,32 @@ class InventoryItem(ApiModel):
     )
 
 
+class ImagePull(StrEnum):
+    """How an image of the hotfix is pulled from its namespace."""
+
+    GRANTED = "Granted"
+    NOT_GRANTED = "NotGranted"
+    PULL_SECRET = "PullSecret"
+    AS_IS = "AsIs"
+
+
+class ImageStatus(ApiModel):
+    """One image the hotfix namespace runs, and how it is pulled there."""
+
+    image: ImageRef = Field(description="The image reference, as in the pod templates.")
+    pull: ImagePull = Field(
+        description=(
+            "Granted (cluster registry, the team namespace: system:image-puller bound for "
+            "the hotfix namespace), NotGranted (cluster registry, another namespace: its "
+            "admins decide), PullSecret (the team namespace's pull secret hotfix-image-pull, "
+            "copied) or AsIs (a public image, or the nodes' credentials)."
+        )
+    )
+    message: Annotated[str, Field(max_length=1024)] = Field(
+        description="What this means, and what to do when the image cannot be pulled."
+    )
+
+
 class HotfixDeploymentStatus(ApiModel):
     """What the operator deployed, where, and how it is going; written by the operator only."""
 
@@ -242,6 +271,11 @@ class HotfixDeploymentStatus(ApiModel):
             "What differs between the pinned config the hotfix got and today's head of the "
             "same branch (e.g. a key removed since the release)."
         ),
+    )
+    images: list[ImageStatus] = Field(
+        default_factory=list,
+        description="Every image the hotfix namespace runs, and how it is pulled there.",
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
     )
     expires_at: Time | None = Field(
         default=None, description="When the ttl elapses and the namespace is deleted (RFC 3339)."

@@ -30,6 +30,7 @@ from hotfix_operator.config.delta import config_delta
 from hotfix_operator.config.evicting import Eviction, evict
 from hotfix_operator.config.git import MirrorPool
 from hotfix_operator.config.grants import Grant
+from hotfix_operator.config.images import PULL_SECRET, ImageAccess, image_access, images_of
 from hotfix_operator.config.manifests import redacted
 from hotfix_operator.config.pinning import Resolution, resolve_revision
 from hotfix_operator.config.policy import check_policy, check_requests
@@ -101,6 +102,8 @@ class Plan:
     delta_error: str | None = None
     #: The HotfixPolicy that grants the whole plan (None: checked against the settings only).
     policy: HotfixPolicy | None = None
+    #: Every image the plan runs, and how it is pulled from the hotfix namespace.
+    images: list[ImageAccess] = field(default_factory=list)
 
     def to_json(self, *, show_secrets: bool = False) -> dict[str, Any]:
         """The shape ``hotfixctl plan --output json`` prints (a stable contract).
@@ -119,6 +122,9 @@ class Plan:
             },
             "namespace": self.namespace,
             "policy": self.policy.name if self.policy is not None else None,
+            "images": [
+                {"image": a.image, "pull": str(a.pull), "message": a.message} for a in self.images
+            ],
             "objects": self.objects if show_secrets else [redacted(o) for o in self.objects],
             "configDelta": (
                 self.config_delta.model_dump(mode="json", by_alias=True)
@@ -229,11 +235,16 @@ class Planner:
         return config_delta(pinned, head_objects, head_revision=head)
 
     def plan_from_git(
-        self, release: ConfigRelease, hotfix: HotfixDeployment, *, grant: Grant | None = None
+        self,
+        release: ConfigRelease,
+        hotfix: HotfixDeployment,
+        *,
+        grant: Grant | None = None,
+        pull_secret: bool = False,
     ) -> Plan:
         """The plan the command line shows: pinned (or resolved) from git, with its delta."""
         pin = self.pin(release, hotfix.spec.environment)
-        return self.plan(self.source(pin), release, hotfix, grant=grant)
+        return self.plan(self.source(pin), release, hotfix, grant=grant, pull_secret=pull_secret)
 
     def plan(
         self,
@@ -244,12 +255,15 @@ class Planner:
         with_delta: bool = True,
         namespace: str | None = None,
         grant: Grant | None = None,
+        pull_secret: bool = False,
     ) -> Plan:
         """Render the source, check it, transform it for the hotfix; the delta informs.
 
         ``with_delta=False`` skips today's head (a fetch and a render) where only the
         objects matter, e.g. on a drift pass. With a ``grant``, one of its policies must
         allow every rendered kind, and pods must meet the grant's Pod Security level.
+        ``pull_secret``: the team namespace holds the pull secret ``hotfix-image-pull``
+        (every pod template gets it).
         """
         pin = source.pin
         rendered = source.render()
@@ -277,6 +291,7 @@ class Planner:
             release_image=release.spec.image,
             containers=hotfix.spec.containers,
             labels=ownership_labels(owner_namespace, hotfix.name),
+            pull_secret=PULL_SECRET if pull_secret else None,
         )
         delta: ConfigDelta | None = None
         delta_error: str | None = None
@@ -297,4 +312,11 @@ class Planner:
             config_delta=delta,
             delta_error=delta_error,
             policy=policy,
+            images=image_access(
+                images_of(result.objects),
+                team_namespace=owner_namespace,
+                hotfix_namespace=target,
+                registries=self.settings.image_registries,
+                pull_secret=pull_secret,
+            ),
         )

@@ -53,6 +53,7 @@ def transform(
     containers: Sequence[str] | None,
     labels: Mapping[str, str],
     annotations: Mapping[str, str] | None = None,
+    pull_secret: str | None = None,
 ) -> TransformResult:
     """Deep copies of ``objects`` made ready for ``namespace``; the input is never changed.
 
@@ -67,6 +68,10 @@ def transform(
     exist in some workload) or, when ``containers`` is None or empty, to the containers
     whose image repository equals that of ``release_image``. Raises ContainerNotFound,
     listing the containers found, when nothing matches.
+
+    ``pull_secret``: a Secret every pod template gets in its ``imagePullSecrets`` (the
+    team's pull secret, copied into the namespace; a ServiceAccount's list is left alone:
+    it is an atomic list owned by whoever applies the ServiceAccount).
     """
     result = []
     for original in objects:
@@ -78,6 +83,9 @@ def transform(
             _merge(metadata, "annotations", annotations)
         for template in _pod_templates(obj):
             _merge(template.setdefault("metadata", {}), "labels", labels)
+        if pull_secret is not None:
+            for pod_spec in _pod_specs(obj):
+                _add_pull_secret(pod_spec, pull_secret)
         _adapt_to_namespace(obj, namespace)
         result.append(obj)
     swapped = _swap_images(result, image, release_image, containers)
@@ -112,6 +120,14 @@ def _merge(metadata: dict[str, Any], key: str, values: Mapping[str, str]) -> Non
     if not isinstance(current, dict):
         current = metadata[key] = {}
     current.update(values)
+
+
+def _add_pull_secret(pod_spec: dict[str, Any], name: str) -> None:
+    secrets = pod_spec.get("imagePullSecrets")
+    if not isinstance(secrets, list):
+        secrets = pod_spec["imagePullSecrets"] = []
+    if not any(isinstance(s, dict) and s.get("name") == name for s in secrets):
+        secrets.append({"name": name})
 
 
 def _pod_templates(obj: Mapping[str, Any]) -> Iterator[dict[str, Any]]:

@@ -32,6 +32,7 @@ from hotfix_operator.api.hotfixes import (
     parse_hotfix,
 )
 from hotfix_operator.clock import now, rfc3339
+from hotfix_operator.cluster.images import revoke_image_puller
 from hotfix_operator.cluster.namespaces import Owner, delete_namespace
 from hotfix_operator.config.planning import select_release
 from hotfix_operator.config.sources import (
@@ -43,7 +44,7 @@ from hotfix_operator.errors import (
     InputError,
     OwnershipConflict,
 )
-from hotfix_operator.naming import hotfix_namespace
+from hotfix_operator.naming import hotfix_namespace, ownership_labels
 from hotfix_operator.reconciling.context import Logger, Operator, holding
 from hotfix_operator.reconciling.reporting import Report
 from hotfix_operator.reconciling.steps import (
@@ -115,6 +116,7 @@ def finalize_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> bo
     with op.locks.hold(_uid(body)):
         owner = _owner(body)
         target = owner.recorded or _computed_target(op, owner)
+        _revoke_image_puller(op, owner, target)
         try:
             gone = delete_namespace(op.cluster, target, owner=owner)
         except OwnershipConflict as exc:
@@ -249,6 +251,16 @@ def _retry_when_resolvable(run: Run) -> None:
     _run_steps(run, from_spec())
 
 
+def _revoke_image_puller(op: Operator, owner: Owner, target: str) -> None:
+    """The hotfix namespace goes: so does its pull access to the team namespace's images."""
+    revoke_image_puller(
+        op.cluster,
+        team_namespace=owner.namespace,
+        hotfix_namespace=target,
+        labels=ownership_labels(owner.namespace, owner.name),
+    )
+
+
 def _stalled_by_policy(run: Run) -> bool:
     stalled = find_condition(run.status.conditions, ConditionType.STALLED)
     return stalled is not None and stalled.reason == Reason.NOT_PERMITTED
@@ -273,6 +285,7 @@ def _expire(run: Run) -> None:
     report, status = run.report, run.status
     expires = rfc3339(status.expires_at) if status.expires_at else "its expiry"
     conflict: OwnershipConflict | None = None
+    _revoke_image_puller(run.op, run.owner, run.target)
     try:
         gone = delete_namespace(run.op.cluster, run.target, owner=run.owner)
     except OwnershipConflict as exc:

@@ -18,10 +18,16 @@ from typing import Any
 
 from hotfix_operator.api.conditions import Reason
 from hotfix_operator.clock import now
+from hotfix_operator.cluster.images import revoke_image_puller
 from hotfix_operator.cluster.namespaces import Owner, delete_namespace, list_hotfix_namespaces
 from hotfix_operator.cluster.resources import list_hotfixes
 from hotfix_operator.errors import HotfixError
-from hotfix_operator.naming import ANNOTATION_OWNER_UID, LABEL_OWNER_NAME, LABEL_OWNER_NAMESPACE
+from hotfix_operator.naming import (
+    ANNOTATION_OWNER_UID,
+    LABEL_OWNER_NAME,
+    LABEL_OWNER_NAMESPACE,
+    ownership_labels,
+)
 from hotfix_operator.reconciling.context import Logger, Operator
 
 __all__ = ["orphan_owner", "sweep_orphans"]
@@ -79,6 +85,13 @@ def sweep_orphans(op: Operator, logger: Logger) -> list[str]:
             continue
         name = str(namespace["metadata"]["name"])
         try:
+            if owner.namespace:  # its pull access to the team namespace's images
+                revoke_image_puller(
+                    op.cluster,
+                    team_namespace=owner.namespace,
+                    hotfix_namespace=name,
+                    labels=ownership_labels(owner.namespace, owner.name),
+                )
             delete_namespace(op.cluster, name, owner=owner)
         except HotfixError as exc:
             logger.warning("orphaned hotfix namespace %s not deleted: %s", name, exc)

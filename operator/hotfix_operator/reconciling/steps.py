@@ -36,6 +36,8 @@ from hotfix_operator.api.group import GROUP
 from hotfix_operator.api.hotfixes import (
     HotfixDeployment,
     HotfixDeploymentStatus,
+    ImagePull,
+    ImageStatus,
     InventoryItem,
     ReleaseRef,
     SourceStatus,
@@ -47,6 +49,7 @@ from hotfix_operator.cluster.applying import InventoryEntry, apply_objects, prun
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.deployer import deployer_of, ensure_deployer
 from hotfix_operator.cluster.guardrails import apply_template, copy_guardrails, pod_security_labels
+from hotfix_operator.cluster.images import sync_image_puller, sync_pull_secret, team_pull_secret
 from hotfix_operator.cluster.namespaces import Owner, ensure_namespace
 from hotfix_operator.cluster.readiness import workloads_ready
 from hotfix_operator.cluster.resources import get_release, list_releases
@@ -106,6 +109,8 @@ class Run:
     source: ConfigSource | None = None
     #: What the HotfixPolicies grant this hotfix, and their limits.
     grant: Grant | None = None
+    #: The team namespace's pull secret hotfix-image-pull, when it has one.
+    pull_secret: dict[str, Any] | None = None
     plan: Plan | None = None
 
     @property
@@ -317,6 +322,7 @@ def plan_step(*, with_delta: bool) -> Step:
     def plan(run: Run) -> None:
         assert run.release is not None and run.source is not None  # resolve ran
         report = run.report
+        run.pull_secret = team_pull_secret(run.op.cluster, str(run.hotfix.namespace))
         with run.op.git_slots.hold(str(run.hotfix.namespace)):
             plan = run.op.planner.plan(
                 run.source,
@@ -325,9 +331,15 @@ def plan_step(*, with_delta: bool) -> Step:
                 namespace=run.target,
                 with_delta=with_delta,
                 grant=run.grant,
+                pull_secret=run.pull_secret is not None,
             )
         run.plan = plan
-        fields: dict[str, Any] = {"source": _source_status(plan.pin, plan)}
+        fields: dict[str, Any] = {
+            "source": _source_status(plan.pin, plan),
+            "images": [
+                ImageStatus(image=a.image, pull=a.pull, message=a.message) for a in plan.images
+            ],
+        }
         if with_delta:
             fields["config_delta"] = plan.config_delta
         report.update(**fields)
@@ -354,8 +366,9 @@ def _reason(report: HotfixReport, type_: ConditionType) -> str | None:
 def _namespace(run: Run) -> None:
     """The hotfix namespace, this hotfix's (``OwnershipConflict`` otherwise, before
     anything is done in it), with its guardrails (Pod Security labels, the team
-    namespace's quotas, limit ranges and network policies, the policy's template) and its
-    deployer before any workload, and the team's admin/edit/view access in it.
+    namespace's quotas, limit ranges and network policies, the policy's template), its
+    deployer and its pull access (the team namespace's registry, its pull secret) before
+    any workload, and the team's admin/edit/view access in it.
 
     ``status.namespace`` is recorded only once the namespace is claimed: a namespace
     someone else made never becomes the recorded one an older namespace may be adopted as.
@@ -389,9 +402,17 @@ def _namespace(run: Run) -> None:
         kinds=template.copy_from_source,
     )
     apply_template(cluster, plan.policy, target_namespace=run.target, labels=labels)
-    ensure_deployer(
+    deployer = ensure_deployer(
         cluster, run.target, cluster_role=run.op.settings.deployer_cluster_role, labels=labels
     )
+    sync_image_puller(
+        cluster,
+        team_namespace=team,
+        hotfix_namespace=run.target,
+        needed=any(access.pull is ImagePull.GRANTED for access in plan.images),
+        labels=labels,
+    )
+    sync_pull_secret(deployer, hotfix_namespace=run.target, secret=run.pull_secret, labels=labels)
     watched = run.op.team_bindings
     mirror_access(
         run.op.cluster,
