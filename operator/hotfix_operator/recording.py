@@ -15,7 +15,7 @@ from hotfix_operator.clock import rfc3339
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.errors import PinningError, PolicyViolation
 
-__all__ = ["record_release"]
+__all__ = ["record_release", "release_manifest"]
 
 
 def record_release(
@@ -72,9 +72,45 @@ def record_release(
                     f"no {nop_branch} commit is older than --released-at "
                     f"{rfc3339(released_at)}: check the time or use --nop-revision"
                 )
-    revisions: dict[str, str] = {"prd": prd}
-    if nop is not None:
-        revisions["nop"] = nop
+    return release_manifest(
+        app=app,
+        version=version,
+        image=image,
+        repo_url=repo_url,
+        path=path,
+        released_at=released_at,
+        pinning=pinning,
+        nop_branch=nop_branch,
+        prd_branch=prd_branch,
+        prd_revision=prd,
+        nop_revision=nop,
+        name=name,
+        namespace=namespace,
+    )
+
+
+def release_manifest(
+    *,
+    app: str,
+    version: str,
+    image: str,
+    repo_url: str,
+    path: str,
+    released_at: datetime,
+    pinning: str,
+    nop_branch: str,
+    prd_branch: str,
+    prd_revision: str,
+    nop_revision: str | None,
+    name: str | None = None,
+    namespace: str | None = None,
+) -> dict[str, Any]:
+    """The ConfigRelease of revisions already resolved, validated against the API model:
+    the one shape ``release record`` and ``release import`` print, so an import applied
+    over recorded releases of the same commits changes nothing."""
+    revisions: dict[str, str] = {"prd": prd_revision}
+    if nop_revision is not None:
+        revisions["nop"] = nop_revision
     metadata: dict[str, Any] = {"name": name or f"{app}-{version}"}
     if namespace:
         metadata["namespace"] = namespace

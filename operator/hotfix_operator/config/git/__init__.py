@@ -8,6 +8,6 @@ exporting.py   writing a folder's regular files for the renderers, bounded
 
 from __future__ import annotations
 
-from hotfix_operator.config.git.mirrors import Mirror, MirrorPool
+from hotfix_operator.config.git.mirrors import FolderChange, Mirror, MirrorPool
 
-__all__ = ["Mirror", "MirrorPool"]
+__all__ = ["FolderChange", "Mirror", "MirrorPool"]

@@ -29,6 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, TypeVar
@@ -96,6 +97,15 @@ class _Lru(Generic[K, V]):
                 self._data.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class FolderChange:
+    """A commit that changed a folder: its SHA, committer date and parents (first first)."""
+
+    commit: str
+    committed_at: datetime
+    parents: tuple[str, ...]
+
+
 class Mirror:
     """A bare mirror of one repository, its branch heads and a cache of immutable answers."""
 
@@ -126,6 +136,7 @@ class Mirror:
         self._merge_bases: _Lru[tuple[str, str], tuple[str | None]] = _Lru(4096)
         self._histories: _Lru[str, tuple[tuple[str, datetime], ...]] = _Lru(16)
         self._trees: _Lru[tuple[str, str], tuple[str | None]] = _Lru(65536)
+        self._changes: _Lru[tuple[str, str], tuple[FolderChange, ...]] = _Lru(16)
 
     def __repr__(self) -> str:
         return f"Mirror({self.shown}, path={str(self.path)!r})"
@@ -242,6 +253,40 @@ class Mirror:
                 entries.append((sha, datetime.fromtimestamp(int(stamp), tz=UTC)))
             cached = tuple(entries)
             self._histories.put(head, cached)
+        return list(cached)
+
+    def folder_changes(self, head: str, path: str) -> list[FolderChange]:
+        """The commits on the first-parent history of ``head`` whose folder ``path``
+        differs from their first parent's (a merge counts when it brought a change), newest
+        first; one ``git log`` however long the history, cached per head."""
+        folder = _clean_path(path)
+        key = (head, folder)
+        cached = self._changes.get(key)
+        if cached is None:
+            _check_sha(head, self.shown)
+            self._ensure_created()
+            result = self._git(
+                "log",
+                "--first-parent",
+                "--no-show-signature",
+                "--format=%H %ct %P",
+                head,
+                "--",
+                folder or ".",
+                operation="log",
+            )
+            if result.returncode != 0:
+                raise RevisionNotFound(
+                    f"the history of {folder or '.'!r} below {head} in {self.shown} cannot be "
+                    f"read ({stderr_tail(result, self._access)}); make sure the commit exists"
+                )
+            changes = []
+            for line in result.stdout.decode().splitlines():
+                sha, stamp, *parents = line.split()
+                committed = datetime.fromtimestamp(int(stamp), tz=UTC)
+                changes.append(FolderChange(sha, committed, tuple(parents)))
+            cached = tuple(changes)
+            self._changes.put(key, cached)
         return list(cached)
 
     # -- content -----------------------------------------------------------------
