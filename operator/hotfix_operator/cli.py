@@ -32,6 +32,10 @@ examples:
   hotfixctl release record --app orders --version 1.4.0 \\
       --image registry.example.com/orders:1.4.0 \\
       --repo https://git.example.com/team/config.git --path apps/orders | oc apply -f -
+  hotfixctl release import --repo https://git.example.com/team/config.git \\
+      --path apps/orders --app orders --container app --namespace team-orders | oc apply -f -
+  hotfixctl release history --repo https://git.example.com/team/config.git \\
+      --path apps/orders --app orders --container app
 
 settings come from HOTFIX_* environment variables (HOTFIX_ALLOWED_REPOS, HOTFIX_CACHE_DIR, …);
 see the README's settings reference.
@@ -225,6 +229,45 @@ def _cmd_release_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> Any:
+    """The releases the history holds; its notes (skipped commits, rollbacks) on stderr."""
+    from hotfix_operator.importing import import_releases
+
+    found = import_releases(
+        _planner(),
+        app=args.app,
+        repo_url=args.repo,
+        path=args.path,
+        namespace=getattr(args, "namespace", None),
+        container=args.container,
+        image_repository=args.image_repository,
+        since=args.since,
+        prd_branch=args.prd_branch,
+        nop_branch=args.nop_branch,
+    )
+    for note in found.notes:
+        _tell(f"note: {note}")
+    if not found.releases:
+        _tell(f"note: no release of {args.app} found on {args.prd_branch} in {args.path}")
+    return found
+
+
+def _cmd_release_import(args: argparse.Namespace) -> int:
+    manifests = [release.manifest for release in _import(args).releases]
+    if args.output == "json":
+        print(json.dumps(manifests, indent=2))
+    elif manifests:
+        print(yaml.safe_dump_all(manifests, sort_keys=False), end="")
+    return 0
+
+
+def _cmd_release_history(args: argparse.Namespace) -> int:
+    from hotfix_operator.presenting import describe_history
+
+    print(describe_history(_import(args).releases, colour=_colour(args)), end="")
+    return 0
+
+
 def _cmd_crds(args: argparse.Namespace) -> int:
     from hotfix_operator.api.crds import write_crds
 
@@ -271,6 +314,16 @@ def _timestamp(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone: add Z or +01:00")
     return value
+
+
+def _since(text: str) -> datetime:
+    """A date (midnight UTC) or an RFC 3339 time."""
+    if len(text) == 10:
+        try:
+            return datetime.fromisoformat(text).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return _timestamp(text)
 
 
 def _colour(args: argparse.Namespace) -> bool:
@@ -395,6 +448,64 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--name", help="resource name (default: <app>-<version>)")
     record.add_argument("--namespace", help="metadata.namespace to write")
     record.set_defaults(handler=_cmd_release_record)
+
+    def walk(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--repo", required=True, help="config repository URL")
+        sub.add_argument("--path", required=True, help="the app's folder in the repository")
+        sub.add_argument("--app", required=True, help="app name (DNS label)")
+        which = sub.add_mutually_exclusive_group()
+        which.add_argument(
+            "--container", help="the container whose image tag is the version (by name)"
+        )
+        which.add_argument(
+            "--image-repository",
+            metavar="REPO",
+            help="the container running an image of REPO, e.g. registry.example.com/orders",
+        )
+        sub.add_argument(
+            "--since",
+            type=_since,
+            metavar="DATE",
+            help="only releases from DATE on (2025-01-31 or an RFC 3339 time)",
+        )
+        sub.add_argument("--prd-branch", default="prd")
+        sub.add_argument("--nop-branch", default="nop")
+
+    imported = release_commands.add_parser(
+        "import",
+        help="print the ConfigReleases prd's history already holds (adopting the operator)",
+        description="Walk prd's first-parent history over the commits that changed PATH, "
+        "render each, and print a ConfigRelease for every first commit of a new image tag, "
+        "as hotfixctl release record would have: hotfixctl release import … | oc apply -f -. "
+        "Skipped commits and rollbacks are noted on stderr. Without --container or "
+        "--image-repository the app must run a single container.",
+    )
+    walk(imported)
+    imported.add_argument("--namespace", help="metadata.namespace to write")
+    imported.add_argument(
+        "--output",
+        "-o",
+        choices=["yaml", "json"],
+        default="yaml",
+        help="yaml: one multi-document stream (default); json: a list",
+    )
+    imported.set_defaults(handler=_cmd_release_import)
+
+    history = release_commands.add_parser(
+        "history",
+        help="show the releases prd's history holds, for people",
+        description="The walk of release import as a table: version, prd commit, date, nop "
+        "commit, how it was found (merge or timestamp) and the config changed since the "
+        "release before (prd renders compared).",
+    )
+    walk(history)
+    history.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour for people (default: auto, off when piped or NO_COLOR is set)",
+    )
+    history.set_defaults(handler=_cmd_release_history)
 
     crds = commands.add_parser("crds", help="write the CRDs generated from the API models")
     crds.add_argument("--output-dir", required=True, metavar="DIR")

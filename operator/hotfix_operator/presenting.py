@@ -10,11 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from hotfix_operator.api.delta import ConfigDelta
+from hotfix_operator.clock import rfc3339
+from hotfix_operator.config.delta import config_delta
 from hotfix_operator.config.planning import Plan
+from hotfix_operator.importing import ImportedRelease
 from hotfix_operator.naming import UNASSIGNED_HASH, is_planned_namespace
 from hotfix_operator.printable import printable
 
-__all__ = ["describe_delta", "describe_plan"]
+__all__ = ["describe_delta", "describe_history", "describe_plan"]
 
 _CODES = {"bold": "1", "red": "31", "green": "32", "yellow": "33", "dim": "2"}
 
@@ -135,3 +138,45 @@ def describe_delta(
         *_delta_lines(delta, paint, environment),
     ]
     return "\n".join(lines) + "\n"
+
+
+def describe_history(releases: Sequence[ImportedRelease], *, colour: bool = False) -> str:
+    """The releases found in prd's history, oldest first, with what changed in between."""
+    paint = _Paint(colour)
+    if not releases:
+        return ""
+    rows: list[tuple[str, ...]] = [
+        ("VERSION", "PRD COMMIT", "RELEASED AT", "NOP COMMIT", "FOUND BY", "CHANGED SINCE")
+    ]
+    previous: ImportedRelease | None = None
+    for release in releases:
+        found = release.found
+        rows.append(
+            (
+                found.version,
+                found.commit[:12],
+                rfc3339(found.released_at),
+                release.nop_revision[:12],
+                release.how,
+                _changes(previous, release),
+            )
+        )
+        previous = release
+    header, *body = _table(rows, indent="")
+    return "\n".join([paint(header, "bold"), *body]) + "\n"
+
+
+def _changes(previous: ImportedRelease | None, release: ImportedRelease) -> str:
+    """Objects and ConfigMap/Secret keys that differ from the previous release's prd config."""
+    if previous is None:
+        return "-"
+    delta = config_delta(previous.objects, release.objects, head_revision=release.found.commit)
+    parts = [f"+{name}" for name in delta.objects_added]
+    parts += [f"-{name}" for name in delta.objects_removed]
+    keyed = {key.object for key in delta.keys}
+    for key in delta.keys:
+        changes = [f"+{k}" for k in key.added] + [f"-{k}" for k in key.removed]
+        changes += [f"~{k}" for k in key.changed]
+        parts.append(f"{key.object}: {' '.join(changes)}")
+    parts += [name for name in delta.objects_changed if name not in keyed]
+    return "; ".join(parts) or "-"
