@@ -32,6 +32,7 @@ __all__ = [
     "Scenario",
     "billing_files",
     "cherry_pick_flow",
+    "long_history",
     "merge_flow",
     "orders_files",
     "recorded_processes",
@@ -240,8 +241,77 @@ def cherry_pick_flow(tmp_path: Path) -> Scenario:
     )
 
 
-def _common_start(path: Path) -> tuple[GitRepo, dict[str, str]]:
-    """Release 1.3.0 on both branches, prd's own values, then 1.4.0 work on nop."""
+def long_history(tmp_path: Path) -> Scenario:
+    """A merge flow with a history to import (``hotfixctl release import``), oldest first:
+
+    initial               both   orders 1.3.0, billing 2.7.0 (prd starts here: release 1.3.0)
+    prd-values            prd    prd's own values, replicas 4: not a release
+    orders-1.4.0-rc1      nop    a release candidate that never reaches prd
+    orders-1.4.0          nop
+    billing-2.7.1         nop    kustomize ``images:`` sets the tag (= orders-1.4.0-tested)
+    release-1.4.0         prd    merge of nop: releases orders 1.4.0 and billing 2.7.1
+    prd-replicas          prd    replicas 6: not a release
+    broken                prd    a file that is no YAML: apps/orders does not render
+    unbroken              prd    the file removed again
+    orders-1.5.0          nop
+    release-1.5.0         prd    merge of nop: releases orders 1.5.0
+    rollback-1.4.0        prd    back to 1.4.0: a rollback, not a release
+    """
+    repo, commits = _common_start(tmp_path / "long-history" / "config", candidate=True)
+    day = timedelta(days=1)
+    commits["release-1.4.0"] = repo.merge(
+        "nop", "prd", date=T0 + 4 * day, message="Release orders 1.4.0"
+    )
+    prd_orders = {
+        "partner_endpoint": "https://partner-api.example.com/v2",
+        "host": "orders.apps.example.com",
+        "partner_timeout": "5s",
+    }
+    commits["prd-replicas"] = repo.commit(
+        "prd",
+        "prd: orders runs 6 replicas",
+        date=T0 + 5 * day,
+        files=_prefixed("apps/orders", orders_files(tag="1.4.0", replicas=6, **prd_orders)),
+    )
+    commits["broken"] = repo.commit(
+        "prd",
+        "prd: a file that is no YAML",
+        date=T0 + 6 * day,
+        files={"apps/orders/broken.yaml": "data: [unclosed\n"},
+    )
+    commits["unbroken"] = repo.commit(
+        "prd",
+        "prd: remove it again",
+        date=T0 + 6 * day + timedelta(hours=1),
+        files={"apps/orders/broken.yaml": None},
+    )
+    commits["orders-1.5.0"] = repo.commit(
+        "nop",
+        "orders 1.5.0",
+        date=T0 + 7 * day,
+        files=_prefixed("apps/orders", orders_files(tag="1.5.0", partner_timeout="5s")),
+    )
+    commits["release-1.5.0"] = repo.merge(
+        "nop", "prd", date=T0 + 8 * day, message="Release orders 1.5.0"
+    )
+    commits["rollback-1.4.0"] = repo.commit(
+        "prd",
+        "prd: orders back to 1.4.0",
+        date=T0 + 9 * day,
+        files=_prefixed("apps/orders", orders_files(tag="1.4.0", replicas=6, **prd_orders)),
+    )
+    return Scenario(
+        repo=repo,
+        prd_revision=commits["release-1.4.0"],
+        nop_revision=commits["billing-2.7.1"],
+        released_at=T0 + 4 * day,
+        commits=commits,
+    )
+
+
+def _common_start(path: Path, *, candidate: bool = False) -> tuple[GitRepo, dict[str, str]]:
+    """Release 1.3.0 on both branches, prd's own values, then 1.4.0 work on nop (after a
+    release candidate 1.4.0-rc1 with ``candidate``)."""
     repo = GitRepo.init(path, branch="nop")
     commits: dict[str, str] = {}
     commits["initial"] = repo.commit(
@@ -265,6 +335,13 @@ def _common_start(path: Path) -> tuple[GitRepo, dict[str, str]]:
             ),
         ),
     )
+    if candidate:
+        commits["orders-1.4.0-rc1"] = repo.commit(
+            "nop",
+            "orders 1.4.0-rc1",
+            date=T0 + timedelta(days=1),
+            files=_prefixed("apps/orders", orders_files(tag="1.4.0-rc1")),
+        )
     commits["orders-1.4.0"] = repo.commit(
         "nop",
         "orders 1.4.0: new image, partner timeout",
