@@ -20,12 +20,13 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from hotfix_operator.config.planning import Planner
+from hotfix_operator.importing import import_releases
 from hotfix_operator.naming import ANNOTATION_OWNER_UID, hotfix_namespace, ownership_labels
 from hotfix_operator.recording import record_release
 from hotfix_operator.settings import Settings
 from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, SERVER_REJECTED, BadInput
 from tests.controlplane.clusters import Cluster
-from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
+from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, long_history, merge_flow
 from tests.http_traps import HttpTrap
 from tests.operator_harness import (
     GROUP,
@@ -265,6 +266,50 @@ def test_mission_story(
         "HotfixDeployment deleted after its namespace",
     )
     assert not kube.namespace_exists(target)
+
+
+def test_imported_history_deploys_a_hotfix(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """Adopting on an existing config repository: the releases ``hotfixctl release import``
+    finds, applied as they are; a hotfix of 1.4.0 gets the nop commit 1.4.0 merged."""
+    scenario = scenario_in(repos, long_history)
+    tested = scenario.commits["billing-2.7.1"]
+    planner = Planner(
+        Settings(
+            cache_dir=Path(operator_env["HOTFIX_CACHE_DIR"]) / "adopting",
+            allowed_repos=tuple(operator_env["HOTFIX_ALLOWED_REPOS"].split(",")),
+        )
+    )
+    try:
+        found = import_releases(
+            planner,
+            app="orders",
+            repo_url=scenario.url,
+            path="apps/orders",
+            namespace=team,
+            container="app",
+        )
+    finally:
+        planner.mirrors.close()
+    assert [r.found.version for r in found.releases] == ["1.3.0", "1.4.0", "1.5.0"]
+    for release in found.releases:
+        kube.apply_cr(release.manifest)
+    recorded = wait_recorded(kube, team, "orders-1.4.0", operator)
+    assert recorded["spec"]["revisions"] == {
+        "prd": scenario.commits["release-1.4.0"],
+        "nop": tested,
+    }
+    assert recorded["status"]["nopRevision"] == tested
+
+    kube.apply_cr(hotfix_body(team))
+    status = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]
+    assert status["release"]["name"] == "orders-1.4.0"
+    assert status["source"]["revision"] == tested
+    target = status["namespace"]
+    config = kube.core.read_namespaced_config_map("orders-config", target)
+    assert config.data["PARTNER_TIMEOUT"] == "5s"
+    assert workload(kube, target) == {"app": HOTFIX_IMAGE, "envoy": ENVOY_IMAGE}
 
 
 def test_cherry_pick_flow_with_timestamp_and_prd(
