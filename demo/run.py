@@ -1,8 +1,8 @@
 """The mission story, end to end, on the local control plane: ``make demo``.
 
 Production runs orders 1.4.0. Since its release, nop has dropped the partner endpoint
-that 1.4.0 needs. The demo records the releases the way a release pipeline does,
-runs the operator, deploys a hotfix of 1.4.0 and shows that it got the nop config of
+that 1.4.0 needs. The demo imports the releases prd's history holds (as a team adopting
+the operator does; a release pipeline then records each new one), runs the operator, deploys a hotfix of 1.4.0 and shows that it got the nop config of
 its time — endpoint included — then cleans up. Everything it starts, it stops, also
 when interrupted (Ctrl-C).
 """
@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 from contextlib import ExitStack
-from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import yaml
 
 from tests.controlplane import local_cluster
-from tests.gitrepos import ORDERS_IMAGE, T0, merge_flow
+from tests.gitrepos import merge_flow
 from tests.operator_harness import Kube, OperatorProcess, install_crds, install_deployer_role
 from tests.polling import wait_for
 
@@ -101,47 +100,20 @@ def story(stack: ExitStack, workdir: Path) -> int:
         HOTFIX_OPERATOR_NAMESPACE=OPERATOR_NAMESPACE,
     )
 
-    step(3, "Recording the production releases (what a release pipeline does)")
-    releases = []
-    for version, extra in (
-        (
-            "1.3.0",
-            [
-                "--prd-revision",
-                scenario.commits["prd-values"],
-                "--nop-revision",
-                scenario.commits["initial"],
-                "--released-at",
-                (T0 + timedelta(minutes=30)).isoformat(),
-            ],
-        ),
-        ("1.4.0", ["--released-at", scenario.released_at.isoformat()]),
-    ):
-        text = hotfixctl(
-            env,
-            "release",
-            "record",
-            "--app",
-            "orders",
-            "--version",
-            version,
-            "--image",
-            ORDERS_IMAGE.replace("1.4.0", version),
-            "--repo",
-            scenario.url,
-            "--path",
-            "apps/orders",
-            "--namespace",
-            TEAM,
-            *extra,
-        )
-        release = yaml.safe_load(text)
+    step(3, "Importing the production releases prd's history already holds")
+    walk = ["--repo", scenario.url, "--path", "apps/orders", "--app", "orders"]
+    walk += ["--container", "app"]
+    for line in hotfixctl(env, "release", "history", *walk, "--color", "never").splitlines():
+        say(line)
+    text = hotfixctl(env, "release", "import", *walk, "--namespace", TEAM)
+    releases = [r for r in yaml.safe_load_all(text) if r]
+    for release in releases:
         revisions = release["spec"]["revisions"]
         say(
             f"ConfigRelease {release['metadata']['name']}: prd {revisions['prd'][:7]}, "
             f"nop {revisions['nop'][:7]}"
         )
-        releases.append(release)
+    say("(imported once; from now on the release pipeline records each release itself)")
 
     step(4, "Installing the CRDs, granting the team a HotfixPolicy, starting the operator")
     install_crds(cluster.api_client())

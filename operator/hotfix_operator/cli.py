@@ -252,8 +252,37 @@ def _import(args: argparse.Namespace) -> Any:
     return found
 
 
+def _existing(args: argparse.Namespace, releases: list[Any]) -> dict[str, Any]:
+    """With ``--cluster``: each imported release against the ConfigReleases of
+    ``--namespace`` in the cluster the kubeconfig names (else: nothing to compare)."""
+    from hotfix_operator.importing import against_existing
+
+    if not args.cluster:
+        return {}
+    if not args.namespace:
+        raise InputError("--cluster compares with the ConfigReleases of --namespace: give it")
+    from hotfix_operator.running import recorded_releases
+
+    existing, invalid = recorded_releases(args.namespace)
+    for problem in invalid:
+        _tell(f"note: ignoring an invalid ConfigRelease: {problem}")
+    return against_existing(releases, existing)
+
+
 def _cmd_release_import(args: argparse.Namespace) -> int:
-    manifests = [release.manifest for release in _import(args).releases]
+    found = _import(args).releases
+    compared = _existing(args, found)
+    manifests = []
+    for release in found:
+        name = release.manifest["metadata"]["name"]
+        state = compared.get(name)
+        if state is not None and state.state == "conflict":
+            _tell(f"conflict: {state.note}")
+            continue
+        if state is not None and state.state == "recorded" and state.existing != name:
+            _tell(f"note: {name} is already recorded as ConfigRelease {state.existing}: left out")
+            continue
+        manifests.append(release.manifest)
     if args.output == "json":
         print(json.dumps(manifests, indent=2))
     elif manifests:
@@ -264,7 +293,8 @@ def _cmd_release_import(args: argparse.Namespace) -> int:
 def _cmd_release_history(args: argparse.Namespace) -> int:
     from hotfix_operator.presenting import describe_history
 
-    print(describe_history(_import(args).releases, colour=_colour(args)), end="")
+    found = _import(args).releases
+    print(describe_history(found, _existing(args, found), colour=_colour(args)), end="")
     return 0
 
 
@@ -470,6 +500,16 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--prd-branch", default="prd")
         sub.add_argument("--nop-branch", default="nop")
+        sub.add_argument(
+            "--cluster",
+            action="store_true",
+            help=(
+                "compare with the ConfigReleases of --namespace in the cluster your "
+                "kubeconfig names: those recorded with the same revisions are marked (and "
+                "left out of an import under another name), a conflict is reported, never "
+                "overwritten"
+            ),
+        )
 
     imported = release_commands.add_parser(
         "import",
@@ -481,7 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--image-repository the app must run a single container.",
     )
     walk(imported)
-    imported.add_argument("--namespace", help="metadata.namespace to write")
+    imported.add_argument(
+        "--namespace", help="metadata.namespace to write (and, with --cluster, to compare)"
+    )
     imported.add_argument(
         "--output",
         "-o",
@@ -499,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
         "release before (prd renders compared).",
     )
     walk(history)
+    history.add_argument("--namespace", help="with --cluster: the namespace to compare with")
     history.add_argument(
         "--color",
         choices=["auto", "always", "never"],

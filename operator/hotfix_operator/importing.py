@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from hotfix_operator.api.releases import ConfigRelease
 from hotfix_operator.clock import rfc3339
 from hotfix_operator.config.git.mirrors import FolderChange
 from hotfix_operator.config.history import (
@@ -31,7 +32,7 @@ from hotfix_operator.config.planning import BRANCH_MAX_AGE, Planner
 from hotfix_operator.errors import InputError, PolicyViolation, RenderError
 from hotfix_operator.recording import release_manifest
 
-__all__ = ["Import", "ImportedRelease", "import_releases"]
+__all__ = ["Import", "ImportedRelease", "Recorded", "against_existing", "import_releases"]
 
 Objects = list[dict[str, Any]]
 
@@ -155,3 +156,48 @@ def import_releases(
         for (found, nop, how), name in zip(pinned, names, strict=True)
     ]
     return Import(releases=releases, notes=notes)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """How an imported release stands against the ConfigReleases that already exist."""
+
+    #: ``recorded`` (same revisions: applying it changes nothing), ``conflict`` (other
+    #: revisions: left as it is, never overwritten), or ``new``.
+    state: str
+    #: The existing ConfigRelease's name, and what it says, for people.
+    existing: str | None = None
+    note: str | None = None
+
+
+def against_existing(
+    releases: list[ImportedRelease], existing: list[ConfigRelease]
+) -> dict[str, Recorded]:
+    """Each imported release (by name) compared with the existing ConfigReleases of its
+    app and version: a pipeline's own record wins, a difference is reported."""
+    by_version = {(r.spec.app, r.spec.version): r for r in existing}
+    result = {}
+    for release in releases:
+        spec = release.manifest["spec"]
+        name = str(release.manifest["metadata"]["name"])
+        found = by_version.get((spec["app"], spec["version"]))
+        if found is None:
+            result[name] = Recorded("new")
+            continue
+        revisions = found.spec.revisions
+        same = revisions.prd == spec["revisions"]["prd"] and (
+            revisions.nop is None or revisions.nop == spec["revisions"]["nop"]
+        )
+        if same:
+            result[name] = Recorded("recorded", found.name)
+            continue
+        result[name] = Recorded(
+            "conflict",
+            found.name,
+            f"ConfigRelease {found.name} records {spec['app']} {spec['version']} with prd "
+            f"{revisions.prd[:12]}, nop {(revisions.nop or 'unset')[:12]}; the history says prd "
+            f"{spec['revisions']['prd'][:12]}, nop {spec['revisions']['nop'][:12]}: left as "
+            "it is (a recorded release is never overwritten); check which is right and "
+            "delete the wrong one",
+        )
+    return result

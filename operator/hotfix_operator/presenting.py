@@ -6,14 +6,14 @@ come from the config repository, and a control character in one must reach no te
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hotfix_operator.api.delta import ConfigDelta
 from hotfix_operator.clock import rfc3339
 from hotfix_operator.config.delta import config_delta
 from hotfix_operator.config.planning import Plan
-from hotfix_operator.importing import ImportedRelease
+from hotfix_operator.importing import ImportedRelease, Recorded
 from hotfix_operator.naming import UNASSIGNED_HASH, is_planned_namespace
 from hotfix_operator.printable import printable
 
@@ -140,30 +140,48 @@ def describe_delta(
     return "\n".join(lines) + "\n"
 
 
-def describe_history(releases: Sequence[ImportedRelease], *, colour: bool = False) -> str:
-    """The releases found in prd's history, oldest first, with what changed in between."""
+def describe_history(
+    releases: Sequence[ImportedRelease],
+    recorded: Mapping[str, Recorded] | None = None,
+    *,
+    colour: bool = False,
+) -> str:
+    """The releases found in prd's history, oldest first, with what changed in between;
+    with ``recorded`` (``--cluster``) also whether the cluster has each as a ConfigRelease."""
     paint = _Paint(colour)
     if not releases:
         return ""
-    rows: list[tuple[str, ...]] = [
-        ("VERSION", "PRD COMMIT", "RELEASED AT", "NOP COMMIT", "FOUND BY", "CHANGED SINCE")
-    ]
+    header: tuple[str, ...] = (
+        "VERSION", "PRD COMMIT", "RELEASED AT", "NOP COMMIT", "FOUND BY", "CHANGED SINCE"
+    )  # fmt: skip
+    if recorded is not None and recorded:
+        header = (*header[:5], "IN CLUSTER", header[5])
+    rows: list[tuple[str, ...]] = [header]
     previous: ImportedRelease | None = None
     for release in releases:
         found = release.found
-        rows.append(
-            (
-                found.version,
-                found.commit[:12],
-                rfc3339(found.released_at),
-                release.nop_revision[:12],
-                release.how,
-                _changes(previous, release),
-            )
+        row: tuple[str, ...] = (
+            found.version,
+            found.commit[:12],
+            rfc3339(found.released_at),
+            release.nop_revision[:12],
+            release.how,
         )
+        if recorded:
+            state = recorded.get(str(release.manifest["metadata"]["name"]))
+            row = (*row, _in_cluster(state))
+        rows.append((*row, _changes(previous, release)))
         previous = release
-    header, *body = _table(rows, indent="")
-    return "\n".join([paint(header, "bold"), *body]) + "\n"
+    title, *body = _table(rows, indent="")
+    return "\n".join([paint(title, "bold"), *body]) + "\n"
+
+
+def _in_cluster(state: Recorded | None) -> str:
+    if state is None or state.state == "new":
+        return "-"
+    if state.state == "recorded":
+        return f"yes ({state.existing})"
+    return f"CONFLICT ({state.existing})"
 
 
 def _changes(previous: ImportedRelease | None, release: ImportedRelease) -> str:

@@ -33,13 +33,15 @@ from typing import Any, TextIO
 import kopf
 
 from hotfix_operator.api.group import GROUP
+from hotfix_operator.api.releases import ConfigRelease, parse_release
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.events import EventRecorder
 from hotfix_operator.cluster.namespaces import namespace_exists
 from hotfix_operator.cluster.policies import ungoverned_namespaces
+from hotfix_operator.cluster.resources import list_releases
 from hotfix_operator.cluster.snapshots import remove_legacy_snapshots
 from hotfix_operator.config.planning import Planner
-from hotfix_operator.errors import HotfixError, PolicyViolation, SettingsError
+from hotfix_operator.errors import HotfixError, InputError, PolicyViolation, SettingsError
 from hotfix_operator.handlers import register_handlers
 from hotfix_operator.printable import printable
 from hotfix_operator.reconciling import Operator
@@ -143,6 +145,19 @@ def upgrade(*, dry_run: bool = False) -> UpgradeReport:
             ) from exc
         removed = remove_legacy_snapshots(cluster, dry_run=dry_run)
         return UpgradeReport(removed, ungoverned)
+
+
+def recorded_releases(namespace: str) -> tuple[list[ConfigRelease], list[str]]:
+    """The ConfigReleases of ``namespace`` in the cluster the kubeconfig names (for
+    ``release import --cluster``), and what was wrong with those that do not parse."""
+    releases, invalid = [], []
+    with Cluster.from_environment() as cluster:
+        for body in list_releases(cluster, namespace):
+            try:
+                releases.append(parse_release(body))
+            except InputError as exc:
+                invalid.append(str(exc))
+    return releases, invalid
 
 
 def _check_operator_namespace(op: Operator) -> None:

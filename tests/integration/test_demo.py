@@ -51,6 +51,7 @@ def test_make_demo_tells_the_story_and_cleans_up() -> None:
     out = result.stdout
     for fact in (
         "ConfigRelease orders-1.4.0",
+        "(imported once; from now on the release pipeline records each release itself)",
         "HotfixPolicy orders: namespaces labelled team=orders may hotfix",
         "guardrails       Pod Security restricted, ResourceQuota policy-orders",
         "PARTNER_ENDPOINT=https://",  # the hotfix kept the endpoint nop dropped later

@@ -7,7 +7,10 @@ stop or kill it restart it before they end).
 from __future__ import annotations
 
 import base64
+import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -310,6 +314,59 @@ def test_imported_history_deploys_a_hotfix(
     config = kube.core.read_namespaced_config_map("orders-config", target)
     assert config.data["PARTNER_TIMEOUT"] == "5s"
     assert workload(kube, target) == {"app": HOTFIX_IMAGE, "envoy": ENVOY_IMAGE}
+
+
+def test_import_against_the_cluster_keeps_what_was_recorded_and_reports_a_conflict(
+    kube: Kube,
+    operator: OperatorProcess,
+    team: str,
+    repos: Path,
+    operator_env: dict[str, str],
+    cluster: Cluster,
+) -> None:
+    """Importing where a pipeline already recorded releases: the same revisions are a
+    no-op; other revisions are a conflict, reported on stderr and never printed to be
+    applied over the recorded release; release history marks what the cluster has."""
+    scenario = scenario_in(repos, long_history)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HOTFIX_")},
+        **cluster.env,
+        "HOTFIX_ALLOWED_REPOS": operator_env["HOTFIX_ALLOWED_REPOS"],
+        "HOTFIX_CACHE_DIR": str(Path(operator_env["HOTFIX_CACHE_DIR"]) / "import-cli"),
+    }
+    walk = ["--repo", scenario.url, "--path", "apps/orders", "--app", "orders"]
+    walk += ["--container", "app", "--namespace", team, "--cluster"]
+
+    def hotfixctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "hotfix_operator.cli", *args],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    first = hotfixctl("release", "import", *walk)
+    assert first.returncode == 0, first.stderr
+    imported = list(yaml.safe_load_all(first.stdout))
+    assert [r["spec"]["version"] for r in imported] == ["1.3.0", "1.4.0", "1.5.0"]
+    recorded = imported[1]  # the pipeline recorded 1.4.0 itself, as import would
+    kube.apply_cr(recorded)
+    wrong = {**imported[0], "spec": {**imported[0]["spec"]}}
+    wrong["spec"]["revisions"] = {"prd": scenario.commits["release-1.4.0"]}  # not 1.3.0's
+    kube.apply_cr(wrong)
+
+    again = hotfixctl("release", "import", *walk)
+    assert again.returncode == 0, again.stderr
+    printed = list(yaml.safe_load_all(again.stdout))
+    assert [r["metadata"]["name"] for r in printed] == ["orders-1.4.0", "orders-1.5.0"]
+    assert printed[0] == recorded  # applying it again changes nothing
+    assert "conflict: ConfigRelease orders-1.3.0 records orders 1.3.0" in again.stderr
+    assert "left as it is (a recorded release is never overwritten)" in again.stderr
+
+    history = hotfixctl("release", "history", *walk, "--color", "never")
+    assert history.returncode == 0, history.stderr
+    rows = {line.split()[0]: line for line in history.stdout.splitlines()[1:]}
+    assert "IN CLUSTER" in history.stdout.splitlines()[0]
+    assert "CONFLICT (orders-1.3.0)" in rows["1.3.0"]
+    assert "yes (orders-1.4.0)" in rows["1.4.0"]
 
 
 def test_cherry_pick_flow_with_timestamp_and_prd(
