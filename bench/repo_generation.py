@@ -4,6 +4,11 @@
 value changes per commit); every ``release_every`` commits ``nop`` is merged into ``prd``
 (a production release). Each app folder holds ``objects_per_app`` manifests in plain YAML.
 Committer dates advance one minute per commit, so Timestamp pinning has real work to do.
+
+With ``released_app``, every ``image_bump_every``-th change of that app's folder also
+moves the image tag of all its Deployments (``1.1.0``, ``1.2.0``, …): its history then
+holds releases for ``release import`` to find, recorded in ``GeneratedRepo.app_releases``.
+Without it the repository is exactly what it was before (bench_config measures that).
 """
 
 from __future__ import annotations
@@ -24,18 +29,28 @@ class Release:
     released_at: datetime
 
 
+@dataclass(frozen=True)
+class AppRelease:
+    """A version of ``released_app`` reaching prd: the first prd-history commit running it."""
+
+    version: str
+    prd: str
+
+
 @dataclass
 class GeneratedRepo:
     path: Path
     apps: list[str]
     releases: list[Release] = field(default_factory=list)
+    #: The releases of ``released_app`` on prd, oldest first (``1.0.0`` at the initial commit).
+    app_releases: list[AppRelease] = field(default_factory=list)
 
     @property
     def url(self) -> str:
         return self.path.as_uri()
 
 
-def app_manifests(app: str, generation: int, objects: int) -> dict[str, str]:
+def app_manifests(app: str, generation: int, objects: int, *, tag: str = "1.0.0") -> dict[str, str]:
     """``objects`` manifests for one app: a ConfigMap that changes, Deployments, Services."""
     files = {
         "configmap.yaml": (
@@ -51,7 +66,7 @@ def app_manifests(app: str, generation: int, objects: int) -> dict[str, str]:
                 f"spec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: {app}-{i}}}\n"
                 f"  template:\n    metadata:\n      labels: {{app: {app}-{i}}}\n    spec:\n"
                 f"      containers:\n      - name: app\n"
-                f"        image: registry.example.com/{app}:1.0.0\n"
+                f"        image: registry.example.com/{app}:{tag}\n"
                 f"        envFrom: [{{configMapRef: {{name: {app}-config}}}}]\n"
             )
         else:
@@ -95,6 +110,8 @@ def generate(
     apps: int = 200,
     objects_per_app: int = 20,
     release_every: int = 100,
+    released_app: str | None = None,
+    image_bump_every: int = 5,
 ) -> GeneratedRepo:
     names = [f"app-{i:03d}" for i in range(apps)]
     subprocess.run(["git", "init", "--quiet", "--initial-branch=nop", str(path)], check=True)
@@ -117,22 +134,38 @@ def generate(
     nop_mark, prd_mark = mark, None
     release_points: list[tuple[int, int, datetime]] = []  # (prd mark, nop mark, time)
     pending: dict[str, str] = {}  # nop changes not yet promoted: the merge carries them
+    app_release_marks: list[tuple[str, int]] = [("1.0.0", 1)] if released_app else []
+    touches, bumps, unreleased_tag = 0, 0, None
     for n in range(1, commits):
         app = names[n % apps]
         when = START + timedelta(minutes=n)
         mark += 1
-        configmap = app_manifests(app, n, 1)["configmap.yaml"]
+        changed = {f"apps/{app}/configmap.yaml": app_manifests(app, n, 1)["configmap.yaml"]}
+        message = f"{app}: generation {n}"
+        if app == released_app:
+            touches += 1
+            # Only once prd exists: before, nop's commits are prd's first-parent history.
+            if touches % image_bump_every == 0 and n > release_every:
+                bumps += 1
+                unreleased_tag = f"1.{bumps}.0"
+                manifests = app_manifests(app, n, objects_per_app, tag=unreleased_tag)
+                changed.update(
+                    (f"apps/{app}/{file}", content)
+                    for file, content in manifests.items()
+                    if file.startswith("deployment-")
+                )
+                message += f", image {unreleased_tag}"
         _commit(
             stream,
             branch="nop",
             mark=mark,
             when=when,
-            message=f"{app}: generation {n}",
+            message=message,
             parents=[f":{nop_mark}"],
-            files={f"apps/{app}/configmap.yaml": configmap},
+            files=changed,
         )
         nop_mark = mark
-        pending[f"apps/{app}/configmap.yaml"] = configmap
+        pending.update(changed)
         if n % release_every == 0:
             mark += 1
             # A --no-ff merge of nop into prd: prd's tree plus nop's pending changes
@@ -150,6 +183,9 @@ def generate(
             pending = {}
             prd_mark = mark
             release_points.append((prd_mark, nop_mark, when + timedelta(seconds=30)))
+            if unreleased_tag is not None:
+                app_release_marks.append((unreleased_tag, prd_mark))
+                unreleased_tag = None
     stream.append(b"done\n")
     marks_file = path / ".git" / "bench-marks"
     subprocess.run(
@@ -169,5 +205,6 @@ def generate(
     repo = GeneratedRepo(path=path, apps=names)
     for number, (prd, nop, when) in enumerate(release_points, start=1):
         repo.releases.append(Release(number, marks[f":{prd}"], marks[f":{nop}"], when))
+    repo.app_releases = [AppRelease(tag, marks[f":{at}"]) for tag, at in app_release_marks]
     subprocess.run(["git", "-C", str(path), "checkout", "--quiet", "nop"], check=True)
     return repo
