@@ -34,6 +34,20 @@ def test_the_config_benchmark_measures_every_line_against_its_baseline() -> None
         assert row is not None and row.rstrip().endswith("x"), out
 
 
+def test_the_import_benchmark_finds_the_generated_releases_cold_warm_and_in_the_baseline() -> None:
+    out = bench(
+        "bench.bench_import", "--commits", "400", "--apps", "5", "--runs", "2",
+        "--cold-runs", "1", "--baseline-runs", "1",
+    )  # fmt: skip
+    for line in ("release import, cold", "release import, warm"):
+        row = next((r for r in out.splitlines() if r.startswith(line)), None)
+        assert row is not None and row.rstrip().endswith("x"), out
+    assert "aim (issue 13): warm import ≤ 2 s: " in out, out
+    # 1.0.0 at the initial commit, then the last tag of each window that reached prd.
+    found = "releases of app-000: generated 3, cold 3, warm 3, baseline 3; same versions and prd"
+    assert found in out and out.rstrip().endswith("commits: yes"), out
+
+
 @pytest.mark.cluster
 def test_the_apply_benchmark_runs_on_the_local_control_plane() -> None:
     out = bench("bench.bench_apply", "--objects", "3", "--runs", "1")
