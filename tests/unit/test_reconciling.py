@@ -755,6 +755,104 @@ def test_between_drift_passes_only_readiness_is_looked_at(world: World) -> None:
     assert world.events.reasons().count("Ready") == 1
 
 
+def _kubelet_reports(world: World, namespace: str, waiting: dict[str, Any], **extra: Any) -> None:
+    """Play the Deployment controller and a kubelet: one pod of orders, its container
+    waiting as ``waiting`` says; ``extra`` goes into the Deployment's status."""
+    deployment = world.cluster.get("Deployment", "orders", namespace)
+    assert deployment is not None
+    deployment["status"] = {
+        "observedGeneration": deployment["metadata"]["generation"],
+        "replicas": 1,
+        "updatedReplicas": 1,
+        "conditions": [{"type": "Available", "status": "False"}],
+        **extra,
+    }
+    world.cluster.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "orders-5c8d-abcde",
+                "namespace": namespace,
+                "labels": {"app": "orders"},
+            },
+            "status": {
+                "phase": "Pending",
+                "containerStatuses": [
+                    {
+                        "name": "app",
+                        "image": HOTFIX_IMAGE,
+                        "ready": False,
+                        "restartCount": 2,
+                        "state": {"waiting": waiting},
+                        "lastState": {"terminated": {"exitCode": 137}},
+                    }
+                ],
+            },
+        }
+    )
+
+
+def test_not_ready_names_the_failing_pod_once_per_reason_and_stalls_at_the_deadline(
+    world: World,
+) -> None:
+    world.release()
+    target = str(deploy(world).namespace)
+    _kubelet_reports(world, target, {"reason": "ErrImagePull", "message": "not found"})
+
+    def check() -> None:
+        check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+
+    check()
+    _kubelet_reports(world, target, {"reason": "ImagePullBackOff", "message": "back-off"})
+    check()
+    check()
+
+    status = world.status()
+    ready = next(c for c in status.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("False", "ImagePullFailed")
+    assert f"ImagePullBackOff of image {HOTFIX_IMAGE}" in ready.message
+    assert "pulled as the cluster pulls it" in ready.message  # status.images: AsIs
+    assert status.phase is Phase.DEPLOYING
+    assert world.conditions()["Reconciling"] == ("True", "Progressing")
+    assert world.events.reasons("Warning") == ["ImagePullFailed"]
+
+    _kubelet_reports(world, target, {"reason": "CrashLoopBackOff"})
+    check()
+    check()
+    assert world.events.reasons("Warning") == ["ImagePullFailed", "CrashLoopBackOff"]
+    assert "restarted 2 times, last exit code 137" in world.events.posted[-1][2]
+
+    deadline = {
+        "type": "Progressing",
+        "status": "False",
+        "reason": "ProgressDeadlineExceeded",
+        "message": 'ReplicaSet "orders-5c8d" has timed out progressing.',
+    }
+    _kubelet_reports(
+        world,
+        target,
+        {"reason": "CrashLoopBackOff"},
+        conditions=[{"type": "Available", "status": "False"}, deadline],
+    )
+    check()
+    check()
+
+    assert world.status().phase is Phase.DEPLOYING
+    conditions = world.conditions()
+    assert conditions["Stalled"] == ("True", "ProgressDeadlineExceeded")
+    assert conditions["Ready"] == ("False", "CrashLoopBackOff")
+    assert "Reconciling" not in conditions
+    stalled = next(c for c in world.status().conditions if c.type == "Stalled")
+    assert "progress deadline exceeded" in stalled.message and "CrashLoopBackOff" in stalled.message
+    assert world.events.reasons("Warning").count("ProgressDeadlineExceeded") == 1
+
+    world.cluster.mark_available(target)
+    check()
+    assert world.status().phase is Phase.READY
+    assert "Stalled" not in world.conditions()
+
+
 def test_a_periodic_pass_skips_a_hotfix_whose_spec_is_ahead(world: World) -> None:
     """Bug: a timer with the old spec re-applied the old image right after an update."""
     world.release()

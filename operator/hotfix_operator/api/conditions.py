@@ -80,6 +80,13 @@ class Reason(StrEnum):
     RESOLVING = "Resolving"
     APPLYING = "Applying"
     PROGRESSING = "Progressing"
+    # a workload not available: its first failing pod (cluster/readiness.py)
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
+    UNSCHEDULABLE = "Unschedulable"
+    CONTAINER_FAILED = "ContainerFailed"
+    READINESS_PROBE_FAILED = "ReadinessProbeFailed"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     # success
     RESOLVED = "Resolved"
     APPLIED = "Applied"

@@ -95,7 +95,7 @@ def check_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
             _retry_when_resolvable(run)
             return
         conditions = run.status.conditions
-        if is_true(conditions, ConditionType.STALLED):
+        if is_true(conditions, ConditionType.STALLED) and not _stalled_by_rollout(run):
             if _stalled_by_policy(run) and _permitted_now(run):
                 run.report.logger.info("a HotfixPolicy permits it now")
                 _run_steps(run, pinned())
@@ -259,6 +259,14 @@ def _revoke_image_puller(op: Operator, owner: Owner, target: str) -> None:
         hotfix_namespace=target,
         labels=ownership_labels(owner.namespace, owner.name),
     )
+
+
+def _stalled_by_rollout(run: Run) -> bool:
+    """Stalled by a Deployment past its progress deadline: its pods may still recover
+    (an image pushed late is pulled on the kubelet's next try), so readiness and drift
+    correction go on."""
+    stalled = find_condition(run.status.conditions, ConditionType.STALLED)
+    return stalled is not None and stalled.reason == Reason.PROGRESS_DEADLINE_EXCEEDED
 
 
 def _stalled_by_policy(run: Run) -> bool:

@@ -51,7 +51,7 @@ from hotfix_operator.cluster.deployer import deployer_of, ensure_deployer
 from hotfix_operator.cluster.guardrails import apply_template, copy_guardrails, pod_security_labels
 from hotfix_operator.cluster.images import sync_image_puller, sync_pull_secret, team_pull_secret
 from hotfix_operator.cluster.namespaces import Owner, ensure_namespace
-from hotfix_operator.cluster.readiness import workloads_ready
+from hotfix_operator.cluster.readiness import workload_readiness
 from hotfix_operator.cluster.resources import get_release, list_releases
 from hotfix_operator.cluster.snapshots import load_snapshot
 from hotfix_operator.config.grants import Grant, refuse_too_long_ttl
@@ -510,18 +510,31 @@ def _merge_inventory(
 
 
 def _readiness(run: Run) -> None:
-    """Ready once every workload is available; Reconciling while they start."""
+    """Ready once every workload is available; Reconciling while they start. A workload
+    that is not available names its first failing pod (Ready's reason and message, one
+    Warning Event per distinct reason); phase stays Deploying, and once a Deployment's
+    progress deadline passed the hotfix is Stalled with that message."""
     report = run.report
-    ready, message = workloads_ready(run.deployer, run.target)
-    flipped = report.condition(
-        ConditionType.READY, ready, Reason.AVAILABLE if ready else Reason.PROGRESSING, message
-    )
+    images = {i.image: i.message for i in run.status.images or []}
+    readiness = workload_readiness(run.deployer, run.target, images=images)
+    ready, message = readiness.ready, readiness.message
+    was = _reason(report, ConditionType.READY)
+    reason = Reason.AVAILABLE if ready else readiness.reason or Reason.PROGRESSING
+    flipped = report.condition(ConditionType.READY, ready, reason, message)
     if ready:
         report.settled()
         report.update(phase=Phase.READY)
+    elif readiness.stalled:
+        if not is_true(report.conditions, ConditionType.STALLED):
+            report.event(Reason.PROGRESS_DEADLINE_EXCEEDED, message, warning=True)
+        report.condition(ConditionType.STALLED, True, Reason.PROGRESS_DEADLINE_EXCEEDED, message)
+        report.clear(ConditionType.RECONCILING)
+        report.update(phase=Phase.DEPLOYING)
     else:
         report.progressing(Reason.PROGRESSING, message)
         report.update(phase=Phase.DEPLOYING)
+    if readiness.reason is not None and reason != was:
+        report.event(readiness.reason, message, warning=True)
     if ready and flipped:
         report.event(Reason.READY, f"namespace {run.target} is ready: {message}")
         report.logger.info("ready: %s", message)
