@@ -684,6 +684,58 @@ def test_server_rejection_is_never_ready(
     stays(not_ready, 4, "the partially applied hotfix stays Failed, never Ready")
 
 
+def test_not_ready_names_the_pod_that_cannot_pull_its_image(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """The most common failure: a hotfix image never pushed. There is no kubelet, so its
+    pod status is written the way a kubelet writes it after a failed pull."""
+    _, target = deployed(kube, operator, team, repos, operator_env)
+    pods = wait_for(
+        lambda: kube.core.list_namespaced_pod(target).items, 30, f"a pod created in {target}"
+    )
+    pod = pods[0]
+    image = pod.spec.containers[0].image
+    assert image == HOTFIX_IMAGE
+    kube.core.patch_namespaced_pod_status(
+        pod.metadata.name,
+        target,
+        {
+            "status": {
+                "phase": "Pending",
+                "containerStatuses": [
+                    {
+                        "name": pod.spec.containers[0].name,
+                        "image": image,
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 0,
+                        "started": False,
+                        "state": {
+                            "waiting": {
+                                "reason": "ImagePullBackOff",
+                                "message": f'Back-off pulling image "{image}"',
+                            }
+                        },
+                    }
+                ],
+            }
+        },
+    )
+
+    def ready_says_why() -> dict[str, Any] | None:
+        status = kube.hotfix(team, "orders-hotfix").get("status") or {}
+        ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+        return ready if ready.get("reason") == "ImagePullFailed" else None
+
+    ready = wait_for(ready_says_why, 30, "Ready names the image pull failure")
+    assert ready["status"] == "False"
+    assert f"pod {pod.metadata.name}" in ready["message"]
+    assert f"ImagePullBackOff of image {HOTFIX_IMAGE}" in ready["message"]
+    assert "pulled as the cluster pulls it" in ready["message"]  # status.images: AsIs
+    assert kube.hotfix(team, "orders-hotfix")["status"]["phase"] == "Deploying"
+    assert_warning_event(kube, team, "ImagePullFailed")
+
+
 # --- tenancy: a hotfix namespace belongs to one HotfixDeployment -------------------------
 
 
