@@ -2,7 +2,9 @@
 
 Errors: exit code 1, nothing on stdout, one line on stderr that says what was wrong and
 what to do, its control characters escaped (``printable``). Usage errors: exit code 2
-(argparse).
+(argparse). ``diff`` answers with its exit code as diff(1), ``git diff --exit-code``
+and ``flux diff`` do — 0 no difference, 1 differences — so its errors exit 2 (the same
+one stderr line), like its usage errors.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from hotfix_operator.errors import HotfixError, InputError
 from hotfix_operator.printable import printable
 
 __all__ = ["main"]
+
+#: ``diff``: differences found (an answer, not an error).
+DIFFERENCES = 1
+#: ``diff``: an error, told apart from differences.
+DIFF_ERROR = 2
 
 _EPILOG = """\
 examples:
@@ -176,6 +183,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
+    """Exit 0: no difference, 1: differences, 2: an error (as ``diff`` and ``flux diff``)."""
+    from hotfix_operator.config.delta import config_delta, field_changes
     from hotfix_operator.config.planning import select_release
     from hotfix_operator.presenting import describe_delta
 
@@ -187,7 +196,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     planner = _planner()
     pin = planner.pin(release, args.environment)
     pinned = planner.source(pin).render().objects
-    delta = planner.head_delta(pin, release, pinned)
+    head, head_objects = planner.head_render(pin, release)
+    delta = config_delta(pinned, head_objects, head_revision=head)
     if args.output == "json":
         print(json.dumps(delta.model_dump(mode="json", by_alias=True), indent=2))
     else:
@@ -198,11 +208,12 @@ def _cmd_diff(args: argparse.Namespace) -> int:
                 environment=args.environment,
                 revision=pin.revision,
                 resolution=str(pin.resolution),
+                changes=field_changes(pinned, head_objects),
                 colour=_colour(args),
             ),
             end="",
         )
-    return 0
+    return 0 if delta.empty and not delta.keys else DIFFERENCES
 
 
 def _cmd_release_record(args: argparse.Namespace) -> int:
@@ -431,7 +442,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.set_defaults(handler=_cmd_plan)
 
-    diff = command("diff", "compare a release's pinned config with today's branch head")
+    diff = command(
+        "diff",
+        "compare a release's pinned config with today's branch head",
+        epilog=(
+            "shows ConfigMap values and, for other objects, each changed field as "
+            "path: pinned → today (Secret values masked as ***).\n"
+            "exit status: 0 no difference, 1 differences, 2 an error (one line on stderr)"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     diff.add_argument("--release", required=True, metavar="FILE", help="ConfigRelease YAML")
     diff.add_argument("--app", help="app to compare when FILE holds several apps")
     diff.add_argument(
@@ -447,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="which branch's history to compare (default: nop)",
     )
     diff.add_argument("--output", "-o", choices=["text", "json"], default="text")
-    diff.set_defaults(handler=_cmd_diff)
+    diff.set_defaults(handler=_cmd_diff, error_exit=DIFF_ERROR)
 
     release = commands.add_parser("release", help="work with ConfigReleases")
     release_commands = release.add_subparsers(
@@ -597,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except HotfixError as exc:
         _tell(f"error: {exc}")
-        return 1
+        return int(getattr(args, "error_exit", 1))
     except KeyboardInterrupt:
         _tell("interrupted")
         return 130

@@ -11,7 +11,7 @@ from typing import Any
 
 from hotfix_operator.api.delta import ConfigDelta
 from hotfix_operator.clock import rfc3339
-from hotfix_operator.config.delta import config_delta
+from hotfix_operator.config.delta import FieldChange, config_delta
 from hotfix_operator.config.planning import Plan
 from hotfix_operator.importing import ImportedRelease, Recorded
 from hotfix_operator.naming import UNASSIGNED_HASH, is_planned_namespace
@@ -41,7 +41,12 @@ def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ") -> list[str]:
     ]
 
 
-def _delta_lines(delta: ConfigDelta, paint: _Paint, branch: str) -> list[str]:
+def _delta_lines(
+    delta: ConfigDelta,
+    paint: _Paint,
+    branch: str,
+    changes: Mapping[str, Sequence[FieldChange]] | None = None,
+) -> list[str]:
     lines = [
         paint(
             f"Today's {branch} head ({delta.head_revision[:12]}) compared with the pinned config:",
@@ -57,6 +62,9 @@ def _delta_lines(delta: ConfigDelta, paint: _Paint, branch: str) -> list[str]:
     by_object = {k.object: k for k in delta.keys}
     for name in delta.objects_changed:
         lines.append(paint(f"  ~ {name}", "yellow"))
+        if changes is not None and name in changes:
+            lines += [_change_line(change, paint) for change in changes[name]]
+            continue
         keys = by_object.get(name)
         if keys is None:
             continue
@@ -68,6 +76,19 @@ def _delta_lines(delta: ConfigDelta, paint: _Paint, branch: str) -> list[str]:
         ]
         lines += [paint(f"      ~ {k}  (value changed later)", "yellow") for k in keys.changed]
     return lines
+
+
+def _change_line(change: FieldChange, paint: _Paint) -> str:
+    """One field, pinned → today: ``~ LOG_LEVEL: "info" → "debug"``."""
+    if change.new is None:
+        return paint(
+            f"      - {change.path}: {change.old}  (removed later; the hotfix keeps it)", "red"
+        )
+    if change.old is None:
+        return paint(
+            f"      + {change.path}: {change.new}  (added later; the hotfix lacks it)", "green"
+        )
+    return paint(f"      ~ {change.path}: {change.old} → {change.new}", "yellow")
 
 
 def _identity(obj: dict[str, Any]) -> tuple[str, str]:
@@ -123,8 +144,11 @@ def describe_delta(
     environment: str,
     revision: str,
     resolution: str,
+    changes: Mapping[str, Sequence[FieldChange]] | None = None,
     colour: bool = False,
 ) -> str:
+    """The delta for people; with ``changes`` (``field_changes``) every changed field,
+    pinned → today, Secret values masked."""
     paint = _Paint(colour)
     lines = [
         paint(f"{release.name}: {release.spec.app} {release.spec.version}", "bold"),
@@ -135,7 +159,7 @@ def describe_delta(
             ]
         ),
         "",
-        *_delta_lines(delta, paint, environment),
+        *_delta_lines(delta, paint, environment, changes),
     ]
     return "\n".join(lines) + "\n"
 

@@ -200,8 +200,44 @@ def test_plan_for_people_and_diff(merged: Scenario, tmp_path: Path) -> None:
     )
     assert "\033[" not in text.stdout  # no colour codes when piped
     diff = hotfixctl(merged, cache, "diff", "--release", release_file)
-    assert diff.returncode == 0, diff.stderr
+    assert diff.returncode == 1, diff.stderr  # differences, as diff(1) and flux diff say
     assert "PARTNER_ENDPOINT" in diff.stdout and "removed later" in diff.stdout
+
+
+def test_diff_shows_values_and_fields_and_answers_with_its_exit_code(
+    merged: Scenario, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    release_file = write_yaml(tmp_path / "release.yaml", record(merged, cache))
+
+    differs = hotfixctl(merged, cache, "diff", "--release", release_file)
+
+    assert differs.returncode == 1, differs.stderr
+    assert differs.stderr == ""
+    lines = differs.stdout.splitlines()
+    assert any(
+        line.strip().startswith('- PARTNER_ENDPOINT: "https://') and "the hotfix keeps it" in line
+        for line in lines
+    ), differs.stdout
+    assert any(
+        line.strip().startswith("~ spec.template.spec.containers[app].image: ") and "→" in line
+        for line in lines
+    ), differs.stdout
+
+    machine = hotfixctl(merged, cache, "diff", "--release", release_file, "-o", "json")
+    assert machine.returncode == 1, machine.stderr
+    delta = json.loads(machine.stdout)
+    assert "ConfigMap/orders-config" in delta["objectsChanged"]
+
+    same = hotfixctl(merged, cache, "diff", "--release", release_file, "--environment", "prd")
+    assert same.returncode == 0, same.stderr
+    assert "no difference" in same.stdout
+
+    failed = hotfixctl(merged, cache, "diff", "--release", str(tmp_path / "missing.yaml"))
+    assert failed.returncode == 2, (failed.stdout, failed.stderr)
+    assert failed.stdout == ""
+    assert len(failed.stderr.strip().splitlines()) == 1
+    assert "cannot read --release file" in failed.stderr
 
 
 def test_prd_environment_uses_the_production_commit(merged: Scenario, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from hotfix_operator.api.delta import KeyDelta
-from hotfix_operator.config.delta import config_delta
+from hotfix_operator.config.delta import MASKED, FieldChange, config_delta, field_changes
 
 HEAD = "c0ffee" + "0" * 34
 
@@ -150,3 +150,72 @@ def test_a_changed_config_map_without_key_changes_has_no_key_entry() -> None:
     assert delta.objects_changed == ["ConfigMap/orders-config"]
     assert delta.keys == []
     assert json.loads(delta.model_dump_json(by_alias=True))["keys"] == []
+
+
+# --- field by field, for people (hotfixctl diff) -----------------------------------------
+
+
+def test_config_map_values_are_shown_pinned_to_today() -> None:
+    pinned = [config_map("orders-config", LOG_LEVEL="info", PARTNER_ENDPOINT="https://p")]
+    head = [config_map("orders-config", LOG_LEVEL="debug", PRICING_URL="http://pricing")]
+
+    assert field_changes(pinned, head) == {
+        "ConfigMap/orders-config": [
+            FieldChange("LOG_LEVEL", '"info"', '"debug"'),
+            FieldChange("PARTNER_ENDPOINT", '"https://p"', None),
+            FieldChange("PRICING_URL", None, '"http://pricing"'),
+        ]
+    }
+
+
+def test_secret_values_are_always_masked() -> None:
+    pinned = [secret("db", data={"password": b64("old-s3cret"), "user": b64("orders")})]
+    head = [secret("db", stringData={"password": "new-s3cret", "token": "t0ken"})]
+
+    changes = field_changes(pinned, head)["Secret/db"]
+
+    assert changes == [
+        FieldChange("password", MASKED, MASKED),
+        FieldChange("token", None, MASKED),
+        FieldChange("user", MASKED, None),
+    ]
+    assert "s3cret" not in repr(changes) and "t0ken" not in repr(changes)
+
+
+def test_other_objects_show_field_paths_with_list_items_by_name() -> None:
+    old = deployment("registry.example.com/orders:1.4.0")
+    old["metadata"]["labels"] = {"app": "orders"}
+    new = copy.deepcopy(old)
+    container = new["spec"]["template"]["spec"]["containers"][0]
+    container["image"] = "registry.example.com/orders:1.5.0"
+    container["env"] = [{"name": "LOG_LEVEL", "value": "debug"}]
+    new["spec"]["replicas"] = 2
+    new["metadata"]["labels"]["app.kubernetes.io/name"] = "orders"
+
+    assert field_changes([old], [new]) == {
+        "Deployment/orders": [
+            FieldChange('metadata.labels["app.kubernetes.io/name"]', None, '"orders"'),
+            FieldChange("spec.replicas", None, "2"),
+            FieldChange(
+                "spec.template.spec.containers[app].env",
+                None,
+                '[{"name": "LOG_LEVEL", "value": "debug"}]',
+            ),
+            FieldChange(
+                "spec.template.spec.containers[app].image",
+                '"registry.example.com/orders:1.4.0"',
+                '"registry.example.com/orders:1.5.0"',
+            ),
+        ]
+    }
+
+
+def test_unchanged_objects_and_long_values() -> None:
+    same = config_map("same", A="1")
+    long_old, long_new = config_map("big", X="a" * 500), config_map("big", X="b" * 500)
+
+    changes = field_changes([same, long_old], [same, long_new])
+
+    assert list(changes) == ["ConfigMap/big"]
+    (change,) = changes["ConfigMap/big"]
+    assert change.old is not None and len(change.old) == 120 and change.old.endswith("…")

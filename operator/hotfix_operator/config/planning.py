@@ -223,6 +223,11 @@ class Planner:
 
     def head_delta(self, pin: Pin, release: ConfigRelease, pinned: Objects) -> ConfigDelta:
         """Pinned config against today's head of the same branch."""
+        head, head_objects = self.head_render(pin, release)
+        return config_delta(pinned, head_objects, head_revision=head)
+
+    def head_render(self, pin: Pin, release: ConfigRelease) -> tuple[str, Objects]:
+        """Today's head of the pin's branch: its commit and its rendered objects."""
         branches = release.spec.source.branches
         branch = branches.nop if pin.environment is Environment.NOP else branches.prd
         with self.mirrors.using(pin.repo_url) as mirror:
@@ -232,7 +237,7 @@ class Planner:
         except PolicyViolation as exc:
             # Today's head may break a rule the pinned config keeps: still show a delta.
             raise PolicyViolation(f"today's {branch} head {head[:12]}: {exc}") from exc
-        return config_delta(pinned, head_objects, head_revision=head)
+        return head, head_objects
 
     def plan_from_git(
         self,
