@@ -493,8 +493,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     record.add_argument("--nop-branch", default="nop")
     record.add_argument("--prd-branch", default="prd")
-    record.add_argument("--prd-revision", help="prd commit to record (default: the prd head)")
-    record.add_argument("--nop-revision", help="nop commit tested for this release")
+    record.add_argument(
+        "--prd-revision",
+        help="prd commit to record, a full SHA or a unique abbreviation (default: the prd head)",
+    )
+    record.add_argument(
+        "--nop-revision",
+        help="nop commit tested for this release, a full SHA or a unique abbreviation",
+    )
     record.add_argument("--name", help="resource name (default: <app>-<version>)")
     record.add_argument("--namespace", help="metadata.namespace to write")
     record.set_defaults(handler=_cmd_release_record)

@@ -41,18 +41,24 @@ def record_release(
     commit promoted with this release) so later resolutions need no git history;
     Recorded records the given nop revision or today's nop head; MergeBase and
     Timestamp record nothing for nop but are checked now, so a pipeline learns at
-    release time — not during an outage — that they cannot resolve.
+    release time — not during an outage — that they cannot resolve. A revision given
+    may be a unique abbreviation: the full SHA is recorded.
     """
     with planner.mirrors.using(repo_url) as mirror:  # one hold: no eviction between
-        prd = prd_revision or mirror.branch_head(prd_branch)
+        prd = (
+            mirror.expand_commit(prd_revision, what="--prd-revision")
+            if prd_revision
+            else mirror.branch_head(prd_branch)
+        )
         mirror.ensure_commit(prd)
         if mirror.tree_sha(prd, path) is None:
             raise PolicyViolation(
                 f"folder {path!r} does not exist at {prd_branch} commit {prd[:12]} of "
                 f"{repo_url}: check --path"
             )
-        nop: str | None = nop_revision
-        if nop is not None:
+        nop: str | None = None
+        if nop_revision:
+            nop = mirror.expand_commit(nop_revision, what="--nop-revision")
             mirror.ensure_commit(nop)
         nop_head = mirror.branch_head(nop_branch)
         if pinning in ("Auto", "MergeBase") and nop is None:

@@ -159,6 +159,55 @@ def test_record_pins_the_promoted_nop_commit(merged: Scenario, tmp_path: Path) -
     }
 
 
+def test_record_expands_a_unique_short_sha(merged: Scenario, tmp_path: Path) -> None:
+    prd, nop = merged.repo.head("prd"), merged.nop_revision
+
+    manifest = record(
+        merged, tmp_path / "cache", "--prd-revision", prd[:7], "--nop-revision", nop[:9].upper()
+    )
+
+    assert manifest["spec"]["revisions"] == {"prd": prd, "nop": nop}
+
+
+def _noise(scenario: Scenario, commits: int = 1500) -> list[str]:
+    """Many commits on a branch ``noise``, so that some share their first 4 hex digits."""
+    stream = []
+    for n in range(commits):
+        stream.append(
+            f"commit refs/heads/noise\ncommitter Bot <bot@example.com> {1700000000 + n} +0000\n"
+            f"data {len(str(n))}\n{n}\n" + (f"from {scenario.repo.head('nop')}\n" if n == 0 else "")
+        )
+    subprocess.run(
+        ["git", "fast-import", "--quiet"],
+        cwd=scenario.repo.path,
+        input="".join(stream),
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+    return scenario.repo.git("rev-list", "refs/heads/noise").split()
+
+
+def test_record_refuses_an_unknown_or_ambiguous_short_sha(merged: Scenario, tmp_path: Path) -> None:
+    known = set(_noise(merged)) | set(merged.repo.git("rev-list", "--all").split())
+    by_prefix: dict[str, list[str]] = {}
+    for sha in known:
+        by_prefix.setdefault(sha[:4], []).append(sha)
+    ambiguous = next(prefix for prefix, shas in sorted(by_prefix.items()) if len(shas) > 1)
+    unknown = next(p for p in (f"{n:07x}" for n in range(1 << 20)) if p[:4] not in by_prefix)
+
+    def refused(*extra: str) -> subprocess.CompletedProcess[str]:
+        return hotfixctl(
+            merged, tmp_path / "cache", "release", "record", "--app", "orders",
+            "--version", "1.4.0", "--image", ORDERS_IMAGE, "--repo", merged.url,
+            "--path", "apps/orders", *extra,
+        )  # fmt: skip
+
+    assert_refused(refused("--prd-revision", ambiguous), "--prd-revision", "is ambiguous", "more")
+    assert_refused(refused("--nop-revision", unknown), "--nop-revision", "no commit", unknown)
+    assert_refused(refused("--prd-revision", "main~1"), "is not a commit SHA")
+
+
 def test_plan_of_the_mission_story(merged: Scenario, tmp_path: Path) -> None:
     """The old version keeps its partner endpoint; the delta shows nop dropped it."""
     release = record(merged, tmp_path / "cache")

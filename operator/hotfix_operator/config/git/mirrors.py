@@ -64,6 +64,8 @@ from hotfix_operator.settings import Settings
 log = logging.getLogger(__name__)
 
 _FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+#: What git accepts as an abbreviated object name (at least 4 hex digits).
+_SHORT_SHA = re.compile(r"^[0-9a-f]{4,39}$")
 _HEADS_REFSPEC = "+refs/heads/*:refs/heads/*"
 #: Commits fetched by SHA are kept under this namespace so gc never drops them.
 _PINNED_REFS = "refs/hotfix/pinned/"
@@ -187,6 +189,37 @@ class Mirror:
             "Record the release again (hotfixctl release record) with a commit that exists, or "
             "use pinning MergeBase or Timestamp"
         )
+
+    def expand_commit(self, revision: str, *, what: str = "revision") -> str:
+        """The full SHA of a commit given by a unique abbreviation (a full SHA as it is),
+        fetching once when the mirror knows no commit of that prefix yet. Unknown or
+        ambiguous: one error naming ``what`` and the fix."""
+        short = revision.strip().lower()
+        if _FULL_SHA.match(short):
+            return short
+        if not _SHORT_SHA.match(short):
+            raise InputError(
+                f"{what} {revision!r} is not a commit SHA: give a full one, or a unique "
+                "abbreviation of at least 4 hex digits (git rev-parse <branch> prints it)"
+            )
+        with self._lock:
+            self._ensure_created()
+            found = self._commits_starting_with(short)
+            if not found:
+                self.fetch()
+                found = self._commits_starting_with(short)
+        if not found:
+            raise RevisionNotFound(
+                f"{what} {revision}: no commit of {self.shown} starts with it; check the SHA "
+                "(git rev-parse <short> in a clone gives the full one)"
+            )
+        if len(found) > 1:
+            shown = ", ".join(sha[: len(short) + 4] for sha in found[:5])
+            raise InputError(
+                f"{what} {revision} is ambiguous in {self.shown}: {len(found)} commits start "
+                f"with it ({shown}); give more digits"
+            )
+        return found[0]
 
     def fetch(self) -> None:
         """Fetch every branch (pruning deleted ones); one fetch at a time per mirror."""
@@ -393,6 +426,14 @@ class Mirror:
     def _contents(self, name: str, limit: int) -> tuple[str, str, bytes] | None:
         with self._reader_lock:
             return self._reader.contents(name, limit)
+
+    def _commits_starting_with(self, prefix: str) -> list[str]:
+        """Every commit whose SHA starts with ``prefix`` (other objects left out)."""
+        result = self._git("rev-parse", f"--disambiguate={prefix}", operation="rev-parse")
+        if result.returncode != 0:
+            return []
+        names = result.stdout.decode().split()
+        return sorted(sha for sha in names if _FULL_SHA.match(sha) and self._has_commit(sha))
 
     def _has_commit(self, sha: str) -> bool:
         if sha in self._known_commits:
