@@ -2,9 +2,10 @@
 
 Production runs orders 1.4.0. Since its release, nop has dropped the partner endpoint
 that 1.4.0 needs. The demo imports the releases prd's history holds (as a team adopting
-the operator does; a release pipeline then records each new one), runs the operator, deploys a hotfix of 1.4.0 and shows that it got the nop config of
-its time — endpoint included — then cleans up. Everything it starts, it stops, also
-when interrupted (Ctrl-C).
+the operator does; a release pipeline then records each new one), runs the operator,
+deploys a hotfix of 1.4.0 and shows that it got the nop config of its time — endpoint
+included — then cleans up. Everything it starts, it stops, also when interrupted
+(Ctrl-C).
 """
 
 from __future__ import annotations
