@@ -22,7 +22,7 @@ Patch = Callable[[dict[str, Any]], None]
 TRAP = "{trap}"
 
 
-def _nothing(_: dict[str, Any]) -> None:
+def nothing(_: dict[str, Any]) -> None:
     pass
 
 
@@ -36,8 +36,8 @@ class BadInput:
     #: files (and symlinks) committed on nop; the release then records that commit
     files: Mapping[str, str] = field(default_factory=dict)
     symlinks: Mapping[str, str] = field(default_factory=dict)
-    release: Patch = _nothing
-    hotfix: Patch = _nothing
+    release: Patch = nothing
+    hotfix: Patch = nothing
     #: settings that make this case bad (operator-wide, so CLI only)
     env: Mapping[str, str] = field(default_factory=dict)
 
@@ -57,7 +57,7 @@ class BadInput:
         )
 
 
-def _set(path: str, value: Any) -> Patch:
+def set_at(path: str, value: Any) -> Patch:
     def patch(body: dict[str, Any]) -> None:
         *parents, last = path.split(".")
         node = body
@@ -105,7 +105,7 @@ BAD_INPUTS = [
         "unknown-version",
         "UnknownVersion",
         ("9.9.9", "1.4.0"),
-        hotfix=_set("spec.baseVersion", "9.9.9"),
+        hotfix=set_at("spec.baseVersion", "9.9.9"),
     ),
     BadInput(
         "cluster-scoped",
@@ -252,37 +252,37 @@ BAD_INPUTS = [
         "no-container",
         "ContainerNotFound",
         ("app=", "envoy="),
-        release=_set("spec.image", "registry.example.com/payments:1.0.0"),
+        release=set_at("spec.image", "registry.example.com/payments:1.0.0"),
     ),
     BadInput(
         "missing-commit",
         "RevisionNotFound",
         ("0123456789ab",),
-        release=_set("spec.revisions.nop", "0123456789abcdef0123456789abcdef01234567"),
+        release=set_at("spec.revisions.nop", "0123456789abcdef0123456789abcdef01234567"),
     ),
     BadInput(
         "ext-transport",
         "RepositoryNotAllowed",
         ("spec.source.repoURL",),
-        release=_set("spec.source.repoURL", "ext::sh -c touch% /tmp/pwned"),
+        release=set_at("spec.source.repoURL", "ext::sh -c touch% /tmp/pwned"),
     ),
     BadInput(
         "upload-pack",
         "RepositoryNotAllowed",
         ("spec.source.repoURL",),
-        release=_set("spec.source.repoURL", "--upload-pack=touch /tmp/pwned"),
+        release=set_at("spec.source.repoURL", "--upload-pack=touch /tmp/pwned"),
     ),
     BadInput(
         "metadata-address",
         "RepositoryNotAllowed",
         ("169.254.169.254",),
-        release=_set("spec.source.repoURL", "http://169.254.169.254/latest/meta-data"),
+        release=set_at("spec.source.repoURL", "http://169.254.169.254/latest/meta-data"),
     ),
     BadInput(
         "unlisted-file-url",
         "RepositoryNotAllowed",
         ("file:///etc",),
-        release=_set("spec.source.repoURL", "file:///etc/"),
+        release=set_at("spec.source.repoURL", "file:///etc/"),
     ),
 ]
 

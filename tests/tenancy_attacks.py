@@ -12,14 +12,13 @@ the OwnershipConflict tests of tests/integration/test_operator.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from tests.bad_inputs import Patch, nothing, set_at
 from tests.gitrepos import Scenario
-
-Patch = Callable[[dict[str, Any]], None]
 
 #: The label that selects the attacker's namespace in its team's policy.
 TEAM_LABEL = "tenancy.tests.hotfix.gitops.dev/team"
@@ -38,21 +37,6 @@ VICTIM_FILES = {
 }
 
 
-def _nothing(_: dict[str, Any]) -> None:
-    pass
-
-
-def _set(path: str, value: Any) -> Patch:
-    def patch(body: dict[str, Any]) -> None:
-        *parents, last = path.split(".")
-        node = body
-        for key in parents:
-            node = node[key]
-        node[last] = value
-
-    return patch
-
-
 @dataclass(frozen=True)
 class Attack:
     id: str
@@ -63,8 +47,8 @@ class Attack:
     #: files committed on nop (the release records that commit; a hostile tenant then
     #: edits the recorded ConfigRelease by hand, as ``release`` does)
     files: Mapping[str, str] = field(default_factory=dict)
-    release: Patch = _nothing
-    hotfix: Patch = _nothing
+    release: Patch = nothing
+    hotfix: Patch = nothing
     #: changes to the attacker team's policy spec
     policy: Mapping[str, Any] = field(default_factory=dict)
     #: the attacker's namespace is one the policy does not select
@@ -105,7 +89,7 @@ ATTACKS = [
         "NotPermitted",
         ("path apps/payments", "grants that repository for paths apps/orders only"),
         files=VICTIM_FILES,
-        release=_set("spec.source.path", "apps/payments"),
+        release=set_at("spec.source.path", "apps/payments"),
         release_refused=True,
     ),
     Attack(
@@ -113,7 +97,7 @@ ATTACKS = [
         "NotPermitted",
         ("path apps/orders/payments", "for paths apps/* only"),
         files={f"apps/orders/payments/{k.rsplit('/', 1)[1]}": v for k, v in VICTIM_FILES.items()},
-        release=_set("spec.source.path", "apps/orders/payments"),
+        release=set_at("spec.source.path", "apps/orders/payments"),
         policy={"sources": [{"repoURL": "REPO", "paths": ["apps/*"]}]},
         release_refused=True,
     ),
@@ -121,7 +105,7 @@ ATTACKS = [
         "a-repository-that-only-starts-like-the-granted-one",
         "NotPermitted",
         ("grants no repository", "-evil"),
-        release=lambda body: _set(
+        release=lambda body: set_at(
             "spec.source.repoURL", body["spec"]["source"]["repoURL"] + "-evil"
         )(body),
         release_refused=True,
@@ -137,7 +121,7 @@ ATTACKS = [
         "prd-config-not-granted",
         "NotPermitted",
         ("does not grant environment prd", "spec.environments: nop"),
-        hotfix=_set("spec.environment", "prd"),
+        hotfix=set_at("spec.environment", "prd"),
     ),
     Attack(
         "a-kind-the-policy-does-not-allow",
@@ -149,7 +133,7 @@ ATTACKS = [
         "a-ttl-beyond-the-policys-maximum",
         "InvalidSpec",
         ("spec.ttl 3h is longer than the maximum 2h", "spec.maxTTL"),
-        hotfix=_set("spec.ttl", "3h"),
+        hotfix=set_at("spec.ttl", "3h"),
         policy={"maxTTL": "2h"},
     ),
 ]

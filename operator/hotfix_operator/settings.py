@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hotfix_operator.api.common import PodSecurityLevel
+from hotfix_operator.api.common import PodSecurityLevel, url_prefix
 from hotfix_operator.durations import parse_duration
 from hotfix_operator.errors import SettingsError
 from hotfix_operator.naming import is_reserved_prefix
@@ -157,13 +157,7 @@ class Settings(BaseModel):
     @field_validator("allowed_repos")
     @classmethod
     def _safe_prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for prefix in value:
-            if not prefix.startswith(("https://", "http://", "ssh://", "git@", "file://")):
-                raise ValueError(
-                    f"{prefix!r} is not a repository URL prefix: use https://, ssh://, "
-                    "git@host: or file:// prefixes"
-                )
-        return value
+        return tuple(url_prefix(prefix) for prefix in value)
 
     @field_validator("namespace_prefix")
     @classmethod

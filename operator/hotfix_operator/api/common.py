@@ -55,6 +55,7 @@ __all__ = [
     "VersionName",
     "short_sha",
     "to_wire",
+    "url_prefix",
     "with_short_sha",
 ]
 
@@ -162,6 +163,20 @@ Time = Annotated[
     BeforeValidator(_rfc3339),
     Field(json_schema_extra={"pattern": TIME_PATTERN}),
 ]
+
+
+#: The schemes a repository URL prefix (HOTFIX_ALLOWED_REPOS, a HotfixPolicy) may start with.
+URL_PREFIX_SCHEMES = ("https://", "http://", "ssh://", "git@", "file://")
+
+
+def url_prefix(value: str) -> str:
+    """``value`` if it is a repository URL prefix; ValueError saying what is accepted."""
+    if not value.startswith(URL_PREFIX_SCHEMES):
+        raise ValueError(
+            f"{value!r} is not a repository URL prefix: use https://, ssh://, git@host: or "
+            "file:// prefixes"
+        )
+    return value
 
 
 def short_sha(sha: str) -> str:

@@ -25,6 +25,7 @@ from hotfix_operator.api.common import (
     PathGlob,
     PodSecurityLevel,
     SpecModel,
+    url_prefix,
 )
 from hotfix_operator.api.parsing import parse_object
 from hotfix_operator.durations import parse_duration
@@ -152,12 +153,7 @@ class PolicySource(SpecModel):
     @field_validator("repo_url")
     @classmethod
     def _url_prefix(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://", "ssh://", "git@", "file://")):
-            raise ValueError(
-                f"{value!r} is not a repository URL prefix: use https://, ssh://, git@host: "
-                "or file:// prefixes"
-            )
-        return value
+        return url_prefix(value)
 
 
 CopiedKind = Literal["ResourceQuota", "LimitRange", "NetworkPolicy"]
