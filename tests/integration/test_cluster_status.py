@@ -433,6 +433,20 @@ def test_a_snapshot_too_large_for_a_secret_is_refused(
     assert kube.read_all("v1", "Secret", namespace=operator_namespace) == []
 
 
+def upgrade(cluster: controlplane.Cluster, *args: str) -> str:
+    """``hotfixctl upgrade`` as an admin runs it; its stdout (it must succeed)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "hotfix_operator.cli", "upgrade", *args],
+        env={**os.environ, **cluster.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_hotfixctl_upgrade_removes_the_snapshot_configmaps_of_older_operators(
     cluster: controlplane.Cluster, kube: Cluster, namespace: str
 ) -> None:
@@ -457,23 +471,11 @@ def test_hotfixctl_upgrade_removes_the_snapshot_configmaps_of_older_operators(
     kube.apply(legacy)
     kube.apply(theirs)
 
-    def upgrade(*args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "hotfix_operator.cli", "upgrade", *args],
-            env={**os.environ, **cluster.env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    listed = upgrade("--dry-run")
+    listed = upgrade(cluster, "--dry-run")
     assert f"would delete snapshot ConfigMap {namespace}/orders-1.4.0-snapshot" in listed
     assert kube.read("v1", "ConfigMap", "orders-1.4.0-snapshot", namespace=namespace)
 
-    done = upgrade()
+    done = upgrade(cluster)
     assert f"deleted snapshot ConfigMap {namespace}/orders-1.4.0-snapshot" in done
     assert kube.read("v1", "ConfigMap", "orders-1.4.0-snapshot", namespace=namespace) is None
     assert kube.read("v1", "ConfigMap", "orders-config", namespace=namespace)  # not ours
@@ -493,19 +495,10 @@ def test_hotfixctl_upgrade_names_the_namespaces_no_policy_selects_yet(
         }
     )
 
-    def upgrade() -> str:
-        result = subprocess.run(
-            [sys.executable, "-m", "hotfix_operator.cli", "upgrade", "--dry-run"],
-            env={**os.environ, **cluster.env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    assert namespace in upgrade().split("no HotfixPolicy selects: ", 1)[1].split(";")[0]
+    assert (
+        namespace
+        in upgrade(cluster, "--dry-run").split("no HotfixPolicy selects: ", 1)[1].split(";")[0]
+    )
     kube.merge_patch("v1", "Namespace", namespace, {"metadata": {"labels": {"upgrade": namespace}}})
     policy = {
         "apiVersion": "hotfix.gitops.dev/v1alpha1",
@@ -518,7 +511,7 @@ def test_hotfixctl_upgrade_names_the_namespaces_no_policy_selects_yet(
     }
     kube.create(policy)
     try:
-        assert namespace not in upgrade()
+        assert namespace not in upgrade(cluster, "--dry-run")
     finally:
         kube.delete("hotfix.gitops.dev/v1alpha1", "HotfixPolicy", policy["metadata"]["name"])
 
