@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -183,62 +184,129 @@ def test_the_server_fills_the_documented_defaults(create: Create) -> None:
     assert "ttl" not in stored_hotfix["spec"]  # the operator's HOTFIX_DEFAULT_TTL applies
 
 
-def test_kubectl_get_shows_the_printer_columns_and_the_category(
+def columns(output: str) -> list[dict[str, str]]:
+    """`kubectl get` rows as {HEADER: cell}, cut where each header starts (a cell may be
+    empty, as BASE is without spec.baseVersion; headers here are single words)."""
+    header, *rows = output.splitlines()
+    starts = [match.start() for match in re.finditer(r"\S+", header)]
+    names = header.split()
+    ends: list[int | None] = [*starts[1:], None]
+    return [
+        {name: row[start:end].strip() for name, start, end in zip(names, starts, ends, strict=True)}
+        for row in rows
+    ]
+
+
+def patch_status(
+    custom: client.CustomObjectsApi, namespace: str, plural: str, name: str, status: Any
+) -> None:
+    custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, plural, name, {"status": status}
+    )
+
+
+def test_kubectl_get_shows_state_and_reason_at_a_glance(
     crds_applied: Cluster, create: Create, custom: client.CustomObjectsApi, namespace: str
 ) -> None:
+    """Ready, Failed (unknown version) and not Ready (an image that does not pull): each row
+    says whether it is OK and, if not, why, with the message at -o wide."""
     create(sample("ConfigRelease"))
+    failed_release = copy.deepcopy(sample("ConfigRelease"))
+    failed_release["metadata"]["name"] = "orders-1.3.0"
+    failed_release["spec"]["version"] = "1.3.0"
+    create(failed_release)
     create(sample("HotfixDeployment"))
+    for name, base in (("orders-9.9.9", "9.9.9"), ("orders-1.4.2", "1.4.0")):
+        hotfix = copy.deepcopy(sample("HotfixDeployment"))
+        hotfix["metadata"]["name"] = name
+        hotfix["spec"]["baseVersion"] = base
+        create(hotfix)
+
     recorded = set_condition([], ConditionType.READY, True, Reason.RECORDED, "pinned to 2f7e9a1")
-    release_status = ConfigReleaseStatus(
+    release = ConfigReleaseStatus(
         nop_revision=NOP, strategy=Resolution.RECORDED, conditions=recorded
     )
-    available = set_condition([], ConditionType.READY, True, Reason.AVAILABLE, "2 available")
-    source = SourceStatus(
-        repo_url="https://git.example.com/acme/orders-config.git",
-        path="apps/orders",
-        revision=NOP,
-        resolution=Resolution.RECORDED,
-        environment=Environment.NOP,
+    patch_status(custom, namespace, "configreleases", "orders-1.4.0", to_wire(release))
+    stalled = set_condition(
+        [],
+        ConditionType.READY,
+        False,
+        Reason.REVISION_NOT_FOUND,
+        "revisions.prd 0123456 is not in prd",
     )
-    custom.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, "configreleases", "orders-1.4.0",
-        {"status": to_wire(release_status)},
-    )  # fmt: skip
-    custom.patch_namespaced_custom_object_status(
-        GROUP, VERSION, namespace, "hotfixdeployments", "orders-1.4.1",
-        {"status": {"phase": "Ready", "namespace": "hotfix-orders-1-4-1",
-                    "release": {"name": "orders-1.4.0", "version": "1.4.0"},
-                    "source": to_wire(source),
-                    "conditions": [to_wire(c) for c in available]}},
-    )  # fmt: skip
+    patch_status(custom, namespace, "configreleases", "orders-1.3.0",
+                 {"conditions": [to_wire(c) for c in stalled]})  # fmt: skip
+    source = to_wire(
+        SourceStatus(
+            repo_url="https://git.example.com/acme/orders-config.git",
+            path="apps/orders",
+            revision=NOP,
+            resolution=Resolution.RECORDED,
+            environment=Environment.NOP,
+        )
+    )
+    ref = {"name": "orders-1.4.0", "version": "1.4.0"}
+    expires = "2026-12-05T09:00:00Z"
+    for name, phase, ready, reason, message in (
+        ("orders-1.4.1", "Ready", True, Reason.AVAILABLE, "Deployment/orders: 2/2 available"),
+        ("orders-9.9.9", "Failed", False, Reason.UNKNOWN_VERSION,
+         "no ConfigRelease of orders is 9.9.9"),
+        ("orders-1.4.2", "Deploying", False, Reason.IMAGE_PULL_FAILED,
+         "pod orders-5d8f: ImagePullBackOff: registry.example.com/orders:1.4.2-hotfix"),
+    ):  # fmt: skip
+        condition = to_wire(set_condition([], ConditionType.READY, ready, reason, message)[0])
+        status: dict[str, Any] = {"phase": phase, "conditions": [condition]}
+        if phase != "Failed":
+            hotfix_namespace = "hotfix-" + name.replace(".", "-")
+            status |= {"namespace": hotfix_namespace, "release": ref, "source": source,
+                       "expiresAt": expires}  # fmt: skip
+        patch_status(custom, namespace, "hotfixdeployments", name, status)
 
     releases = kubectl(crds_applied, "get", "crel", "-n", namespace)
     hotfixes = kubectl(crds_applied, "get", "hfd", "-n", namespace)
+    wide = kubectl(crds_applied, "get", "hfd", "-n", namespace, "-o", "wide")
     both = kubectl(crds_applied, "get", "hotfix", "-n", namespace, "-o", "name")
 
     assert releases.returncode == 0, releases.stderr
-    header, row = releases.stdout.splitlines()
-    assert header.split() == [
-        "NAME", "APP", "VERSION", "STRATEGY", "NOP", "RELEASED", "AGE", "READY", "STATUS",
+    assert releases.stdout.splitlines()[0].split() == [
+        "NAME", "APP", "VERSION", "READY", "REASON", "NOP", "STRATEGY", "AGE",
     ]  # fmt: skip
-    assert row.split()[:5] == ["orders-1.4.0", "orders", "1.4.0", "Recorded", NOP[:7]]
-    assert row.split()[-4:] == ["True", "pinned", "to", "2f7e9a1"]  # READY, STATUS
-    header, row = hotfixes.stdout.splitlines()
-    assert header.split() == [
-        "NAME", "APP", "BASE", "PHASE", "NAMESPACE", "REVISION", "AGE", "READY", "STATUS",
+    rows = {row["NAME"]: row for row in columns(releases.stdout)}
+    assert {k: rows["orders-1.4.0"][k] for k in ("READY", "REASON", "NOP", "STRATEGY")} == {
+        "READY": "True", "REASON": "Recorded", "NOP": NOP[:7], "STRATEGY": "Recorded",
+    }  # fmt: skip
+    assert (rows["orders-1.3.0"]["READY"], rows["orders-1.3.0"]["REASON"]) == (
+        "False",
+        "RevisionNotFound",
+    )
+    assert hotfixes.stdout.splitlines()[0].split() == [
+        "NAME", "APP", "BASE", "PHASE", "READY", "REASON", "NAMESPACE", "REVISION", "EXPIRES",
+        "AGE",
     ]  # fmt: skip
-    assert row.split()[:6] == [
-        "orders-1.4.1",
-        "orders",
-        "1.4.0",
-        "Ready",
-        "hotfix-orders-1-4-1",
-        NOP[:7],
-    ]
-    assert row.split()[-3:] == ["True", "2", "available"]  # READY, STATUS
+    rows = {row["NAME"]: row for row in columns(hotfixes.stdout)}
+    assert {k: rows["orders-1.4.1"][k] for k in ("BASE", "PHASE", "READY", "REASON")} == {
+        "BASE": "1.4.0", "PHASE": "Ready", "READY": "True", "REASON": "Available",
+    }  # fmt: skip
+    assert rows["orders-1.4.1"]["REVISION"] == NOP[:7]
+    assert rows["orders-1.4.1"]["EXPIRES"] == expires  # a date in the future, not <invalid>
+    # Failed before any status.release: BASE comes from spec, the reason says why.
+    assert {k: rows["orders-9.9.9"][k] for k in ("BASE", "PHASE", "READY", "REASON")} == {
+        "BASE": "9.9.9", "PHASE": "Failed", "READY": "False", "REASON": "UnknownVersion",
+    }  # fmt: skip
+    assert {k: rows["orders-1.4.2"][k] for k in ("PHASE", "READY", "REASON")} == {
+        "PHASE": "Deploying", "READY": "False", "REASON": "ImagePullFailed",
+    }  # fmt: skip
+    assert wide.stdout.splitlines()[0].split()[-1] == "MESSAGE"
+    wide_rows = {row["NAME"]: row for row in columns(wide.stdout)}
+    assert wide_rows["orders-1.4.2"]["MESSAGE"] == (
+        "pod orders-5d8f: ImagePullBackOff: registry.example.com/orders:1.4.2-hotfix"
+    )
     assert sorted(both.stdout.split()) == [
+        f"configrelease.{GROUP}/orders-1.3.0",
         f"configrelease.{GROUP}/orders-1.4.0",
         f"hotfixdeployment.{GROUP}/orders-1.4.1",
+        f"hotfixdeployment.{GROUP}/orders-1.4.2",
+        f"hotfixdeployment.{GROUP}/orders-9.9.9",
     ]
 
 

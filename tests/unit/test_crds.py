@@ -333,11 +333,15 @@ def test_hotfix_columns_show_what_a_user_looks_for() -> None:
     columns = crd_of("HotfixDeployment")["spec"]["versions"][0]["additionalPrinterColumns"]
     default = [c["name"] for c in columns if not c.get("priority")]
 
-    assert default == ["App", "Base", "Phase", "Namespace", "Revision", "Age", "Ready", "Status"]
+    assert default == [
+        "App", "Base", "Phase", "Ready", "Reason", "Namespace", "Revision", "Expires", "Age",
+    ]  # fmt: skip
+    assert [c["name"] for c in columns][-1] == "Message"  # -o wide, last: it has spaces
 
 
 def test_release_columns_show_what_a_user_looks_for() -> None:
     columns = crd_of("ConfigRelease")["spec"]["versions"][0]["additionalPrinterColumns"]
     default = [c["name"] for c in columns if not c.get("priority")]
 
-    assert default == ["App", "Version", "Strategy", "Nop", "Released", "Age", "Ready", "Status"]
+    assert default == ["App", "Version", "Ready", "Reason", "Nop", "Strategy", "Age"]
+    assert [c["name"] for c in columns][-1] == "Message"  # -o wide, last: it has spaces

@@ -1492,7 +1492,7 @@ def test_a_drift_pass_finding_the_teams_git_slots_taken_changes_nothing(world: W
 
 
 def test_a_condition_message_never_carries_control_characters(world: World) -> None:
-    """kubectl get shows the Ready message as STATUS: an escape in a name stays visible."""
+    """kubectl get -o wide shows the Ready message as MESSAGE: an escape in a name stays visible."""
     world.release()
     world.planner.commit(
         NOP_140,

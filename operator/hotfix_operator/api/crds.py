@@ -214,37 +214,58 @@ def _column(
 
 
 _AGE = _column("Age", ".metadata.creationTimestamp", "Time since creation.", "date")
-#: kstatus at a glance, after Age as Flux's resources show it: whether it is Ready, and why not.
-_READY = [
-    _column("Ready", '.status.conditions[?(@.type=="Ready")].status', "True once it is Ready."),
-    _column(
-        "Status",
-        '.status.conditions[?(@.type=="Ready")].message',
-        "What the Ready condition says: progress, or what is wrong and what to do.",
-    ),
-]
+
+
+def _ready(description: str) -> list[dict[str, Any]]:
+    """kstatus at a glance, as `flux get` shows it: whether it is Ready and, if not, why."""
+    return [
+        _column("Ready", '.status.conditions[?(@.type=="Ready")].status', description),
+        _column(
+            "Reason",
+            '.status.conditions[?(@.type=="Ready")].reason',
+            "Why it is (not) Ready, one word; README's troubleshooting table says what to do.",
+        ),
+    ]
+
+
+#: The Ready condition's sentence: last, at `-o wide`, since it has spaces and may be long.
+_MESSAGE = _column(
+    "Message",
+    '.status.conditions[?(@.type=="Ready")].message',
+    "What the Ready condition says: progress, or what is wrong and what to do.",
+    priority=1,
+)
 
 _RELEASE_COLUMNS = [
     _column("App", ".spec.app", "The app released."),
     _column("Version", ".spec.version", "The version released to production."),
-    _column("Strategy", ".status.strategy", "How the nop revision was found."),
+    *_ready("True once the release is recorded: its nop revision is resolved and pinned."),
     _column("Nop", ".status.nopRevisionShort", "The resolved nop commit (short SHA)."),
-    _column("Released", ".spec.releasedAt", "Time since the production release.", "date"),
-    _column("Pinning", ".spec.pinning", "The requested pinning strategy.", priority=1),
+    _column("Strategy", ".status.strategy", "How the nop revision was found."),
     _AGE,
-    *_READY,
+    _column("Released", ".spec.releasedAt", "Time since the production release.", "date", 1),
+    _column("Pinning", ".spec.pinning", "The requested pinning strategy.", priority=1),
+    _MESSAGE,
 ]
 _HOTFIX_COLUMNS = [
     _column("App", ".spec.app", "The app hotfixed."),
-    _column("Base", ".status.release.version", "The production version hotfixed."),
+    # From spec, so a hotfix that failed to find its release still shows what it asked for.
+    _column(
+        "Base",
+        ".spec.baseVersion",
+        "The production version hotfixed, as asked (empty: the newest release).",
+    ),
     _column("Phase", ".status.phase", "Pending, Resolving, Deploying, Ready, Failed or Expired."),
+    *_ready("True once every workload of the hotfix is available."),
     _column("Namespace", ".status.namespace", "The hotfix namespace."),
     _column("Revision", ".status.source.shortRevision", "The config commit (short SHA)."),
+    # A string, not a date: kubectl shows a date in the future as <invalid>.
+    _column("Expires", ".status.expiresAt", "When the hotfix namespace is deleted (UTC)."),
+    _AGE,
+    _column("Release", ".status.release.name", "The ConfigRelease used.", priority=1),
     _column("Env", ".spec.environment", "nop or prd config.", priority=1),
     _column("Image", ".spec.image", "The hotfix image.", priority=1),
-    _column("Expires", ".status.expiresAt", "When the hotfix namespace is deleted.", priority=1),
-    _AGE,
-    *_READY,
+    _MESSAGE,
 ]
 _POLICY_COLUMNS = [
     _column("Environments", ".spec.environments", "The environments granted (nop, prd)."),

@@ -68,7 +68,7 @@ class Report(Generic[S]):
         self, type_: ConditionType, status: bool, reason: Reason | str, message: str
     ) -> bool:
         """Set a condition; True when its status flipped (or it is new). The message is
-        shown by ``kubectl get`` (STATUS) and the console: control characters escaped."""
+        shown by ``kubectl get -o wide`` (MESSAGE) and the console: control characters escaped."""
         before = find_condition(self.conditions, type_)
         conditions = _set_condition(
             self.conditions,
