@@ -23,7 +23,6 @@ from typing import Any
 
 from hotfix_operator.api.common import Environment
 from hotfix_operator.api.releases import ConfigRelease
-from hotfix_operator.config.delta import config_delta
 from hotfix_operator.config.pinning import Resolution
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.config.render import Renderer
@@ -347,12 +346,9 @@ class FakePlanner(Planner):
         self.renders.append(revision)
         return Rendered(copy.deepcopy(self.configs[revision]), renderer=Renderer("yaml", "test"))
 
-    def head_delta(self, pin: Pin, release: ConfigRelease, pinned: Objects) -> Any:
-        branch = release.spec.source.branches.nop
-        head = self.heads[branch]
-        return config_delta(
-            pinned, self.render(pin.repo_url, pin.path, head).objects, head_revision=head
-        )
+    def head_render(self, pin: Pin, release: ConfigRelease) -> tuple[str, Objects]:
+        head = self.heads[release.spec.source.branches.nop]
+        return head, self.render(pin.repo_url, pin.path, head).objects
 
     def _reachable(self) -> None:
         if self.unreachable:

@@ -184,7 +184,6 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def _cmd_diff(args: argparse.Namespace) -> int:
     """Exit 0: no difference, 1: differences, 2: an error (as ``diff`` and ``flux diff``)."""
-    from hotfix_operator.config.delta import config_delta, field_changes
     from hotfix_operator.config.planning import select_release
     from hotfix_operator.presenting import describe_delta
 
@@ -196,8 +195,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     planner = _planner()
     pin = planner.pin(release, args.environment)
     pinned = planner.source(pin).render().objects
-    head, head_objects = planner.head_render(pin, release)
-    delta = config_delta(pinned, head_objects, head_revision=head)
+    delta, changes = planner.head_delta(pin, release, pinned)
     if args.output == "json":
         print(json.dumps(delta.model_dump(mode="json", by_alias=True), indent=2))
     else:
@@ -208,7 +206,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
                 environment=args.environment,
                 revision=pin.revision,
                 resolution=str(pin.resolution),
-                changes=field_changes(pinned, head_objects),
+                changes=changes,
                 colour=_colour(args),
             ),
             end="",
@@ -236,7 +234,10 @@ def _cmd_release_record(args: argparse.Namespace) -> int:
         name=args.name,
         namespace=args.namespace,
     )
-    print(yaml.safe_dump(manifest, sort_keys=False), end="")
+    if args.output == "json":
+        print(json.dumps(manifest, indent=2))
+    else:
+        print(yaml.safe_dump(manifest, sort_keys=False), end="")
     return 0
 
 
@@ -302,10 +303,19 @@ def _cmd_release_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_release_history(args: argparse.Namespace) -> int:
+    from hotfix_operator.importing import history_records
     from hotfix_operator.presenting import describe_history
 
     found = _import(args).releases
-    print(describe_history(found, _existing(args, found), colour=_colour(args)), end="")
+    compared = _existing(args, found)
+    if args.output == "text":
+        print(describe_history(found, compared, colour=_colour(args)), end="")
+        return 0
+    records = history_records(found, compared if args.cluster else None)
+    if args.output == "json":
+        print(json.dumps(records, indent=2))
+    else:
+        print(yaml.safe_dump(records, sort_keys=False), end="")
     return 0
 
 
@@ -503,6 +513,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     record.add_argument("--name", help="resource name (default: <app>-<version>)")
     record.add_argument("--namespace", help="metadata.namespace to write")
+    record.add_argument(
+        "--output",
+        "-o",
+        choices=["yaml", "json"],
+        default="yaml",
+        help="the ConfigRelease as yaml (default, for oc apply -f -) or json",
+    )
     record.set_defaults(handler=_cmd_release_record)
 
     def walk(sub: argparse.ArgumentParser) -> None:
@@ -568,6 +585,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     walk(history)
     history.add_argument("--namespace", help="with --cluster: the namespace to compare with")
+    history.add_argument(
+        "--output",
+        "-o",
+        choices=["text", "yaml", "json"],
+        default="text",
+        help="text: a table for people (default); yaml/json: a list of releases for machines",
+    )
     history.add_argument(
         "--color",
         choices=["auto", "always", "never"],

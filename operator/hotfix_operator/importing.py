@@ -19,6 +19,7 @@ from typing import Any
 
 from hotfix_operator.api.releases import ConfigRelease
 from hotfix_operator.clock import rfc3339
+from hotfix_operator.config.delta import config_delta
 from hotfix_operator.config.git.mirrors import FolderChange
 from hotfix_operator.config.history import (
     FoundRelease,
@@ -32,7 +33,14 @@ from hotfix_operator.config.planning import BRANCH_MAX_AGE, Planner
 from hotfix_operator.errors import InputError, PolicyViolation, RenderError
 from hotfix_operator.recording import release_manifest
 
-__all__ = ["Import", "ImportedRelease", "Recorded", "against_existing", "import_releases"]
+__all__ = [
+    "Import",
+    "ImportedRelease",
+    "Recorded",
+    "against_existing",
+    "history_records",
+    "import_releases",
+]
 
 Objects = list[dict[str, Any]]
 
@@ -201,3 +209,40 @@ def against_existing(
             "delete the wrong one",
         )
     return result
+
+
+def history_records(
+    releases: list[ImportedRelease], recorded: dict[str, Recorded] | None = None
+) -> list[dict[str, Any]]:
+    """``release history -o json``: each release found, oldest first, as ``describe_history``
+    shows it to people — with the prd config delta from the release before (``configDelta``,
+    as in a HotfixDeployment's status; null for the first) and, with ``--cluster``, how it
+    stands against the ConfigReleases there."""
+    records: list[dict[str, Any]] = []
+    previous: ImportedRelease | None = None
+    for release in releases:
+        found = release.found
+        name = str(release.manifest["metadata"]["name"])
+        record: dict[str, Any] = {
+            "name": name,
+            "version": found.version,
+            "image": found.image,
+            "prdRevision": found.commit,
+            "releasedAt": rfc3339(found.released_at),
+            "nopRevision": release.nop_revision,
+            "foundBy": release.how,
+            "configDelta": None,
+        }
+        if previous is not None:
+            delta = config_delta(previous.objects, release.objects, head_revision=found.commit)
+            record["configDelta"] = delta.model_dump(mode="json", by_alias=True)
+        if recorded is not None:
+            state = recorded.get(name)
+            record["inCluster"] = (
+                {"state": "new"}
+                if state is None
+                else {"state": state.state, "existing": state.existing, "note": state.note}
+            )
+        records.append(record)
+        previous = release
+    return records

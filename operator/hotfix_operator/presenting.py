@@ -131,7 +131,10 @@ def describe_plan(plan: Plan, *, colour: bool = False) -> str:
                 paint(f"    {access.message}", style),
             ]
     if plan.config_delta is not None:
-        lines += ["", *_delta_lines(plan.config_delta, paint, str(plan.pin.environment))]
+        lines += [
+            "",
+            *_delta_lines(plan.config_delta, paint, str(plan.pin.environment), plan.changes),
+        ]
     elif plan.delta_error:
         lines += ["", paint(f"No delta against today's head: {plan.delta_error}", "yellow")]
     return "\n".join(lines) + "\n"

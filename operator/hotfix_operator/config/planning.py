@@ -26,7 +26,7 @@ from hotfix_operator.api.delta import ConfigDelta
 from hotfix_operator.api.hotfixes import HotfixDeployment
 from hotfix_operator.api.policies import HotfixPolicy
 from hotfix_operator.api.releases import ConfigRelease
-from hotfix_operator.config.delta import config_delta
+from hotfix_operator.config.delta import FieldChange, config_delta, field_changes
 from hotfix_operator.config.evicting import Eviction, evict
 from hotfix_operator.config.git import MirrorPool
 from hotfix_operator.config.grants import Grant
@@ -98,6 +98,8 @@ class Plan:
     #: Why the release's snapshot was used instead of git; None when git delivered.
     from_snapshot: str | None = None
     config_delta: ConfigDelta | None = None
+    #: ``Kind/name`` → each changed field, pinned → today (Secret values masked), for people.
+    changes: dict[str, list[FieldChange]] = field(default_factory=dict)
     #: Why there is no delta (e.g. today's head does not render); the plan still stands.
     delta_error: str | None = None
     #: The HotfixPolicy that grants the whole plan (None: checked against the settings only).
@@ -221,10 +223,14 @@ class Planner:
         check_policy(rendering.objects, self.settings)
         return Rendered(rendering.objects, renderer=rendering.renderer)
 
-    def head_delta(self, pin: Pin, release: ConfigRelease, pinned: Objects) -> ConfigDelta:
-        """Pinned config against today's head of the same branch."""
+    def head_delta(
+        self, pin: Pin, release: ConfigRelease, pinned: Objects
+    ) -> tuple[ConfigDelta, dict[str, list[FieldChange]]]:
+        """Pinned config against today's head of the same branch: the delta, and each
+        changed field with its values (pinned → today)."""
         head, head_objects = self.head_render(pin, release)
-        return config_delta(pinned, head_objects, head_revision=head)
+        delta = config_delta(pinned, head_objects, head_revision=head)
+        return delta, field_changes(pinned, head_objects)
 
     def head_render(self, pin: Pin, release: ConfigRelease) -> tuple[str, Objects]:
         """Today's head of the pin's branch: its commit and its rendered objects."""
@@ -299,10 +305,11 @@ class Planner:
             pull_secret=PULL_SECRET if pull_secret else None,
         )
         delta: ConfigDelta | None = None
+        changes: dict[str, list[FieldChange]] = {}
         delta_error: str | None = None
         if with_delta:
             try:
-                delta = self.head_delta(pin, release, rendered.objects)
+                delta, changes = self.head_delta(pin, release, rendered.objects)
             except HotfixError as exc:  # the delta informs; it never blocks a hotfix
                 delta_error = str(exc)
         return Plan(
@@ -315,6 +322,7 @@ class Planner:
             renderer=rendered.renderer,
             from_snapshot=rendered.from_snapshot,
             config_delta=delta,
+            changes=changes,
             delta_error=delta_error,
             policy=policy,
             images=image_access(
