@@ -329,7 +329,8 @@ def with_spec(kind: str, **changes: Any) -> dict[str, Any]:
     [
         pytest.param(
             with_spec("ConfigRelease", revisions__prd="abc123"),
-            "spec.revisions.prd in body should match '^[0-9a-f]{40}$'",
+            'spec.revisions.prd: Invalid value: "abc123": must be a full 40-character commit SHA '
+            "(`git rev-parse <short SHA>` prints it), got 'abc123'",
             id="short-sha",
         ),
         pytest.param(
@@ -345,7 +346,8 @@ def with_spec(kind: str, **changes: Any) -> dict[str, Any]:
         ),
         pytest.param(
             with_spec("ConfigRelease", source__path="../other-team"),
-            "spec.source.path in body should match",
+            'spec.source.path: Invalid value: "../other-team": must be a folder relative to the '
+            "repository root, like apps/orders",
             id="path-escape",
         ),
         pytest.param(
@@ -360,7 +362,8 @@ def with_spec(kind: str, **changes: Any) -> dict[str, Any]:
         ),
         pytest.param(
             with_spec("HotfixDeployment", ttl="3d"),
-            "spec.ttl in body should match '^([0-9]+(h|m|s))+$'",
+            'spec.ttl: Invalid value: "3d": must be a duration in hours, minutes and '
+            "seconds like 72h, 1h30m or 90s, got '3d'",
             id="ttl-days",
         ),
         pytest.param(
@@ -375,7 +378,8 @@ def with_spec(kind: str, **changes: Any) -> dict[str, Any]:
         ),
         pytest.param(
             with_spec("HotfixDeployment", image="Quay.io/Acme/Orders:1"),
-            "spec.image in body should match",
+            'spec.image: Invalid value: "Quay.io/Acme/Orders:1": must be an image reference like '
+            "quay.io/acme/orders:1.4.1",
             id="image",
         ),
     ],
@@ -384,6 +388,17 @@ def test_invalid_objects_are_rejected_with_the_field_named(
     create: Create, body: dict[str, Any], expected: str
 ) -> None:
     assert expected in rejection(create, body)
+
+
+def test_a_ttl_in_words_gets_one_message_saying_what_to_write(create: Create) -> None:
+    """Not the regex, and not a second error from parsing '3 days' as a duration."""
+    message = rejection(create, with_spec("HotfixDeployment", ttl="3 days"))
+
+    assert message.endswith(
+        'spec.ttl: Invalid value: "3 days": must be a duration in hours, minutes and seconds '
+        "like 72h, 1h30m or 90s, got '3 days'"
+    ), message
+    assert "^" not in message and "duration(" not in message
 
 
 def test_without_strict_validation_unknown_fields_are_pruned_not_stored(

@@ -289,7 +289,7 @@ def test_bad_sha_names_resource_field_and_value() -> None:
 
     assert message == (
         "ConfigRelease orders-1.4.0: spec.revisions.prd: must be a full 40-character commit SHA "
-        "(see `git rev-parse HEAD`), got 'abc'"
+        "(`git rev-parse <short SHA>` prints it), got 'abc'"
     )
 
 

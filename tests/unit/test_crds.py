@@ -225,7 +225,10 @@ def test_spec_fields_match_the_design() -> None:
     assert props["pinning"]["enum"] == ["Auto", "Recorded", "MergeBase", "Timestamp"]
     assert props["pinning"]["default"] == "Auto"
     assert props["source"]["properties"]["branches"]["default"] == {"nop": "nop", "prd": "prd"}
-    assert props["revisions"]["properties"]["prd"]["pattern"] == "^[0-9a-f]{40}$"
+    # A CEL rule instead of a bare pattern, so the API server's answer says what to write.
+    (sha_rule,) = props["revisions"]["properties"]["prd"]["x-kubernetes-validations"]
+    assert sha_rule["rule"] == "self.matches(r'^[0-9a-f]{40}$')"
+    assert "git rev-parse <short SHA>" in sha_rule["messageExpression"]
     assert props["revisions"]["required"] == ["prd"]
     assert props["releasedAt"]["format"] == "date-time"
     assert set(hotfix["properties"]) == {

@@ -103,7 +103,7 @@ PATTERN_HINTS: dict[str, str] = {
         "must be a DNS-1123 label: lowercase letters, digits and '-', starting and "
         "ending with a letter or digit (e.g. orders)"
     ),
-    SHA_PATTERN: "must be a full 40-character commit SHA (see `git rev-parse HEAD`)",
+    SHA_PATTERN: ("must be a full 40-character commit SHA (`git rev-parse <short SHA>` prints it)"),
     VERSION_PATTERN: (
         "must be a version of letters, digits, '.', '_', '-' or '+', starting and ending "
         "with a letter or digit (e.g. 1.4.0)"

@@ -16,6 +16,7 @@ code is pruned instead of silently stored.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from hotfix_operator.api.common import (
+    CONDITION_REASON_PATTERN,
+    CONDITION_TYPE_PATTERN,
+    DIGEST_PATTERN,
+    PATTERN_HINTS,
+)
 from hotfix_operator.api.group import (
     CATEGORY,
     CONFIG_RELEASE,
@@ -99,6 +106,41 @@ _LABELS = {
 }
 
 
+#: Patterns people type (ttl, SHAs, names, paths, times): in the CRD each becomes a CEL
+#: rule whose message says what to write and what was given — the API server's answer to a
+#: bare ``pattern`` is the raw regex. pydantic keeps the pattern (hotfixctl says the same
+#: words, from PATTERN_HINTS). Values only the operator writes keep their plain pattern.
+_SPELLED_OUT = {
+    pattern: hint
+    for pattern, hint in PATTERN_HINTS.items()
+    if pattern not in (CONDITION_TYPE_PATTERN, CONDITION_REASON_PATTERN, DIGEST_PATTERN)
+}
+
+
+def _spelled_out(node: dict[str, Any]) -> dict[str, Any]:
+    """``pattern`` → a CEL ``matches`` rule with a ``messageExpression`` naming the value;
+    the node's other rules then judge only a well-formed value (``duration('3 days')``
+    would add an error about parsing instead of one about the value)."""
+    pattern = node.get("pattern")
+    if pattern not in _SPELLED_OUT or "format" in node:  # CEL sees a date-time as a timestamp
+        return node
+    out = {key: value for key, value in node.items() if key != "pattern"}
+    matches = f"self.matches(r'{pattern}')"
+    out["x-kubernetes-validations"] = [
+        {
+            "rule": matches,
+            "messageExpression": f"{json.dumps(_SPELLED_OUT[pattern] + ', got ')} + "
+            '"\'" + self + "\'"',
+            "reason": "FieldValueInvalid",
+        },
+        *(
+            {**rule, "rule": f"!{matches} || ({rule['rule']})"}
+            for rule in node.get("x-kubernetes-validations", [])
+        ),
+    ]
+    return out
+
+
 def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's validation schema (by alias) as a Kubernetes structural schema."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
@@ -106,7 +148,9 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     return _structural(raw, defs, model.__name__)
 
 
-def _structural(node: Mapping[str, Any], defs: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _structural(
+    node: Mapping[str, Any], defs: Mapping[str, Any], where: str, in_list: bool = False
+) -> dict[str, Any]:
     node = _resolve(node, defs, where)
     out: dict[str, Any] = {}
     for key, value in node.items():
@@ -118,15 +162,18 @@ def _structural(node: Mapping[str, Any], defs: Mapping[str, Any], where: str) ->
             raise ValueError(f"{where}: JSON Schema keyword {key!r} has no place in a CRD schema")
         if key == "properties":
             out[key] = {
-                name: _structural(sub, defs, f"{where}.{name}") for name, sub in value.items()
+                name: _structural(sub, defs, f"{where}.{name}", in_list)
+                for name, sub in value.items()
             }
         elif key == "items" or (key == "additionalProperties" and isinstance(value, Mapping)):
-            out[key] = _structural(value, defs, f"{where}[]")
+            out[key] = _structural(value, defs, f"{where}[]", in_list=True)
         elif key == "default":
             out[key] = _without_nulls(value)  # an absent optional field, not a null one
         else:
             out[key] = copy.deepcopy(value)
-    return out
+    # A rule per list item multiplies the CEL cost the API server estimates by maxItems;
+    # list items keep their pattern (their names are short and rarely typed by hand).
+    return out if in_list else _spelled_out(out)
 
 
 def _without_nulls(value: Any) -> Any:

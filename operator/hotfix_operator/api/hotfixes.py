@@ -101,8 +101,10 @@ class HotfixDeploymentSpec(SpecModel):
         description=(
             "How long the hotfix namespace lives, e.g. 72h or 1h30m; then it is deleted and "
             "the phase becomes Expired. No default in the schema: when empty the operator's "
-            "setting HOTFIX_DEFAULT_TTL applies (24h unless the admin changed it); longer "
-            "than HOTFIX_MAX_TTL (7 days by default) is refused."
+            "setting HOTFIX_DEFAULT_TTL applies (24h unless the admin changed it), capped at "
+            "the maximum. A ttl longer than the maximum (HOTFIX_MAX_TTL, 7 days by default, "
+            "or a HotfixPolicy's shorter maxTTL) is refused, never shortened: the status says "
+            "so (reason InvalidSpec, Stalled) and nothing is deployed until it is shortened."
         ),
         # The pattern admits 0s; this rule refuses it on the server, as parse_duration does here.
         json_schema_extra={

@@ -1,7 +1,7 @@
 """Kubernetes objects (dicts) → models, with errors a person can act on in one line.
 
 ``ConfigRelease orders-1.4.0: spec.revisions.prd: must be a full 40-character commit
-SHA (see `git rev-parse HEAD`), got 'abc'`` rather than pydantic's multi-line report.
+SHA (`git rev-parse <short SHA>` prints it), got 'abc'`` rather than pydantic's multi-line report.
 """
 
 from __future__ import annotations

@@ -259,6 +259,6 @@ def parse_release(obj: Mapping[str, Any]) -> ConfigRelease:
 
     Raises InputError with one line naming the resource and each bad field, e.g.
     ``ConfigRelease orders-1.4.0: spec.revisions.prd: must be a full 40-character
-    commit SHA (see `git rev-parse HEAD`), got 'abc'``.
+    commit SHA (`git rev-parse <short SHA>` prints it), got 'abc'``.
     """
     return parse_object(ConfigRelease, obj)
