@@ -30,6 +30,8 @@ errors happens in the handlers only. Messages never contain credentials.
 
 from __future__ import annotations
 
+import logging
+
 __all__ = [
     "ClusterError",
     "ContainerNotFound",
@@ -63,6 +65,10 @@ class HotfixError(Exception):
     reason: str = "Error"
     #: True when retrying cannot help: the user (or the admin) must change something.
     permanent: bool = True
+    #: How the operator's log files it (logs.py): ERROR is the operator's fault or its
+    #: environment's (the API server, git, its RBAC); WARNING a user's mistake, or their
+    #: config's; DEBUG a wait that ends by itself.
+    log_level: int = logging.ERROR
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -82,6 +88,7 @@ class InputError(HotfixError):
     """The resource or file the user wrote is invalid; fixing it is the only remedy."""
 
     reason = "InvalidSpec"
+    log_level = logging.WARNING
 
 
 class UnknownVersion(InputError):
@@ -118,6 +125,7 @@ class ReleaseNotFound(HotfixError):
     """No ConfigRelease for the app exists yet; it may be applied a moment later."""
 
     reason = "ReleaseNotFound"
+    log_level = logging.WARNING
     permanent = False
 
 
@@ -125,6 +133,7 @@ class ReleaseNotReady(HotfixError):
     """The ConfigRelease exists but the operator has not resolved its current spec yet."""
 
     reason = "ReleaseNotReady"
+    log_level = logging.DEBUG
     permanent = False
 
 
@@ -132,6 +141,7 @@ class ReleaseChanged(HotfixError):
     """The release a running hotfix was built on was deleted or replaced by another one."""
 
     reason = "ReleaseChanged"
+    log_level = logging.WARNING
 
 
 class TooManyHotfixes(HotfixError):
@@ -139,6 +149,7 @@ class TooManyHotfixes(HotfixError):
     waits (Pending) until one of them expires or is deleted."""
 
     reason = "TooManyHotfixes"
+    log_level = logging.WARNING
     permanent = False
 
 
@@ -146,12 +157,14 @@ class OwnershipConflict(HotfixError):
     """The hotfix namespace exists but was not created for this HotfixDeployment (UID)."""
 
     reason = "OwnershipConflict"
+    log_level = logging.WARNING
 
 
 class RenderError(HotfixError):
     """kustomize or the YAML parser failed on the app's config folder."""
 
     reason = "RenderFailed"
+    log_level = logging.WARNING
 
 
 class GitBusy(HotfixError):
@@ -159,6 +172,7 @@ class GitBusy(HotfixError):
     is retried later (git itself did not fail)."""
 
     reason = "GitBusy"
+    log_level = logging.DEBUG
     permanent = False
 
 
@@ -173,6 +187,7 @@ class RepositoryNotAllowed(GitError):
     """The repository URL is not in the allowlist or uses an unsafe transport."""
 
     reason = "RepositoryNotAllowed"
+    log_level = logging.WARNING
     permanent = True
 
 
@@ -180,6 +195,7 @@ class RevisionNotFound(GitError):
     """A commit or branch does not exist in the repository (e.g. history rewritten)."""
 
     reason = "RevisionNotFound"
+    log_level = logging.WARNING
     permanent = True
 
 
@@ -190,6 +206,7 @@ class FetchTooLarge(GitError):
     which then resumes every release and hotfix."""
 
     reason = "FetchTooLarge"
+    log_level = logging.WARNING
     permanent = True
 
 

@@ -16,6 +16,7 @@ import kopf
 from hotfix_operator import reconciling
 from hotfix_operator.api.group import CONFIG_RELEASE, GROUP, HOTFIX_DEPLOYMENT, VERSION
 from hotfix_operator.errors import HotfixError
+from hotfix_operator.logs import WAITING
 from hotfix_operator.reconciling import Operator
 
 __all__ = ["register_handlers"]
@@ -127,4 +128,4 @@ def register_handlers(registry: kopf.OperatorRegistry, op: Operator) -> None:
     @kopf.on.delete(GROUP, VERSION, HOTFIXES, registry=registry)
     def hotfix_deleted(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:
         if not _mapped(reconciling.finalize_hotfix, op, body, logger, retry):
-            raise kopf.TemporaryError("waiting for the hotfix namespace to be deleted", delay=2)
+            raise kopf.TemporaryError(f"{WAITING} for the hotfix namespace to be deleted", delay=2)

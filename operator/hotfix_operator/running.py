@@ -14,10 +14,9 @@ kopf settings and why:
   (kopf ≥ 1.45 processes each event as it comes: time-based batching is gone);
 * a worker pool for the synchronous handlers sized for I/O-bound work on small nodes.
 
-The log (stderr) is one line per record, whatever the message holds: names from the
-config repository and the stderr of kustomize and git are quoted in messages, so their
-control characters are escaped (``printable``); a traceback keeps its own lines, but
-each exception's message in it is one line too.
+The log (stderr, logs.py) is one line per record, whatever the message holds, led by the
+object it is about (``[namespace/name]``), text or JSON (``HOTFIX_LOG_FORMAT``), at levels
+that mean something (``HOTFIX_LOG_LEVEL``).
 """
 
 from __future__ import annotations
@@ -25,10 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
 
 import kopf
 
@@ -43,52 +40,16 @@ from hotfix_operator.cluster.snapshots import remove_legacy_snapshots
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.errors import HotfixError, InputError, PolicyViolation, SettingsError
 from hotfix_operator.handlers import register_handlers
+from hotfix_operator.logs import log_handler
 from hotfix_operator.printable import printable
 from hotfix_operator.reconciling import Operator
 from hotfix_operator.settings import Settings, describe, load_settings
 
-__all__ = ["kopf_settings", "log_handler", "run_operator", "upgrade"]
+__all__ = ["kopf_settings", "run_operator", "upgrade"]
 
 PREFIX = GROUP
 #: Threads running the synchronous handlers at once.
 MAX_WORKERS = 8
-
-
-_LOG_FORMAT = "%(asctime)s %(levelname)s [%(name)s] %(message)s"
-
-
-class _PrintableFormatter(logging.Formatter):
-    """Escapes control characters: a message cannot forge a line or steer a terminal."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return printable(super().formatMessage(record))
-
-    def formatException(self, ei: Any) -> str:
-        """The traceback's own lines stay; each exception's message is one escaped line."""
-        messages: set[str] = set()
-        pending: list[BaseException | None] = [ei[1]]
-        seen: set[int] = set()
-        while pending:
-            exc = pending.pop()
-            if exc is None or id(exc) in seen:
-                continue
-            seen.add(id(exc))
-            messages.update(traceback.format_exception_only(type(exc), exc))
-            pending += [exc.__cause__, exc.__context__]
-        text = "".join(
-            printable(chunk.removesuffix("\n")) + "\n"
-            if chunk in messages
-            else "".join(printable(line) + "\n" for line in chunk.splitlines())
-            for chunk in traceback.format_exception(*ei)
-        )
-        return text.removesuffix("\n")
-
-
-def log_handler(stream: TextIO) -> logging.Handler:
-    """The operator's log: every record of every logger (kopf's too) to ``stream``."""
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(_PrintableFormatter(_LOG_FORMAT))
-    return handler
 
 
 def kopf_settings() -> kopf.OperatorSettings:
@@ -174,10 +135,16 @@ def _check_operator_namespace(op: Operator) -> None:
 
 def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None) -> int:
     """Run until interrupted; a wrong setting stops it before anything starts."""
-    logging.basicConfig(level=logging.INFO, handlers=[log_handler(sys.stderr)])
-    log = logging.getLogger("hotfix_operator")
     try:
         settings = load_settings()
+    except HotfixError as exc:
+        print(f"hotfixctl run: {printable(str(exc))}", file=sys.stderr)
+        return 1
+    level = logging.getLevelName(settings.log_level)
+    handler = log_handler(sys.stderr, json_lines=settings.log_format == "json", level=level)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    log = logging.getLogger("hotfix_operator")
+    try:
         if not settings.allowed_repos:
             log.warning(
                 "HOTFIX_ALLOWED_REPOS is empty: every ConfigRelease will be refused "

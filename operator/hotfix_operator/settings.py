@@ -131,6 +131,10 @@ class Settings(BaseModel):
     deployer_cluster_role: Annotated[
         str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$")
     ] = "hotfix-operator-deployer"
+    #: The operator's log: ``text`` lines for people, ``json`` objects for log shippers.
+    log_format: Literal["text", "json"] = "text"
+    #: DEBUG adds the waits and kopf's own outcome lines; WARNING keeps mistakes and faults.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     credentials: tuple[GitCredential, ...] = ()
 
     @field_validator(
@@ -199,6 +203,8 @@ _VARIABLES: Mapping[str, str] = {
     "HOTFIX_KUSTOMIZE": "kustomize",
     "HOTFIX_DEPLOYER_CLUSTER_ROLE": "deployer_cluster_role",
     "HOTFIX_IMAGE_REGISTRIES": "image_registries",
+    "HOTFIX_LOG_FORMAT": "log_format",
+    "HOTFIX_LOG_LEVEL": "log_level",
 }
 _FIELD_TO_VARIABLE = {field: var for var, field in _VARIABLES.items()}
 

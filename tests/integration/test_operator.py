@@ -496,6 +496,17 @@ def test_unknown_version_recovers_once_recorded(
     kube.apply_cr(hotfix_body(team, baseVersion="1.5.0"))
     failed = kube.wait_phase(team, "orders-hotfix", "Failed", operator=operator)["status"]
     assert "1.4.0" in next(c["message"] for c in failed["conditions"] if c["type"] == "Ready")
+    # The log: the user's mistake once, as a WARNING led by the object; never an ERROR,
+    # nor kopf's own retry or success lines at INFO.
+    about = [
+        line.split(" ", 3)
+        for line in operator.log.read_text().splitlines()
+        if f" [{team}/orders-hotfix] " in line
+    ]
+    assert [
+        (level, message.split(":")[0]) for _, level, _, message in about if level != "INFO"
+    ] == [("WARNING", "UnknownVersion")], about
+    assert not [m for _, _, _, m in about if "succeeded" in m or "failed temporarily" in m]
     kube.apply_cr(release_body(scenario, team, operator_env, version="1.5.0"))
     applied = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]
     assert applied["release"]["version"] == "1.5.0"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from hotfix_operator.errors import RenderError
-from hotfix_operator.running import MAX_WORKERS, build_operator, kopf_settings, log_handler
+from hotfix_operator.logs import log_handler
+from hotfix_operator.running import MAX_WORKERS, build_operator, kopf_settings
 from hotfix_operator.settings import Settings
 from tests.unit.test_printable import CONTROL
 
@@ -79,7 +80,7 @@ def test_a_log_record_is_one_line_with_control_characters_escaped(
 
     [line] = stream.getvalue().splitlines()
     assert line.endswith(
-        "WARNING [hotfix_operator.test_running] rendered \\x1b[2J\\x1b[31mowned\\x07: "
+        "WARNING hotfix_operator.test_running: rendered \\x1b[2J\\x1b[31mowned\\x07: "
         "ok\\r\\nINFO forged line\\x9b"
     )
 

@@ -124,7 +124,7 @@ def finalize_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> bo
             op.events.record(body, "Warning", Reason.OWNERSHIP_CONFLICT, str(exc))
             return True
         if not gone:
-            logger.info("waiting for namespace %s to be deleted", target)
+            logger.debug("waiting for namespace %s to be deleted", target)
         return gone
 
 
@@ -191,7 +191,7 @@ def _run_steps(run: Run, steps: list[Step], *, quiet_when_busy: bool = False) ->
             if not quiet_when_busy:
                 _failed(run, step, exc)
                 raise
-            run.report.logger.info("drift pass left to the next one: %s", exc)
+            run.report.logger.debug("drift pass left to the next one: %s", exc)
             return
         except HotfixError as exc:
             _failed(run, step, exc)

@@ -144,6 +144,7 @@ class Report(Generic[S]):
             fields["phase"] = phase
         self.update(**fields)
         self.event(reason, message, warning=True)
-        # A user's mistake or a wait is not the operator's error: a warning, once.
-        self.logger.warning("%s: %s", reason, message)
+        # Once, at the error's level: a user's mistake WARNING, a wait DEBUG, a fault ERROR
+        # (kopf's own line about the retry is lowered to DEBUG: logs.py).
+        self.logger.log(exc.log_level, "%s: %s", reason, message)
         self.flush()
