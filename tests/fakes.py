@@ -75,6 +75,8 @@ class FakeCluster:
     def __init__(self) -> None:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.calls: list[tuple[str, str, str]] = []  # (verb, kind, name)
+        #: Every status written, in order: (kind, name, the status patch).
+        self.statuses: list[tuple[str, str, dict[str, Any]]] = []
         #: (verb, kind, name) → the error that call raises (once set, every time).
         self.failures: dict[tuple[str, str, str], HotfixError] = {}
         #: (verb, kind, name, identity) of every write; identity None: the operator itself.
@@ -244,6 +246,7 @@ class FakeCluster:
             return None
         if subresource == "status":
             patch = {"status": patch.get("status")}
+            self.statuses.append((kind, name, copy.deepcopy(patch["status"] or {})))
         expected = (patch.get("metadata") or {}).get("resourceVersion")
         if expected is not None and expected != live["metadata"].get("resourceVersion"):
             raise ClusterError(f"patching {kind}/{name} failed with HTTP 409: changed meanwhile")

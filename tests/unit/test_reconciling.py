@@ -1045,6 +1045,22 @@ def test_neither_ttl_nor_deletion_removes_a_namespace_of_another_uid(world: Worl
     assert world.inside(target) == before
 
 
+def test_ready_is_unknown_with_the_step_as_reason_until_it_is_decided(world: World) -> None:
+    """kubectl get shows READY Unknown / REASON Resolving from the first status written,
+    never blank columns; then False while the workloads start (a real answer)."""
+    world.release()
+
+    deploy(world)
+
+    written = [s for k, n, s in world.cluster.statuses if k == "HotfixDeployment"]
+    ready = [
+        next((c["status"], c["reason"]) for c in s["conditions"] if c["type"] == "Ready")
+        for s in written
+    ]
+    assert ready[0] == ("Unknown", "Resolving"), ready
+    assert ready[-1] == ("False", "Progressing"), ready
+
+
 def test_a_ttl_beyond_the_maximum_is_refused_not_shortened(world: World) -> None:
     world.release()
     applies = len(world.cluster.writes("apply"))  # the release's snapshot

@@ -137,19 +137,26 @@ def is_true(conditions: Sequence[Condition], type_: ConditionType) -> bool:
 def set_condition(
     conditions: Sequence[Condition],
     type_: ConditionType,
-    status: bool,
+    status: bool | None,
     reason: Reason,
     message: str,
     *,
     generation: int | None = None,
     at: datetime | None = None,
 ) -> list[Condition]:
-    """A new list with ``type_`` set, the way ``meta.SetStatusCondition`` does it.
+    """A new list with ``type_`` set, the way ``meta.SetStatusCondition`` does it
+    (``status`` None: Unknown).
 
     ``lastTransitionTime`` moves only when the status changes, so ``kubectl wait`` and
     the console show when something really changed; the others keep their place.
     """
-    value = ConditionStatus.TRUE if status else ConditionStatus.FALSE
+    value = (
+        ConditionStatus.UNKNOWN
+        if status is None
+        else ConditionStatus.TRUE
+        if status
+        else ConditionStatus.FALSE
+    )
     old = find_condition(conditions, type_)
     new = Condition(
         type=type_,

@@ -65,7 +65,7 @@ class Report(Generic[S]):
         self.status = self.status.model_copy(update=fields)
 
     def condition(
-        self, type_: ConditionType, status: bool, reason: Reason | str, message: str
+        self, type_: ConditionType, status: bool | None, reason: Reason | str, message: str
     ) -> bool:
         """Set a condition; True when its status flipped (or it is new). The message is
         shown by ``kubectl get -o wide`` (MESSAGE) and the console: control characters escaped."""
@@ -105,9 +105,14 @@ class Report(Generic[S]):
         self.op.events.record(self.body, "Warning" if warning else "Normal", reason, message)
 
     def progressing(self, reason: Reason, message: str) -> None:
-        """kstatus: work under way (Reconciling True, not Stalled)."""
+        """kstatus: work under way (Reconciling True, not Stalled). Until Ready was first
+        decided it is Unknown with the same reason, so `kubectl get` shows READY Unknown,
+        REASON Resolving from the first status on (as Flux does), never blank columns."""
         self.condition(ConditionType.RECONCILING, True, reason, message)
         self.clear(ConditionType.STALLED)
+        ready = find_condition(self.conditions, ConditionType.READY)
+        if ready is None or ready.status is ConditionStatus.UNKNOWN:
+            self.condition(ConditionType.READY, None, reason, message)
 
     def settled(self) -> None:
         """kstatus: nothing left to do for this generation."""
