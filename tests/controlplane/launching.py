@@ -3,7 +3,8 @@
 One ``ControlPlane`` object serves both the CLI (``make cluster``: detached processes,
 state in ``.cache/cluster/``) and the pytest fixture (processes tied to the test
 session, state in a temporary folder). "Running" means: a state file, every recorded
-process alive, and the API server answering ``/readyz``.
+process alive (the very process started: see ``processes.Identity``), and the API
+server answering ``/readyz``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tests.controlplane.building import REPO_ROOT, Binaries, ensure_binaries
 from tests.controlplane.certificates import SERVICE_CLUSTER_IP_RANGE, Pki, issue_pki
 from tests.controlplane.errors import ControlPlaneError
 from tests.controlplane.kubeconfigs import render_kubeconfig
-from tests.controlplane.processes import is_running, spawn, stop_all
+from tests.controlplane.processes import identify, is_running, spawn, stop_all
 from tests.controlplane.state import STATE_FILE, ProcessRecord, State, load_state, save_state
 
 __all__ = ["CONTROLLERS", "DEFAULT_STATE_DIR", "ControlPlane"]
@@ -121,9 +122,7 @@ class ControlPlane:
         """Stop every recorded process and remove all state; False when nothing ran."""
         with self._locked():
             state = load_state(self.state_dir)
-            was_running = state is not None and any(
-                is_running(p.pid, p.executable) for p in state.processes
-            )
+            was_running = state is not None and any(is_running(p.identity) for p in state.processes)
             self._remove(state, grace=grace)
             return was_running
 
@@ -212,7 +211,16 @@ class ControlPlane:
         log.unlink(missing_ok=True)
         child = spawn(argv, log, detach=self.detach)
         self._children[child.pid] = child
-        state.processes.append(ProcessRecord(name, child.pid, argv[0], str(log)))
+        # Our unreaped child: the pid is still this process, so its start time is too.
+        identity = identify(child.pid)
+        if identity is None:
+            raise ControlPlaneError(
+                f"cannot read /proc/{child.pid}/stat of {name}: the launcher needs Linux /proc "
+                "to know its processes again"
+            )
+        state.processes.append(
+            ProcessRecord(name, child.pid, identity.started, identity.boot, argv[0], str(log))
+        )
         save_state(self.state_dir, state)
         self.progress(f"started {name} (pid {child.pid}, log {_shown(log)})")
 
@@ -239,7 +247,8 @@ class ControlPlane:
 
     def _fail_if_exited(self, state: State) -> None:
         for record in state.processes:
-            if is_running(record.pid, record.executable):
+            child = self._children.get(record.pid)
+            if child.poll() is None if child is not None else is_running(record.identity):
                 continue
             tail = _tail(Path(record.log))
             if "address already in use" in tail:
@@ -253,7 +262,7 @@ class ControlPlane:
     def _is_healthy(self, state: State) -> bool:
         if not state.processes or not state.server or not self.kubeconfig.exists():
             return False
-        if not all(is_running(p.pid, p.executable) for p in state.processes):
+        if not all(is_running(p.identity) for p in state.processes):
             return False
         status, _ = _get(state.server, "/readyz", Pki(Path(state.data_dir) / "pki"))
         return status == 200
@@ -261,7 +270,7 @@ class ControlPlane:
     def _remove(self, state: State | None, *, grace: float, keep_logs: bool = False) -> None:
         """Stop the recorded processes (newest first) and delete data and state."""
         if state is not None:
-            processes = [(p.pid, p.executable) for p in reversed(state.processes)]
+            processes = [p.identity for p in reversed(state.processes)]
             killed = stop_all(processes, grace=grace, children=self._children)
             if killed:
                 self.progress(

@@ -1,7 +1,9 @@
 """What a running control plane left on disk so that another process can find and stop it.
 
-``<state dir>/state.json`` names the processes (pid and executable, so a reused pid
-is never signalled), the ports, the data folder and the kubeconfig.
+``<state dir>/state.json`` names the processes (pid, start time and boot: an
+:class:`~tests.controlplane.processes.Identity`, so a reused pid is never signalled),
+the ports, the data folder and the kubeconfig. A file from an older launcher, without
+start times, reads as no state: its pids prove nothing, so nothing is signalled.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from tests.controlplane.processes import Identity
 
 __all__ = ["ProcessRecord", "State", "load_state", "save_state"]
 
@@ -22,8 +26,14 @@ class ProcessRecord:
 
     name: str
     pid: int
+    started: int  # /proc/PID/stat start time: with ``boot``, what makes the pid this process
+    boot: str
     executable: str
     log: str
+
+    @property
+    def identity(self) -> Identity:
+        return Identity(self.pid, self.started, self.boot)
 
 
 @dataclass

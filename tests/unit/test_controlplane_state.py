@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,11 @@ def test_state_survives_a_round_trip(tmp_path: Path) -> None:
         kubeconfig="/repo/.cache/cluster/kubeconfig",
         server="https://127.0.0.1:6443",
         ports={"kube-apiserver": 6443},
-        processes=[ProcessRecord("etcd", 42, "/cache/etcd", "/repo/.cache/cluster/logs/etcd.log")],
+        processes=[
+            ProcessRecord(
+                "etcd", 42, 4711, "b00t", "/cache/etcd", "/repo/.cache/cluster/logs/etcd.log"
+            )
+        ],
         started_at=1.5,
     )
     save_state(tmp_path, state)
@@ -30,6 +35,15 @@ def test_state_survives_a_round_trip(tmp_path: Path) -> None:
 def test_missing_or_torn_state_reads_as_none(tmp_path: Path) -> None:
     assert load_state(tmp_path) is None
     (tmp_path / "state.json").write_text('{"data_dir": ')
+    assert load_state(tmp_path) is None
+
+
+def test_a_state_without_start_times_reads_as_none(tmp_path: Path) -> None:
+    """An older launcher recorded bare pids: they prove nothing, so nothing is signalled."""
+    record = {"name": "etcd", "pid": 42, "executable": "/cache/etcd", "log": "/l/etcd.log"}
+    (tmp_path / "state.json").write_text(
+        json.dumps({"data_dir": "/tmp/d", "kubeconfig": "/k", "processes": [record]})
+    )
     assert load_state(tmp_path) is None
 
 
