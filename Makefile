@@ -8,7 +8,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The control plane launcher: builds (once per machine, cached) and runs etcd,
-# kube-apiserver and kube-controller-manager; kubeconfig at .cache/cluster/kubeconfig.
+# kube-apiserver, kube-controller-manager, kube-scheduler and kwok (three fake nodes);
+# kubeconfig at .cache/cluster/kubeconfig.
 CONTROLPLANE := $(PY) -m tests.controlplane
 
 .PHONY: help install cluster cluster-stop test lint crds demo bench clean

@@ -1,10 +1,12 @@
 """The local Kubernetes control plane the integration tests run against.
 
-Real etcd, kube-apiserver and kube-controller-manager, built once per machine from
-the Go module beside this file (versions pinned in ``go.mod``) and started on
-loopback. ``python -m tests.controlplane {build,up,down,status}`` drives it from a
-shell (``make cluster`` / ``make cluster-stop``); tests use ``ControlPlane`` through
-the ``cluster`` fixture in ``tests/conftest.py``.
+Real etcd, kube-apiserver, kube-controller-manager and kube-scheduler, built once per
+machine from the Go module beside this file (versions pinned in ``go.mod``), and kwok
+(``building.KWOK_VERSION``) playing the kubelet of three fake nodes (``nodes.py``), so
+pods are scheduled, run and get ready; started on loopback.
+``python -m tests.controlplane {build,up,down,status}`` drives it from a shell
+(``make cluster`` / ``make cluster-stop``); tests use ``ControlPlane`` through the
+``cluster`` fixture in ``tests/conftest.py``.
 """
 
 from __future__ import annotations

@@ -1,15 +1,22 @@
-"""Building etcd, kube-apiserver and kube-controller-manager once per machine.
+"""Building etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok once
+per machine.
 
 The binaries are cached outside the clone, in a folder named after the pinned
 versions and a hash of the Go sources, so every clone (CI's too) reuses them and
 only the first build on a machine pays the full compile. Go's own module and build
 caches make even a rebuild after a source change a matter of linking.
+
+kwok (the kubelet of the fake nodes, see ``nodes.py``) is its own Go module, built
+against a newer Kubernetes than ours, so it is installed from the module proxy at its
+pinned version (``KWOK_VERSION``) rather than through ``go.mod``; its stage
+definitions are copied from that module next to the binaries.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import platform
 import re
@@ -22,6 +29,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from tests.controlplane.errors import ControlPlaneError
 
@@ -42,7 +51,12 @@ Progress = Callable[[str], None]
 #: The Go module that pins the versions; its ``cmd/`` holds one main package per binary.
 MODULE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = MODULE_DIR.parents[1]
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+#: kwok, from the Go module proxy (``go install sigs.k8s.io/kwok/cmd/kwok@KWOK_VERSION``).
+KWOK_MODULE = "sigs.k8s.io/kwok"
+KWOK_VERSION = "v0.8.0"
+#: The module's stages copied next to the binaries: its ``kustomize/stage/*/fast``.
+KWOK_STAGES = ("node/fast", "pod/fast")
 
 _KUBERNETES_MODULE = "k8s.io/kubernetes"
 _ETCD_MODULE = "go.etcd.io/etcd/server/v3"
@@ -50,11 +64,14 @@ _ETCD_MODULE = "go.etcd.io/etcd/server/v3"
 
 @dataclass(frozen=True)
 class Binaries:
-    """Paths of the three built executables."""
+    """Paths of the built executables, and of kwok's stages."""
 
     etcd: Path
     kube_apiserver: Path
     kube_controller_manager: Path
+    kube_scheduler: Path
+    kwok: Path
+    kwok_stages: Path
 
     @classmethod
     def in_folder(cls, folder: Path) -> Binaries:
@@ -62,12 +79,21 @@ class Binaries:
             etcd=folder / "etcd",
             kube_apiserver=folder / "kube-apiserver",
             kube_controller_manager=folder / "kube-controller-manager",
+            kube_scheduler=folder / "kube-scheduler",
+            kwok=folder / "kwok",
+            kwok_stages=folder / "kwok-stages.yaml",
         )
 
     def all_present(self) -> bool:
-        return all(
-            path.is_file() and os.access(path, os.X_OK)
-            for path in (self.etcd, self.kube_apiserver, self.kube_controller_manager)
+        executables = (
+            self.etcd,
+            self.kube_apiserver,
+            self.kube_controller_manager,
+            self.kube_scheduler,
+            self.kwok,
+        )
+        return self.kwok_stages.is_file() and all(
+            path.is_file() and os.access(path, os.X_OK) for path in executables
         )
 
 
@@ -123,12 +149,14 @@ def build_key(module_dir: Path = MODULE_DIR) -> str:
     go_mod = (module_dir / "go.mod").read_text(encoding="utf-8")
     kubernetes_version, etcd_version = pinned_versions(go_mod)
     digest = hashlib.sha256(_link_flags(kubernetes_version).encode())
+    digest.update(f"{KWOK_MODULE}@{KWOK_VERSION}:{','.join(KWOK_STAGES)}".encode())
     for path in _source_files(module_dir):
         digest.update(path.relative_to(module_dir).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     machine = f"{sys.platform}-{platform.machine().lower()}"
     return (
-        f"kubernetes-{kubernetes_version}_etcd-{etcd_version}_{machine}_{digest.hexdigest()[:12]}"
+        f"kubernetes-{kubernetes_version}_etcd-{etcd_version}_kwok-{KWOK_VERSION}_"
+        f"{machine}_{digest.hexdigest()[:12]}"
     )
 
 
@@ -206,6 +234,8 @@ def _build(folder: Path, key: str, progress: Progress) -> None:
                 f"full log: {log_path}\n{tail}\n"
                 "Fix tests/controlplane (go.mod, go.sum, cmd/) or the Go toolchain and retry."
             )
+        progress(f"  $ go install {KWOK_MODULE}/cmd/kwok@{KWOK_VERSION}")
+        _build_kwok(go, staging, log_path)
         if folder.exists():
             shutil.rmtree(folder)  # an incomplete folder from an older launcher
         staging.chmod(0o755)
@@ -214,6 +244,38 @@ def _build(folder: Path, key: str, progress: Progress) -> None:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     progress(f"built in {time.monotonic() - started:.0f}s")
+
+
+def _go(go: Path, args: list[str], cwd: Path, log_path: Path, env: dict[str, str]) -> str:
+    """Run ``go args`` for the build; its stdout, or ControlPlaneError with the log's tail."""
+    with log_path.open("a", encoding="utf-8") as log:
+        result = subprocess.run(
+            [str(go), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=log, check=False
+        )
+    if result.returncode != 0:
+        raise ControlPlaneError(
+            f"`go {' '.join(args[:3])}` for kwok failed (exit {result.returncode}); "
+            f"full log: {log_path}\n{_tail(log_path)}\n"
+            f"Check that the Go module proxy serves {KWOK_MODULE}@{KWOK_VERSION}, then retry."
+        )
+    return result.stdout.decode(errors="replace")
+
+
+def _build_kwok(go: Path, staging: Path, log_path: Path) -> None:
+    """kwok into ``staging``, and the module's fast stages as ``kwok-stages.yaml``."""
+    env = {**os.environ, "GOBIN": str(staging)}
+    module = f"{KWOK_MODULE}@{KWOK_VERSION}"
+    _go(go, ["install", "-trimpath", "-ldflags=-s -w", f"{KWOK_MODULE}/cmd/kwok@{KWOK_VERSION}"],
+        staging, log_path, env)  # fmt: skip
+    described = json.loads(_go(go, ["mod", "download", "-json", module], staging, log_path, env))
+    stages = Path(described["Dir"]) / "kustomize" / "stage"
+    documents = []
+    for name in KWOK_STAGES:
+        kustomization = yaml.safe_load((stages / name / "kustomization.yaml").read_text())
+        for resource in kustomization.get("resources") or []:
+            text = (stages / name / resource).read_text(encoding="utf-8")
+            documents.append(f"# {module} kustomize/stage/{name}/{resource}\n{text.strip()}\n")
+    (staging / "kwok-stages.yaml").write_text("---\n".join(documents), encoding="utf-8")
 
 
 def _tail(path: Path, lines: int = 30) -> str:

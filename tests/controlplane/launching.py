@@ -1,4 +1,5 @@
-"""The local control plane: etcd, kube-apiserver and kube-controller-manager on loopback.
+"""The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+and kwok with three fake nodes, on loopback.
 
 One ``ControlPlane`` object serves both the CLI (``make cluster``: detached processes,
 state in ``.cache/cluster/``) and the pytest fixture (processes tied to the test
@@ -10,6 +11,7 @@ server answering ``/readyz``.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import socket
@@ -27,6 +29,7 @@ from tests.controlplane.building import REPO_ROOT, Binaries, ensure_binaries
 from tests.controlplane.certificates import SERVICE_CLUSTER_IP_RANGE, Pki, issue_pki
 from tests.controlplane.errors import ControlPlaneError
 from tests.controlplane.kubeconfigs import render_kubeconfig
+from tests.controlplane.nodes import NODE_NAMES, POD_CIDR, fake_node, kwok_config
 from tests.controlplane.processes import identify, is_running, spawn, stop_all
 from tests.controlplane.state import STATE_FILE, ProcessRecord, State, load_state, save_state
 
@@ -177,6 +180,9 @@ class ControlPlane:
             f"--service-account-signing-key-file={pki.service_account_key}",
             # The "kubernetes" Service's Endpoints may not point at loopback: keep none.
             "--endpoint-reconciler-type=none",
+            # Fake nodes get no not-ready taint at registration: kwok makes them Ready
+            # at once, and no node-lifecycle controller runs to lift the taint.
+            "--disable-admission-plugins=TaintNodesByCondition",
             "--profiling=false",
         ])  # fmt: skip
         self.progress(f"waiting for kube-apiserver at {state.server}/readyz")
@@ -193,7 +199,31 @@ class ControlPlane:
             "--secure-port=0",
             "--profiling=false",
         ])  # fmt: skip
-        self.progress("waiting for kube-controller-manager (the default ServiceAccount)")
+        self._spawn(state, "kube-scheduler", [
+            str(binaries.kube_scheduler),
+            f"--kubeconfig={internal_kubeconfig}",
+            "--leader-elect=false",
+            "--secure-port=0",
+            "--profiling=false",
+        ])  # fmt: skip
+        kwok_file = data_dir / "kwok.yaml"
+        kwok_file.write_text(kwok_config(binaries.kwok_stages), encoding="utf-8")
+        self._spawn(state, "kwok", [
+            str(binaries.kwok),
+            f"--kubeconfig={internal_kubeconfig}",
+            f"--config={kwok_file}",
+            "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            f"--cidr={POD_CIDR}",
+        ])  # fmt: skip
+        for index, name in enumerate(NODE_NAMES):
+            status, body = _request(state.server, "/api/v1/nodes", pki, fake_node(name, index))
+            if status not in (200, 201):
+                raise ControlPlaneError(f"could not register node {name}: HTTP {status} {body}")
+        self.progress(
+            "waiting for kube-controller-manager (the default ServiceAccount) and "
+            f"kwok ({len(NODE_NAMES)} nodes Ready)"
+        )
         self._wait(
             state,
             pki,
@@ -201,6 +231,8 @@ class ControlPlane:
             "kube-controller-manager to create the default ServiceAccount",
             deadline,
         )
+        self._wait(state, pki, "/api/v1/nodes", "kwok to make the nodes Ready", deadline,
+                   accept=_all_nodes_ready)  # fmt: skip
         _write_private(self.kubeconfig, _admin_kubeconfig(state.server, pki))
         state.started_at = time.time()
         save_state(self.state_dir, state)
@@ -224,16 +256,26 @@ class ControlPlane:
         save_state(self.state_dir, state)
         self.progress(f"started {name} (pid {child.pid}, log {_shown(log)})")
 
-    def _wait(self, state: State, pki: Pki, path: str, what: str, deadline: float) -> None:
-        """Poll ``path`` until it answers 200; fail fast if a component exits."""
+    def _wait(
+        self,
+        state: State,
+        pki: Pki,
+        path: str,
+        what: str,
+        deadline: float,
+        accept: Callable[[str], str | None] | None = None,
+    ) -> None:
+        """Poll ``path`` until it answers 200 (and ``accept`` finds nothing missing in
+        the body); fail fast if a component exits."""
         next_report = time.monotonic() + 5.0
         detail = ""
         while True:
             self._fail_if_exited(state)
             status, body = _get(state.server, path, pki)
-            if status == 200:
+            missing = accept(body) if accept is not None and status == 200 else None
+            if status == 200 and missing is None:
                 return
-            detail = _failing_checks(body) if status else body
+            detail = missing or (_failing_checks(body) if status else body)
             now = time.monotonic()
             if now >= deadline:
                 raise ControlPlaneError(
@@ -327,15 +369,39 @@ def _write_private(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
+def _all_nodes_ready(body: str) -> str | None:
+    """What keeps the fake nodes from all being Ready (a NodeList), None when nothing."""
+    nodes = {item["metadata"]["name"]: item for item in json.loads(body).get("items") or []}
+    waiting = [
+        name
+        for name in NODE_NAMES
+        if not any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in ((nodes.get(name) or {}).get("status") or {}).get("conditions") or []
+        )
+    ]
+    return f"nodes not Ready yet: {', '.join(waiting)}" if waiting else None
+
+
 def _get(server: str, path: str, pki: Pki) -> tuple[int, str]:
     """``(HTTP status, body)`` of a GET as the admin; status 0 when unreachable."""
+    return _request(server, path, pki)
+
+
+def _request(
+    server: str, path: str, pki: Pki, body: dict[str, object] | None = None
+) -> tuple[int, str]:
+    """``(HTTP status, body)`` of a GET (or a POST of ``body``) as the admin; status 0
+    when unreachable."""
     try:
         context = ssl.create_default_context(cafile=str(pki.ca_cert))
         context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
     except (OSError, ssl.SSLError) as exc:
         return 0, f"cannot read the control plane's certificates: {exc}"
     request = urllib.request.Request(
-        f"{server}{path}?verbose" if path == "/readyz" else f"{server}{path}"
+        f"{server}{path}?verbose" if path == "/readyz" else f"{server}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={} if body is None else {"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, context=context, timeout=5) as response:

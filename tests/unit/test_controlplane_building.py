@@ -75,6 +75,7 @@ def test_cached_binaries_are_used_without_building(
     for name in building.COMPONENTS:
         (folder / name).write_text("#!/bin/sh\n")
         (folder / name).chmod(0o755)
+    (folder / "kwok-stages.yaml").write_text("kind: Stage\n")
 
     def no_build(*_: object) -> None:
         raise AssertionError("built although cached binaries exist")
