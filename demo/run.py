@@ -164,10 +164,11 @@ def story(stack: ExitStack, workdir: Path) -> int:
     body = follow_phases(kube, operator, until="Deploying")
     status = body["status"]
     target = status["namespace"]
-    say(f"(no kubelet in the local control plane: the demo marks the pods of {target} ready)")
-    kube.mark_available(target)
+    say(f"the scheduler places the pods of {target} on the fake nodes kwok runs")
     body = follow_phases(kube, operator, until="Ready", seen="Deploying")
     status = body["status"]
+    for pod, node in sorted(kube.pods_by_node(target).items()):
+        say(f"pod {pod} Running on node {node}")
 
     step(6, "What the operator deployed")
     source = status["source"]

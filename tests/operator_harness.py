@@ -1,6 +1,7 @@
 """Running the operator as a real process against the local control plane, and the
 few things tests do to a cluster that a user would: apply CRs, read status, look
-into the hotfix namespace, play the kubelet (mark a Deployment available)."""
+into the hotfix namespace. Pods run for real there: the scheduler binds them to kwok's
+fake nodes, whose kwok plays the kubelet (tests/controlplane/nodes.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -306,33 +306,10 @@ class Kube:
         )
         return [(e.type, e.reason, e.message) for e in found.items]
 
-    def mark_available(self, namespace: str, timeout: float = 30) -> list[str]:
-        """Play the kubelet: every pod of every Deployment in ``namespace`` runs and is
-        ready. The ReplicaSet and Deployment controllers then report availability
-        themselves, as on a real cluster (patching a Deployment's status would be
-        overwritten by its controller)."""
-        deployments = self.apps.list_namespaced_deployment(namespace).items
-        wanted = sum(d.spec.replicas or 1 for d in deployments)
-
-        def pods() -> list[Any]:
-            found = self.core.list_namespaced_pod(namespace).items
-            return found if len(found) >= wanted else []
-
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        marked = []
-        for pod in wait_for(pods, timeout, f"{wanted} pods created in {namespace}"):
-            self.core.patch_namespaced_pod_status(
-                pod.metadata.name,
-                namespace,
-                {
-                    "status": {
-                        "phase": "Running",
-                        "conditions": [
-                            {"type": t, "status": "True", "lastTransitionTime": now}
-                            for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-                        ],
-                    }
-                },
-            )
-            marked.append(pod.metadata.name)
-        return marked
+    def pods_by_node(self, namespace: str) -> dict[str, str]:
+        """Pod name → the node it runs on, for the pods of ``namespace`` that run."""
+        return {
+            pod.metadata.name: pod.spec.node_name
+            for pod in self.core.list_namespaced_pod(namespace).items
+            if pod.status.phase == "Running" and pod.spec.node_name
+        }

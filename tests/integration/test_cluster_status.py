@@ -1,7 +1,8 @@
 """Readiness, the operator's own resources, Events and snapshots on a real API server.
 
-No kubelet runs: a workload becomes available when the test marks its pods Running
-and Ready; the ReplicaSet, Deployment and StatefulSet controllers do the rest.
+Pods run for real: the scheduler binds them to the control plane's kwok nodes, kwok
+reports them Running and Ready as a kubelet would, and the ReplicaSet, Deployment and
+StatefulSet controllers do the rest.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from hotfix_operator.cluster.snapshots import (
 )
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
+from tests.controlplane.nodes import NODE_NAMES
 from tests.operator_harness import TEST_OWNER, install_crds, unique
 from tests.polling import wait_for
 
@@ -82,10 +84,35 @@ def create_release(kube: Cluster, namespace: str, name: str) -> dict[str, Any]:
 # -- readiness ---------------------------------------------------------------------------
 
 
-def workloads(namespace: str, image: str = "quay.io/acme/orders:1.4.1") -> list[dict[str, Any]]:
+#: Pod Security "restricted", as every test workload.
+RESTRICTED = {
+    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+}
+CONTAINER_RESTRICTED = {
+    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+}
+
+
+def workloads(
+    namespace: str,
+    image: str = "quay.io/acme/orders:1.4.1",
+    cpu: str = "100m",
+    gate: str | None = None,
+) -> list[dict[str, Any]]:
+    """A Deployment and a StatefulSet of one pod; with ``gate``, the pods fit only a node
+    labelled ``gate`` (see ``opened``)."""
+
     def workload(kind: str, name: str, **spec: Any) -> dict[str, Any]:
         labels = {"app": name}
-        pod = {"containers": [{"name": "app", "image": image}]}
+        container = {
+            "name": "app",
+            "image": image,
+            "resources": {"requests": {"cpu": cpu}},
+            **CONTAINER_RESTRICTED,
+        }
+        pod = {"containers": [container], **RESTRICTED}
+        if gate:
+            pod["nodeSelector"] = {gate: "open"}
         return {
             "apiVersion": "apps/v1",
             "kind": kind,
@@ -100,65 +127,75 @@ def workloads(namespace: str, image: str = "quay.io/acme/orders:1.4.1") -> list[
     return [workload("Deployment", "orders"), workload("StatefulSet", "db", serviceName="db")]
 
 
-def start_pods(core: client.CoreV1Api, namespace: str, count: int) -> None:
-    """What a kubelet would do: the ``count`` pods not started yet become Running and Ready."""
-
-    def waiting() -> list[Any]:
-        pods = core.list_namespaced_pod(namespace).items
-        new = [p for p in pods if not p.status.conditions and not p.metadata.deletion_timestamp]
-        return new if len(new) == count else []
-
-    pods = wait_for(waiting, 30, f"the controllers did not create {count} pods in {namespace}")
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    for pod in pods:
-        core.patch_namespaced_pod_status(
-            pod.metadata.name,
-            namespace,
-            {
-                "status": {
-                    "phase": "Running",
-                    "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}],
-                }
-            },
-        )
-
-
 def test_an_empty_namespace_is_ready(kube: Cluster, namespace: str) -> None:
     assert workloads_ready(kube, namespace) == (True, "no workloads")
 
 
-def test_ready_once_every_workload_is_available(kube: Cluster, namespace: str) -> None:
+@contextmanager
+def opened(kube: Cluster, gate: str) -> Iterator[None]:
+    """A node labelled ``gate``: the pods waiting for it are scheduled (label removed after)."""
     core = client.CoreV1Api(kube.api_client)
-    apply_objects(kube, workloads(namespace))
+    core.patch_node(NODE_NAMES[0], {"metadata": {"labels": {gate: "open"}}})
+    try:
+        yield
+    finally:
+        core.patch_node(NODE_NAMES[0], {"metadata": {"labels": {gate: None}}})
 
-    wait_for(
-        lambda: (
-            workloads_ready(kube, namespace)
-            == (False, "Deployment/orders: 0/1 available; StatefulSet/db: 0/1 ready")
-        ),
-        30,
-        "a new Deployment and StatefulSet without running pods are not reported as such",
+
+def not_ready_because(kube: Cluster, namespace: str, *fragments: str) -> str:
+    def why() -> str | None:
+        ready, message = workloads_ready(kube, namespace)
+        assert not ready, f"ready before its pods could run: {message}"
+        return message if all(f in message for f in fragments) else None
+
+    return wait_for(why, 30, f"the readiness message names {fragments}")
+
+
+def test_ready_once_every_workload_is_available(kube: Cluster, namespace: str) -> None:
+    """Pods held back from every node (a selector no node matches yet) keep the workloads
+    unavailable; once a node matches, the scheduler and kwok run them."""
+    first, second = unique("tests.hotfix.gitops.dev/gate"), unique("tests.hotfix.gitops.dev/gate")
+    apply_objects(kube, workloads(namespace, gate=first))
+
+    message = not_ready_because(
+        kube,
+        namespace,
+        "Deployment/orders: 0/1 available: pod orders-",
+        "StatefulSet/db: 0/1 ready",
     )
-    start_pods(core, namespace, 2)
+    assert "is Unschedulable" in message
+    assert "didn't match Pod's node affinity/selector" in message
+    with opened(kube, first):
+        wait_for(
+            lambda: workloads_ready(kube, namespace) == (True, "2 workloads available"),
+            60,
+            "workloads whose pods run on a node are not reported available",
+        )
 
-    wait_for(
-        lambda: workloads_ready(kube, namespace) == (True, "2 workloads available"),
-        30,
-        "workloads with ready pods are not reported available",
+        apply_objects(kube, workloads(namespace, image="quay.io/acme/orders:1.4.2", gate=second))
+
+        message = not_ready_because(kube, namespace, "Unschedulable")
+        assert message.startswith("Deployment/orders: "), message
+        with opened(kube, second):
+            wait_for(
+                lambda: workloads_ready(kube, namespace) == (True, "2 workloads available"),
+                60,
+                "the finished rollout is not reported available",
+            )
+
+
+def test_a_workload_no_node_can_take_is_not_available(kube: Cluster, namespace: str) -> None:
+    apply_objects(kube, workloads(namespace, cpu="1000"))
+
+    message = not_ready_because(
+        kube,
+        namespace,
+        "Deployment/orders: 0/1 available: pod orders-",
+        "StatefulSet/db: 0/1 ready",
     )
-
-    apply_objects(kube, workloads(namespace, image="quay.io/acme/orders:1.4.2"))
-
-    ready, message = workloads_ready(kube, namespace)
-
-    assert not ready, "a rollout of a new image is ready before its pods run"
-    assert message.startswith("Deployment/orders: ")
-    start_pods(core, namespace, 2)
-    wait_for(
-        lambda: workloads_ready(kube, namespace) == (True, "2 workloads available"),
-        30,
-        "the finished rollout is not reported available",
-    )
+    assert "is Unschedulable" in message
+    nodes = len(NODE_NAMES)
+    assert f"0/{nodes} nodes are available: {nodes} Insufficient cpu" in message
 
 
 # -- ConfigReleases, status and Events ---------------------------------------------------

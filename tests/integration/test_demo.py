@@ -59,6 +59,7 @@ def test_make_demo_tells_the_story_and_cleans_up() -> None:
         "envoy=registry.example.com/envoy:1.30",
         "PARTNER_ENDPOINT: removed later",
         "phase Ready",
+        "Running on node kwok-node-",
         "is gone",
         "stopped the operator",
         "stopped everything the demo started",

@@ -197,7 +197,8 @@ def operator_namespace(cluster: Cluster, kube: Kube) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def installed(cluster: Cluster, operator_namespace: str) -> str:
-    """deploy/base for real, its Deployment scaled to 0: here no kubelet would run it."""
+    """deploy/base for real, its Deployment scaled to 0: on kwok's nodes its pod would
+    only pretend to run (the tests start the operator as a process instead)."""
     docs = rendered(BASE)
     for doc in docs:
         if doc["kind"] == "Deployment":
@@ -372,14 +373,15 @@ def run_story(
     *,
     pipeline_env: Mapping[str, str],
     operator: OperatorLog,
-    play_kubelet: bool = True,
+    expect_ready: bool = True,
 ) -> None:
     """The mission story with everything the operator's RBAC must cover.
 
     Releases recorded (snapshots), a hotfix of 1.5.0 (Secret included) with the team's
     access mirrored; the Secret deleted and restored (drift); the hotfix moved to 1.4.0,
     whose nop config still holds the partner endpoint (the Secret pruned); Ready (when
-    ``play_kubelet``: the workloads' images are fictitious); deleted with its namespace.
+    ``expect_ready``: the pods run on the local control plane's kwok nodes; a real
+    kubelet cannot pull the fictitious images); deleted with its namespace.
     """
     kube.bind(team, "alice", "edit")
     later = scenario.repo.commit(
@@ -440,8 +442,7 @@ def run_story(
     removed = {k["object"]: k["removed"] for k in status["configDelta"]["keys"]}
     assert "PARTNER_ENDPOINT" in removed["ConfigMap/orders-config"]
 
-    if play_kubelet:
-        kube.mark_available(target)
+    if expect_ready:
         kube.wait_phase(team, "orders-hotfix", "Ready", operator=operator)
 
     kube.delete(HOTFIXES, team, "orders-hotfix")

@@ -32,6 +32,7 @@ from hotfix_operator.recording import record_release
 from hotfix_operator.settings import Settings
 from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, SERVER_REJECTED, BadInput
 from tests.controlplane.clusters import Cluster
+from tests.controlplane.nodes import NODE_NAMES, UNPULLABLE_REGISTRY
 from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, long_history, merge_flow
 from tests.http_traps import HttpTrap
 from tests.operator_harness import (
@@ -256,10 +257,12 @@ def test_mission_story(
     assert namespace.metadata.annotations[ANNOTATION_OWNER_UID] == body["metadata"]["uid"]
     assert namespace.metadata.annotations["openshift.io/requester"] == f"{team}/orders-hotfix"
 
-    kube.mark_available(target)
+    # The pods really run: scheduled onto kwok's nodes, Running and Ready there.
     ready = kube.wait_phase(team, "orders-hotfix", "Ready", operator=operator)
     conditions = {c["type"]: c["status"] for c in ready["status"]["conditions"]}
     assert conditions == {"Resolved": "True", "Applied": "True", "Ready": "True"}
+    nodes = kube.pods_by_node(target)
+    assert len(nodes) == 2 and set(nodes.values()) <= set(NODE_NAMES), nodes  # replicas: 2
     reasons = {reason for _, reason, _ in kube.events(team, "orders-hotfix")}
     assert {"Resolved", "Applied", "Ready"} <= reasons
     # kopf keeps its state in our annotations: the strict status schema would prune it.
@@ -563,7 +566,6 @@ def test_operator_killed_after_namespace_creation(
     operator.kill()
     operator.start()
     kube.wait_applied(team, "orders-hotfix", operator=operator)
-    kube.mark_available(target)
     status = kube.wait_phase(team, "orders-hotfix", "Ready", operator=operator)["status"]
     inventory = sorted(f"{i['kind']}/{i['name']}" for i in status["inventory"])
     assert len(inventory) == len(set(inventory)) == 4  # ConfigMap, Deployment, Service, Route
@@ -682,8 +684,7 @@ def test_server_rejection_is_never_ready(
         assert fragment in applied["message"]
     assert_warning_event(kube, team, SERVER_REJECTED.reason)
     target = failed["namespace"]
-    kube.mark_available(target)  # what did apply runs and is available…
-    wait_for(
+    wait_for(  # what did apply runs and is available…
         lambda: kube.apps.read_namespaced_deployment("orders", target).status.available_replicas,
         30,
         "Deployment orders available",
@@ -698,56 +699,79 @@ def test_server_rejection_is_never_ready(
     stays(not_ready, 4, "the partially applied hotfix stays Failed, never Ready")
 
 
+def ready_condition(kube: Kube, team: str) -> dict[str, Any]:
+    status = kube.hotfix(team, "orders-hotfix").get("status") or {}
+    return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+
+
 def test_not_ready_names_the_pod_that_cannot_pull_its_image(
     kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
 ) -> None:
-    """The most common failure: a hotfix image never pushed. There is no kubelet, so its
-    pod status is written the way a kubelet writes it after a failed pull."""
-    _, target = deployed(kube, operator, team, repos, operator_env)
-    pods = wait_for(
-        lambda: kube.core.list_namespaced_pod(target).items, 30, f"a pod created in {target}"
-    )
-    pod = pods[0]
-    image = pod.spec.containers[0].image
-    assert image == HOTFIX_IMAGE
-    kube.core.patch_namespaced_pod_status(
-        pod.metadata.name,
-        target,
-        {
-            "status": {
-                "phase": "Pending",
-                "containerStatuses": [
-                    {
-                        "name": pod.spec.containers[0].name,
-                        "image": image,
-                        "imageID": "",
-                        "ready": False,
-                        "restartCount": 0,
-                        "started": False,
-                        "state": {
-                            "waiting": {
-                                "reason": "ImagePullBackOff",
-                                "message": f'Back-off pulling image "{image}"',
-                            }
-                        },
-                    }
-                ],
-            }
-        },
-    )
+    """The most common failure: a hotfix image never pushed. Its pods are scheduled, and
+    the node reports the pull failing (kwok's stage for ``unpullable.invalid/`` images,
+    written as a kubelet writes it)."""
+    image = f"{UNPULLABLE_REGISTRY}orders:1.4.1-hotfix"
+    _, target = deployed(kube, operator, team, repos, operator_env, image=image)
 
     def ready_says_why() -> dict[str, Any] | None:
-        status = kube.hotfix(team, "orders-hotfix").get("status") or {}
-        ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+        ready = ready_condition(kube, team)
         return ready if ready.get("reason") == "ImagePullFailed" else None
 
-    ready = wait_for(ready_says_why, 30, "Ready names the image pull failure")
+    ready = wait_for(ready_says_why, 60, "Ready names the image pull failure")
     assert ready["status"] == "False"
-    assert f"pod {pod.metadata.name}" in ready["message"]
-    assert f"ImagePullBackOff of image {HOTFIX_IMAGE}" in ready["message"]
+    pods = kube.core.list_namespaced_pod(target).items
+    assert pods and all(p.status.phase == "Pending" and p.spec.node_name for p in pods)
+    assert any(f"pod {p.metadata.name}" in ready["message"] for p in pods)
+    assert f"ImagePullBackOff of image {image}" in ready["message"]
     assert "pulled as the cluster pulls it" in ready["message"]  # status.images: AsIs
     assert kube.hotfix(team, "orders-hotfix")["status"]["phase"] == "Deploying"
     assert_warning_event(kube, team, "ImagePullFailed")
+    stays(
+        lambda: ready_condition(kube, team)["status"] == "False",
+        3,
+        "a hotfix whose image never pulls stays not Ready",
+    )
+
+
+def test_not_ready_names_the_pod_no_node_can_take(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """A config revision asking for more CPU than any node has: the scheduler leaves the
+    pods Pending, the hotfix stays Deploying and Ready says why in the scheduler's words."""
+    scenario = scenario_in(repos, merge_flow)
+    greedy = scenario.repo.commit(
+        "nop",
+        "orders: a thousand CPUs per pod",
+        date=scenario.released_at + timedelta(days=20),
+        files={
+            "apps/orders/deployment.yaml": scenario.repo.show(
+                scenario.nop_revision, "apps/orders/deployment.yaml"
+            ).replace("cpu: 100m", "cpu: 1000")
+        },
+    )
+    kube.apply_cr(release_body(scenario, team, operator_env, nop_revision=greedy))
+    kube.apply_cr(hotfix_body(team))
+    target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
+
+    def ready_says_why() -> dict[str, Any] | None:
+        ready = ready_condition(kube, team)
+        return ready if ready.get("reason") == "Unschedulable" else None
+
+    ready = wait_for(ready_says_why, 60, "Ready names the unschedulable pod")
+    assert ready["status"] == "False"
+    pods = kube.core.list_namespaced_pod(target).items
+    assert pods and all(not p.spec.node_name for p in pods)  # bound to no node
+    assert any(f"pod {p.metadata.name} is Unschedulable" in ready["message"] for p in pods)
+    assert f"0/{len(NODE_NAMES)} nodes are available" in ready["message"]
+    assert "Insufficient cpu" in ready["message"]
+    stays(
+        lambda: (
+            kube.hotfix(team, "orders-hotfix")["status"]["phase"] == "Deploying"
+            and ready_condition(kube, team)["status"] == "False"
+        ),
+        3,
+        "a hotfix whose pods fit no node stays Deploying, never Ready",
+    )
 
 
 # --- tenancy: a hotfix namespace belongs to one HotfixDeployment -------------------------

@@ -97,7 +97,7 @@ def test_the_operator_pod_completes_the_story(
         "HOTFIX_CACHE_DIR": str(tmp_path / "pipeline-cache"),
     }
     run_story(
-        kube, team, scenario, pipeline_env=pipeline_env, operator=operator, play_kubelet=False
+        kube, team, scenario, pipeline_env=pipeline_env, operator=operator, expect_ready=False
     )
     refusals = [line for line in operator.text().splitlines() if any(r in line for r in REFUSALS)]
     assert not refusals, "\n".join(refusals)
