@@ -14,7 +14,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.controlplane import Cluster
-from tests.polling import wait_for
+from tests.controlplane.nodes import NODE_NAMES, UNPULLABLE_REGISTRY
+from tests.polling import stays, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -39,18 +40,35 @@ def _status_of(call: Any) -> int:
     return 200
 
 
-def _deployment(name: str) -> dict[str, Any]:
+def _deployment(
+    name: str, image: str = "registry.example/app:1.0", replicas: int = 1
+) -> dict[str, Any]:
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name},
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1.0"}]},
+                "spec": {
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": image,
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
             },
         },
     }
@@ -136,6 +154,49 @@ def test_a_deployment_gets_a_replicaset_that_is_garbage_collected_with_it(
         lambda: apps.list_namespaced_replica_set(namespace).items == [],
         30,
         "the garbage collector left the ReplicaSet of the deleted Deployment",
+    )
+
+
+def test_a_deployments_pods_run_on_the_fake_nodes_and_it_becomes_available(
+    api: client.ApiClient, namespace: str
+) -> None:
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    apps.create_namespaced_deployment(namespace, _deployment("web", replicas=3))
+
+    wait_for(
+        lambda: apps.read_namespaced_deployment("web", namespace).status.available_replicas == 3,
+        60,
+        "Deployment web 3/3 available through scheduler, kwok and controllers",
+    )
+    pods = core.list_namespaced_pod(namespace).items
+    assert len(pods) == 3
+    assert {p.spec.node_name for p in pods} <= set(NODE_NAMES)
+    assert all(p.status.phase == "Running" and p.status.pod_ip for p in pods)
+
+
+def test_an_unpullable_image_waits_in_image_pull_back_off(
+    api: client.ApiClient, namespace: str
+) -> None:
+    """As a kubelet reports it: scheduled, Pending, the container waiting; never ready."""
+    apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+    image = f"{UNPULLABLE_REGISTRY}app:1.0"
+    apps.create_namespaced_deployment(namespace, _deployment("web", image=image))
+
+    def waiting() -> Any:
+        for pod in core.list_namespaced_pod(namespace).items:
+            for status in pod.status.container_statuses or []:
+                if status.state.waiting and status.state.waiting.reason == "ImagePullBackOff":
+                    return pod, status
+        return None
+
+    pod, status = wait_for(waiting, 60, "the container waiting in ImagePullBackOff")
+    assert pod.spec.node_name in NODE_NAMES and pod.status.phase == "Pending"
+    assert status.image == image and status.ready is False
+    assert status.state.waiting.message == f'Back-off pulling image "{image}"'
+    stays(
+        lambda: not apps.read_namespaced_deployment("web", namespace).status.available_replicas,
+        2,
+        "a Deployment whose image never pulls stays unavailable",
     )
 
 
