@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,15 +96,6 @@ def workdir(
         wait_for(lambda: not kube.namespace_exists("team-orders"), 60, "team-orders deleted")
 
 
-def play_the_kubelet(kube: Kube) -> None:
-    def target() -> str | None:
-        body = kube.get("hotfixdeployments", "team-orders", "orders-1-4-1") or {}
-        return (body.get("status") or {}).get("namespace") if body.get("status") else None
-
-    namespace = wait_for(target, 120, "the guide's hotfix namespace")
-    kube.mark_available(namespace, timeout=120)
-
-
 def local(text: str, scenario: Scenario) -> str:
     return text.replace(EXAMPLE_REPO, scenario.url).replace(EXAMPLE_PREFIX, scenario.allowed_prefix)
 
@@ -135,9 +125,6 @@ def test_the_user_guide_runs_as_written(
     wrapped = []
     for command in commands(script):
         wrapped += [command, f'echo "{marker} $? {command!r}"']
-    # Until the local control plane runs pods, the test plays the kubelet for the guide's
-    # `oc wait … --for=condition=Ready`, as the other operator tests do.
-    threading.Thread(target=play_the_kubelet, args=(kube,), daemon=True).start()
     output, _ = shell.communicate("\n".join(wrapped) + "\n", timeout=600)
 
     print(output)  # shown with -s, and on failure
