@@ -61,6 +61,8 @@ class OperatorProcess:
         self.log = log
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HOTFIX_")}
         self.env.update(cluster.env)
+        # Many operators run at once on one machine (tests, other clones): no fixed port.
+        self.env["HOTFIX_METRICS_PORT"] = "0"
         self.env.update(env)
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from hotfix_operator import reconciling
 from hotfix_operator.api.group import CONFIG_RELEASE, GROUP, HOTFIX_DEPLOYMENT, VERSION
 from hotfix_operator.errors import HotfixError
 from hotfix_operator.logs import WAITING
+from hotfix_operator.metrics import Result
 from hotfix_operator.reconciling import Operator
 
 __all__ = ["register_handlers"]
@@ -40,13 +42,22 @@ def _mapped(
     logger: Logger,
     retry: int,
 ) -> object:
-    """Run one reconciliation step; our errors become kopf's (and only here)."""
+    """Run one reconciliation step, timed for /metrics; our errors become kopf's (and
+    only here)."""
+    started, result = time.monotonic(), Result.ERROR
     try:
-        return step(op, body, logger)
+        outcome = step(op, body, logger)
+        result = Result.SUCCESS
+        return outcome
     except HotfixError as exc:
         if exc.permanent:
+            result = Result.STALLED
             raise kopf.PermanentError(f"{exc.reason}: {exc}") from exc
+        result = Result.RETRY
         raise kopf.TemporaryError(f"{exc.reason}: {exc}", delay=_backoff(retry)) from exc
+    finally:
+        kind = str(body.get("kind") or "unknown")
+        op.metrics.reconciled(kind, result, time.monotonic() - started)
 
 
 async def _sweep(op: Operator, logger: Logger, every: float) -> None:

@@ -36,11 +36,14 @@ from hotfix_operator.cluster.events import EventRecorder
 from hotfix_operator.cluster.namespaces import namespace_exists
 from hotfix_operator.cluster.policies import ungoverned_namespaces
 from hotfix_operator.cluster.resources import list_releases
+from hotfix_operator.cluster.scrapers import ScraperReview
 from hotfix_operator.cluster.snapshots import remove_legacy_snapshots
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.errors import HotfixError, InputError, PolicyViolation, SettingsError
 from hotfix_operator.handlers import register_handlers
 from hotfix_operator.logs import log_handler
+from hotfix_operator.metrics import Metrics
+from hotfix_operator.metrics_server import MetricsServer, serve_metrics
 from hotfix_operator.printable import printable
 from hotfix_operator.reconciling import Operator
 from hotfix_operator.settings import Settings, describe, load_settings
@@ -74,12 +77,29 @@ def build_operator(settings: Settings) -> Operator:
     """The operator's parts; one HTTP connection per apply a busy moment can have in flight
     (every worker applying at full concurrency), so no connection is discarded."""
     cluster = Cluster.from_environment(pool_size=MAX_WORKERS * settings.apply_concurrency)
+    metrics = Metrics()
     return Operator(
         settings=settings,
         cluster=cluster,
-        planner=Planner(settings),
+        planner=Planner(settings, observer=metrics),
         events=EventRecorder(cluster),
+        metrics=metrics,
     )
+
+
+def start_metrics(op: Operator) -> MetricsServer | None:
+    """``/metrics`` on HOTFIX_METRICS_PORT for authorised scrapers (None when 0)."""
+    port = op.settings.metrics_port
+    if not port:
+        return None
+    try:
+        return serve_metrics(port, op.metrics.registry, ScraperReview(op.cluster))
+    except OSError as exc:
+        op.cluster.close()
+        raise SettingsError(
+            f"HOTFIX_METRICS_PORT={port}: cannot listen there ({exc.strerror}); choose a free "
+            "port, or 0 to turn the metrics endpoint off"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -152,10 +172,13 @@ def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None)
             )
         op = build_operator(settings)
         _check_operator_namespace(op)
+        metrics_server = start_metrics(op)
     except HotfixError as exc:
         print(f"hotfixctl run: {printable(str(exc))}", file=sys.stderr)
         return 1
     log.info("starting with settings %s", describe(settings))
+    if metrics_server is not None:
+        log.info("serving metrics to authorised scrapers on port %d", metrics_server.port)
     registry = kopf.OperatorRegistry()
     register_handlers(registry, op)
     try:
@@ -170,6 +193,8 @@ def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None)
             )
         )
     finally:
+        if metrics_server is not None:
+            metrics_server.close()
         op.planner.mirrors.close()
         op.cluster.close()
     return 0

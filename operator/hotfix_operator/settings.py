@@ -136,6 +136,9 @@ class Settings(BaseModel):
     #: DEBUG adds the waits and kopf's own outcome lines; WARNING keeps mistakes and faults.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     credentials: tuple[GitCredential, ...] = ()
+    #: The port of ``/metrics`` (metrics_server.py), served to authorised scrapers only;
+    #: 0 turns the endpoint off.
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 8081
 
     @field_validator(
         "allowed_repos",
@@ -205,6 +208,7 @@ _VARIABLES: Mapping[str, str] = {
     "HOTFIX_IMAGE_REGISTRIES": "image_registries",
     "HOTFIX_LOG_FORMAT": "log_format",
     "HOTFIX_LOG_LEVEL": "log_level",
+    "HOTFIX_METRICS_PORT": "metrics_port",
 }
 _FIELD_TO_VARIABLE = {field: var for var, field in _VARIABLES.items()}
 

@@ -56,8 +56,8 @@ def verbs(rules: list[dict[str, Any]], group: str, resource: str) -> set[str]:
     return {
         verb
         for rule in rules
-        if group in rule["apiGroups"]
-        and resource in rule["resources"]
+        if group in rule.get("apiGroups", [])  # a nonResourceURLs rule has none
+        and resource in rule.get("resources", [])
         and not rule.get("resourceNames")
         for verb in rule["verbs"]
     }
@@ -106,6 +106,28 @@ def test_rbac_has_no_wildcards_and_no_escalation() -> None:
                     "resourceNames": ["hotfix-deployer"],
                     "verbs": ["impersonate"],
                 }, rule
+
+
+def test_metrics_are_for_bound_scrapers_only(operator_rules: list[dict[str, Any]]) -> None:
+    """The operator asks the API server about each scraper's token; the reader role
+    grants /metrics and nothing else, and deploy/base binds it to nobody (the overlay
+    binds its scraper)."""
+    assert verbs(operator_rules, "authentication.k8s.io", "tokenreviews") == {"create"}
+    assert verbs(operator_rules, "authorization.k8s.io", "subjectaccessreviews") == {"create"}
+    reader = find("ClusterRole", "hotfix-operator-metrics-reader")
+    assert reader["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+    assert not [
+        d
+        for d in documents()
+        if d["kind"] == "ClusterRoleBinding"
+        and d["roleRef"]["name"] == "hotfix-operator-metrics-reader"
+    ]
+
+
+def test_the_metrics_port_is_the_containers(container: dict[str, Any]) -> None:
+    settings = find("ConfigMap", "hotfix-operator-settings")["data"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["metrics"] == int(settings["HOTFIX_METRICS_PORT"]) == 8081
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ command line is what the operator applies.
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from hotfix_operator.config.git import MirrorPool
 from hotfix_operator.config.grants import Grant
 from hotfix_operator.config.images import PULL_SECRET, ImageAccess, image_access, images_of
 from hotfix_operator.config.manifests import redacted
+from hotfix_operator.config.observing import Observer, Unobserved
 from hotfix_operator.config.pinning import Resolution, resolve_revision
 from hotfix_operator.config.policy import check_policy, check_requests
 from hotfix_operator.config.render import Renderer, is_current, render_folder
@@ -156,9 +158,12 @@ class Planner:
         *,
         mirrors: MirrorPool | None = None,
         cache: RenderCache | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.settings = settings
-        self.mirrors = mirrors or MirrorPool(settings)
+        #: Told how long git fetches and renders take (metrics.py in the operator).
+        self.observer = observer or Unobserved()
+        self.mirrors = mirrors or MirrorPool(settings, self.observer)
         self.cache = cache or RenderCache(settings.cache_dir / "renders")
 
     def resolve(self, release: ConfigRelease, environment: Environment | str) -> Resolution:
@@ -204,6 +209,15 @@ class Planner:
 
     def render(self, repo_url: str, path: str, revision: str) -> Rendered:
         """The app folder at ``revision``, rendered and policy-checked (not transformed)."""
+        started, ok = time.monotonic(), False
+        try:
+            rendered = self._render(repo_url, path, revision)
+            ok = True
+            return rendered
+        finally:
+            self.observer.rendered(time.monotonic() - started, ok=ok)
+
+    def _render(self, repo_url: str, path: str, revision: str) -> Rendered:
         with self.mirrors.using(repo_url) as mirror:
             mirror.ensure_commit(revision)
             tree = mirror.tree_sha(revision, path)

@@ -16,6 +16,7 @@ from hotfix_operator.cluster.namespaces import hotfix_owner
 from hotfix_operator.cluster.resources import read_own
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.errors import NotPermitted
+from hotfix_operator.metrics import Metrics
 from hotfix_operator.reconciling.git_slots import GitSlots
 from hotfix_operator.settings import Settings
 
@@ -94,14 +95,16 @@ def indexed_binding(body: Mapping[str, Any]) -> dict[str, Any] | None:
 
 @dataclass
 class Operator:
-    """Settings, the API, the planner (mirrors, render cache), Events, object locks and
-    the git slots of each team namespace."""
+    """Settings, the API, the planner (mirrors, render cache), Events, object locks,
+    metrics and the git slots of each team namespace."""
 
     settings: Settings
     cluster: Cluster
     planner: Planner
     events: EventSink
     locks: ObjectLocks = field(default_factory=ObjectLocks)
+    #: What /metrics shows (metrics.py); the planner's observer in the operator.
+    metrics: Metrics = field(default_factory=Metrics)
     #: Where a team namespace's RoleBindings come from: a watch-fed index (kopf), so a
     #: drift pass re-mirrors access without a list per hotfix; None: listed from the API.
     team_bindings: TeamBindings | None = None

@@ -122,8 +122,10 @@ def finalize_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> bo
         except OwnershipConflict as exc:
             logger.warning("%s: %s", exc.reason, exc)
             op.events.record(body, "Warning", Reason.OWNERSHIP_CONFLICT, str(exc))
-            return True
-        if not gone:
+            gone = True
+        if gone:
+            op.metrics.hotfixes.gone(owner.namespace, owner.name)
+        else:
             logger.debug("waiting for namespace %s to be deleted", target)
         return gone
 

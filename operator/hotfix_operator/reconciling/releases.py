@@ -102,6 +102,9 @@ def sweep_releases(op: Operator, logger: Logger) -> None:
         logger.warning("the periodic pass over ConfigReleases could not list them: %s", exc)
         return
     live = {str((body.get("metadata") or {}).get("uid")) for body in bodies}
+    op.metrics.release_snapshots.set(
+        sum(1 for body in bodies if (body.get("status") or {}).get("snapshot"))
+    )
     try:
         for name in collect_snapshots(op.cluster, op.settings.operator_namespace, live):
             logger.info("deleted snapshot %s: its ConfigRelease is gone", name)

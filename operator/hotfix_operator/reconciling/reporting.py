@@ -53,6 +53,7 @@ class Report(Generic[S]):
             logger.warning("ignoring the invalid status of %s %s", resource.kind, self.name)
             self.status = model()
         self._written: S = self.status
+        self._tell_metrics()
 
     # -- status ----------------------------------------------------------------------
 
@@ -98,6 +99,14 @@ class Report(Generic[S]):
             status=self.status.model_dump(mode="json", by_alias=True),
         )
         self._written = self.status
+        self._tell_metrics()
+
+    def _tell_metrics(self) -> None:
+        """A HotfixDeployment's phase and expiry, as last read or written, for /metrics."""
+        phase = getattr(self.status, "phase", None)
+        if phase is not None:
+            expires_at = getattr(self.status, "expires_at", None)
+            self.op.metrics.hotfixes.seen(self.namespace, self.name, str(phase), expires_at)
 
     # -- people ----------------------------------------------------------------------
 
@@ -149,6 +158,7 @@ class Report(Generic[S]):
             fields["phase"] = phase
         self.update(**fields)
         self.event(reason, message, warning=True)
+        self.op.metrics.failed(self.resource.kind, reason)
         # Once, at the error's level: a user's mistake WARNING, a wait DEBUG, a fault ERROR
         # (kopf's own line about the retry is lowered to DEBUG: logs.py).
         self.logger.log(exc.log_level, "%s: %s", reason, message)

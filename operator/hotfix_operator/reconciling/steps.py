@@ -469,6 +469,7 @@ def apply_step(*, report_changes: bool = False) -> Step:
         applied = apply_objects(
             run.deployer, plan.objects, concurrency=concurrency, report_changes=report_changes
         )
+        run.op.metrics.applied(entry.kind for entry in applied)
         pruned = prune(run.deployer, keep=applied, previous=previous)
         report.update(inventory=_items(applied))
         message = f"applied {len(applied)} objects to namespace {target}"

@@ -45,6 +45,7 @@ from hotfix_operator.config.git.processes import (
     run,
     stderr_tail,
 )
+from hotfix_operator.config.observing import Observer, Unobserved
 from hotfix_operator.config.repository_urls import (
     canonical_url,
     check_repository_url,
@@ -111,13 +112,14 @@ class FolderChange:
 class Mirror:
     """A bare mirror of one repository, its branch heads and a cache of immutable answers."""
 
-    def __init__(self, url: str, settings: Settings) -> None:
+    def __init__(self, url: str, settings: Settings, observer: Observer | None = None) -> None:
         #: The first spelling of the URL seen (named in messages and in the mirror).
         self.url = tidy_url(url)
         self.shown = redact_url(self.url)
         self.path = settings.cache_dir / "mirrors" / mirror_name(url)
         #: How many times this mirror fetched from the remote (observability, tests).
         self.fetches = 0
+        self._observer = observer or Unobserved()
         self._settings = settings
         self._timeout = settings.git_timeout
         self._access = access_for(self.url, settings)
@@ -456,6 +458,16 @@ class Mirror:
         log.debug("fetching %s: %s", sha, failure)
 
     def _fetch_remote(self, refspec: str, *options: str, operation: str) -> str | None:
+        """``_fetch_remote_untimed``, its duration and outcome told to the observer."""
+        started, ok = time.monotonic(), False
+        try:
+            failure = self._fetch_remote_untimed(refspec, *options, operation=operation)
+            ok = failure is None
+            return failure
+        finally:
+            self._observer.git_fetched(time.monotonic() - started, ok=ok)
+
+    def _fetch_remote_untimed(self, refspec: str, *options: str, operation: str) -> str | None:
         """``git fetch`` from the spelling of the URL that worked last, else from the
         others in turn; None when one worked, else what the first attempt said. A timeout
         or a fetch too large is raised at once: another spelling reaches the same server.
@@ -632,8 +644,9 @@ class MirrorPool:
     """The mirrors of one operator process: one per allowlisted repository (its
     ``canonical_url``), whichever way its URL is spelled."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, observer: Observer | None = None) -> None:
         self._settings = settings
+        self._observer = observer
         self._mirrors: dict[str, Mirror] = {}
         self._lock = threading.Lock()
 
@@ -644,7 +657,7 @@ class MirrorPool:
         with self._lock:
             mirror = self._mirrors.get(key)
             if mirror is None:
-                mirror = self._mirrors[key] = Mirror(url, self._settings)
+                mirror = self._mirrors[key] = Mirror(url, self._settings, self._observer)
             else:
                 mirror.add_url(url)
         return mirror
