@@ -82,6 +82,47 @@ spec:
 """
 )
 
+
+def monitoring_crd(kind: str, plural: str) -> dict[str, Any]:
+    """The Prometheus operator's ServiceMonitor or PrometheusRule, reduced to its kind (the
+    spec is kept whole), so that the overlay can be dry-run here; on OpenShift the
+    monitoring stack serves the real ones (promtool checks the rules themselves)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "scope": "Namespaced",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+            },
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "required": ["spec"],
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "x-kubernetes-preserve-unknown-fields": True,
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
 #: Release 1.5.0 brings a Secret: the operator applies, restores and prunes it without
 #: ever being allowed to get, list or watch a Secret.
 PRICING_TOKEN = """\
@@ -230,8 +271,17 @@ def test_openshift_overlay_passes_a_server_side_dry_run(
     cluster: Cluster, kube: Kube, operator_namespace: str
 ) -> None:
     ensure_crd(kube.api, CONSOLE_YAML_SAMPLE_CRD)
+    ensure_crd(kube.api, monitoring_crd("ServiceMonitor", "servicemonitors"))
+    ensure_crd(kube.api, monitoring_crd("PrometheusRule", "prometheusrules"))
     result = kubectl(cluster, "apply", "--dry-run=server", "-k", str(OPENSHIFT))
     assert result.returncode == 0, result.stderr
+    for monitoring in (
+        "service/hotfix-operator-metrics",
+        "servicemonitor.monitoring.coreos.com/hotfix-operator",
+        "prometheusrule.monitoring.coreos.com/hotfix-operator",
+        "clusterrolebinding.rbac.authorization.k8s.io/hotfix-operator-metrics-scraper",
+    ):
+        assert monitoring in result.stdout, result.stdout
     for name in (
         "hotfix-operator-configrelease",
         "hotfix-operator-hotfixdeployment",
