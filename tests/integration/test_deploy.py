@@ -9,8 +9,13 @@ the one the kind e2e runs against the operator's image (tests/e2e/kind).
 from __future__ import annotations
 
 import base64
+import json
+import os
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
@@ -22,6 +27,7 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from tests.argocd_health import health
 from tests.controlplane.clusters import Cluster
 from tests.e2e import GitHttpServer, served
 from tests.gitrepos import Scenario, merge_flow
@@ -33,7 +39,8 @@ from tests.integration.test_operator import (
     scenario_in,
     wait_recorded,
 )
-from tests.operator_harness import Kube, OperatorProcess, install_crds
+from tests.kstatus import CURRENT, FAILED, IN_PROGRESS, kstatus
+from tests.operator_harness import GROUP, VERSION, Kube, OperatorProcess, install_crds
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -392,7 +399,14 @@ def operator_env(
         "HOTFIX_CHECK_INTERVAL": "1s",
         "HOTFIX_DRIFT_INTERVAL": "3s",
         "HOTFIX_GIT_TIMEOUT": "20",
+        "HOTFIX_METRICS_PORT": str(free_port()),
     }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -647,3 +661,199 @@ def test_service_account_is_refused_what_the_operator_must_not_do(
     finally:
         kube.core.delete_namespace(other)
         kube.core.delete_namespace(hotfix)
+
+
+# --- metrics and health, as Prometheus and Argo CD see them ----------------------------
+
+#: Where the real status objects are written when set (tests/unit/argocd_status holds a
+#: copy: HOTFIX_TEST_CAPTURE_STATUS=tests/unit/argocd_status pytest -k health_of_real).
+CAPTURE = os.environ.get("HOTFIX_TEST_CAPTURE_STATUS")
+
+
+def scrape(port: str, token: str | None) -> tuple[int, str]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def service_account_token(kube: Kube, namespace: str, name: str) -> str:
+    kube.core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    token: str = kube.core.create_namespaced_service_account_token(
+        name, namespace, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    return token
+
+
+def captured(name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The object as Argo CD gets it (server-managed metadata dropped); kept as a test
+    fixture when CAPTURE is set."""
+    meta = body["metadata"]
+    obj = {
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "metadata": {k: meta[k] for k in ("name", "namespace", "generation") if k in meta},
+        "spec": body["spec"],
+        "status": body.get("status") or {},
+    }
+    if CAPTURE:
+        folder = Path(CAPTURE)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.json").write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    return obj
+
+
+@pytest.fixture(scope="module")
+def story(
+    kube: Kube, operator: OperatorProcess, git_server: GitHttpServer, operator_env: dict[str, str]
+) -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
+    """A team with one release recorded and one refused, and hotfixes Deploying, Ready,
+    Failed and Expired: each captured as the API server serves it."""
+    team = kube.granted_team(f"team-{uuid.uuid4().hex[:8]}")
+    scenario = served(scenario_in(git_server.root, merge_flow), git_server)
+    objects: dict[str, dict[str, Any]] = {}
+    kube.apply_cr(release_body(scenario, team, operator_env))
+    objects["configrelease-ready"] = captured(
+        "configrelease-ready", wait_recorded(kube, team, "orders-1.4.0", operator)
+    )
+    lost = release_body(scenario, team, operator_env, version="1.3.0")
+    lost["spec"]["revisions"] = {"prd": "f" * 40}  # a commit the repository never had
+    kube.apply_cr(lost)
+
+    def stalled() -> dict[str, Any] | None:
+        body = kube.get("configreleases", team, "orders-1.3.0") or {}
+        conditions = (body.get("status") or {}).get("conditions") or []
+        return (
+            body
+            if any(c["type"] == "Stalled" and c["status"] == "True" for c in conditions)
+            else None
+        )
+
+    objects["configrelease-stalled"] = captured(
+        "configrelease-stalled", wait_for(stalled, 60, "ConfigRelease orders-1.3.0 stalled")
+    )
+    kube.apply_cr(hotfix_body(team))
+    deploying = kube.wait_applied(team, "orders-hotfix", operator=operator)
+    objects["hotfixdeployment-deploying"] = captured("hotfixdeployment-deploying", deploying)
+    kube.mark_available(deploying["status"]["namespace"])
+    objects["hotfixdeployment-ready"] = captured(
+        "hotfixdeployment-ready", kube.wait_phase(team, "orders-hotfix", "Ready", operator=operator)
+    )
+    kube.apply_cr(hotfix_body(team, "on-9", baseVersion="9.9.9"))
+    objects["hotfixdeployment-failed"] = captured(
+        "hotfixdeployment-failed", kube.wait_phase(team, "on-9", "Failed", operator=operator)
+    )
+    kube.apply_cr(hotfix_body(team, "expiring", ttl="3s"))
+    objects["hotfixdeployment-expired"] = captured(
+        "hotfixdeployment-expired", kube.wait_phase(team, "expiring", "Expired", operator=operator)
+    )
+    yield team, objects
+    for item in kube.custom.list_namespaced_custom_object(GROUP, VERSION, team, HOTFIXES)["items"]:
+        kube.delete(HOTFIXES, team, item["metadata"]["name"])
+    kube.core.delete_namespace(team)
+
+
+def test_metrics_are_served_to_bound_scrapers_only(
+    kube: Kube,
+    story: tuple[str, dict[str, dict[str, Any]]],
+    operator_env: dict[str, str],
+    operator: OperatorProcess,
+) -> None:
+    team, _ = story
+    port = operator_env["HOTFIX_METRICS_PORT"]
+    scrapers = kube.create_namespace(f"scrapers-{uuid.uuid4().hex[:8]}")
+    rbac = client.RbacAuthorizationV1Api(kube.api)
+    binding_name = f"metrics-reader-{scrapers}"
+    try:
+        reader = service_account_token(kube, scrapers, "prometheus")
+        stranger = service_account_token(kube, scrapers, "curious")
+        rbac.create_cluster_role_binding(
+            {
+                "metadata": {"name": binding_name},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "hotfix-operator-metrics-reader",
+                },
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": "prometheus", "namespace": scrapers}
+                ],
+            }
+        )
+        ns = f'namespace="{team}"'
+        expected = (
+            f'hotfix_operator_hotfix_phase{{name="orders-hotfix",{ns},phase="Ready"}} 1.0',
+            f'hotfix_operator_hotfix_phase{{name="on-9",{ns},phase="Failed"}} 1.0',
+            f'hotfix_operator_hotfixes{{{ns},phase="Ready"}} 1.0',
+            f'hotfix_operator_hotfix_expiry_timestamp_seconds{{name="orders-hotfix",{ns}}}',
+            'hotfix_operator_errors_total{kind="HotfixDeployment",reason="UnknownVersion"}',
+            'hotfix_operator_errors_total{kind="ConfigRelease",reason="RevisionNotFound"}',
+            'hotfix_operator_reconcile_duration_seconds_count{kind="HotfixDeployment",result="success"}',
+            'hotfix_operator_reconcile_duration_seconds_count{kind="ConfigRelease",result="stalled"}',
+            'hotfix_operator_git_fetch_duration_seconds_count{result="ok"}',
+            'hotfix_operator_render_duration_seconds_count{result="ok"}',
+            'hotfix_operator_applied_objects_total{kind="Deployment"}',
+            "hotfix_operator_release_snapshots ",
+        )
+
+        def complete() -> str | None:  # the binding may take a moment to reach the authorizer
+            status, text = scrape(port, reader)
+            return text if status == 200 and all(e in text for e in expected) else None
+
+        try:
+            wait_for(complete, 30, "a bound scraper's scrape with every expected series")
+        except AssertionError:
+            status, text = scrape(port, reader)
+            missing = [e for e in expected if e not in text]
+            raise AssertionError(
+                f"HTTP {status}; missing {missing}\n{text}\n{operator.tail()}"
+            ) from None
+
+        status, text = scrape(port, None)
+        assert status == 401 and team not in text, text
+        status, text = scrape(port, "not-a-token")
+        assert status == 401 and team not in text, text
+        status, text = scrape(port, stranger)
+        assert status == 403 and team not in text, text
+        assert f"system:serviceaccount:{scrapers}:curious" in text
+
+        rbac.delete_cluster_role_binding(binding_name)  # revoked: refused within seconds
+        wait_for(lambda: scrape(port, reader)[0] == 403, 30, "the revoked scraper refused")
+    finally:
+        kube.core.delete_namespace(scrapers)
+        try:
+            rbac.delete_cluster_role_binding(binding_name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+#: What Argo CD and kstatus must say of each captured object.
+EXPECTED_HEALTH = {
+    "configrelease-ready": ("Healthy", CURRENT),
+    "configrelease-stalled": ("Degraded", FAILED),
+    "hotfixdeployment-deploying": ("Progressing", IN_PROGRESS),
+    "hotfixdeployment-ready": ("Healthy", CURRENT),
+    "hotfixdeployment-failed": ("Degraded", FAILED),
+    "hotfixdeployment-expired": ("Healthy", CURRENT),
+}
+
+
+def test_argo_cd_and_kstatus_health_of_real_objects(
+    story: tuple[str, dict[str, dict[str, Any]]],
+) -> None:
+    _, objects = story
+    assert set(objects) == set(EXPECTED_HEALTH)
+    for name, obj in objects.items():
+        argo, flux = EXPECTED_HEALTH[name]
+        shown = health(obj)
+        assert (shown.status, kstatus(obj)[0]) == (argo, flux), (name, shown, obj["status"])
+        assert shown.message, name
+    assert "9.9.9" in health(objects["hotfixdeployment-failed"]).message
+    assert health(objects["hotfixdeployment-expired"]).message.startswith(
+        "Expired: the TTL ran out"
+    )
