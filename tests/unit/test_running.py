@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hotfix_operator.errors import RenderError
+from hotfix_operator.errors import RenderError, SettingsError
 from hotfix_operator.logs import log_handler
-from hotfix_operator.running import MAX_WORKERS, build_operator, kopf_settings
+from hotfix_operator.running import MAX_WORKERS, build_operator, kopf_settings, start_metrics
 from hotfix_operator.settings import Settings
 from tests.unit.test_printable import CONTROL
 
@@ -43,6 +44,29 @@ def test_one_connection_per_apply_in_flight(
     finally:
         op.planner.mirrors.close()
         op.cluster.close()
+
+
+def test_metrics_start_on_their_port_or_say_why_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(KUBECONFIG)
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    off = build_operator(Settings(cache_dir=tmp_path, metrics_port=0))
+    assert start_metrics(off) is None
+    off.planner.mirrors.close()
+    off.cluster.close()
+    with socket.socket() as taken:
+        taken.bind(("", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        op = build_operator(Settings(cache_dir=tmp_path, metrics_port=port))
+        with pytest.raises(SettingsError) as caught:
+            start_metrics(op)
+        op.planner.mirrors.close()
+    assert str(caught.value).startswith(f"HOTFIX_METRICS_PORT={port}: cannot listen there")
+    assert "0 to turn the metrics endpoint off" in str(caught.value)
 
 
 def test_kopf_posts_no_events_of_its_own() -> None:

@@ -51,6 +51,8 @@ def test_lists_and_durations_are_parsed():
         ("HOTFIX_POD_SECURITY", "strict", "'privileged', 'baseline' or 'restricted'"),
         ("HOTFIX_ALLOWED_SERVICE_TYPES", "ClusterIP,Ingress", "'LoadBalancer'"),
         ("HOTFIX_ALLOWED_SERVICE_TYPES", " , ", "HOTFIX_ALLOWED_SERVICE_TYPES"),
+        ("HOTFIX_METRICS_PORT", "70000", "HOTFIX_METRICS_PORT='70000'"),
+        ("HOTFIX_METRICS_PORT", "metrics", "HOTFIX_METRICS_PORT='metrics'"),
     ],
 )
 def test_a_wrong_setting_names_the_variable_and_value(variable, value, expected):
