@@ -109,8 +109,8 @@ def test_it_runs_hotfixctl_run(instructions: list[Instruction]) -> None:
     args = build_parser().parse_args(command[1:])  # the CLI accepts exactly these options
     assert args.command == "run"
     assert args.liveness_endpoint == "http://0.0.0.0:8080/healthz"
-    exposed = {i.arguments for i in named(instructions, "EXPOSE")}
-    assert "8080" in exposed
+    exposed = {port for i in named(instructions, "EXPOSE") for port in i.arguments.split()}
+    assert {"8080", "8081"} <= exposed  # liveness, and /metrics (HOTFIX_METRICS_PORT)
 
 
 def test_it_runs_as_a_numeric_non_root_user(instructions: list[Instruction]) -> None:
