@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from hotfix_operator.errors import HotfixError, InputError, PolicyViolation, Set
 from hotfix_operator.handlers import register_handlers
 from hotfix_operator.logs import log_handler
 from hotfix_operator.metrics import Metrics
-from hotfix_operator.metrics_server import MetricsServer, serve_metrics
+from hotfix_operator.metrics_server import Certificate, MetricsServer, serve_metrics
 from hotfix_operator.printable import printable
 from hotfix_operator.reconciling import Operator
 from hotfix_operator.settings import Settings, describe, load_settings
@@ -89,11 +90,24 @@ def build_operator(settings: Settings) -> Operator:
 
 def start_metrics(op: Operator) -> MetricsServer | None:
     """``/metrics`` on HOTFIX_METRICS_PORT for authorised scrapers (None when 0)."""
-    port = op.settings.metrics_port
+    port, folder = op.settings.metrics_port, op.settings.metrics_cert_dir
     if not port:
         return None
+    tls = Certificate.in_folder(folder) if folder is not None else None
+    if folder is not None and tls is None:
+        logging.getLogger("hotfix_operator").warning(
+            "HOTFIX_METRICS_CERT_DIR=%s holds no tls.crt and tls.key: /metrics is served over "
+            "plain HTTP (mount a kubernetes.io/tls Secret there for HTTPS)",
+            folder,
+        )
     try:
-        return serve_metrics(port, op.metrics.registry, ScraperReview(op.cluster))
+        return serve_metrics(port, op.metrics.registry, ScraperReview(op.cluster), tls=tls)
+    except ssl.SSLError as exc:
+        op.cluster.close()
+        raise SettingsError(
+            f"HOTFIX_METRICS_CERT_DIR={folder}: tls.crt and tls.key are not a certificate and "
+            f"its key ({exc.reason or exc}); mount the kubernetes.io/tls Secret there"
+        ) from exc
     except OSError as exc:
         op.cluster.close()
         raise SettingsError(
@@ -178,7 +192,11 @@ def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None)
         return 1
     log.info("starting with settings %s", describe(settings))
     if metrics_server is not None:
-        log.info("serving metrics to authorised scrapers on port %d", metrics_server.port)
+        log.info(
+            "serving metrics to authorised scrapers at %s://:%d/metrics",
+            metrics_server.scheme,
+            metrics_server.port,
+        )
     registry = kopf.OperatorRegistry()
     register_handlers(registry, op)
     try:

@@ -139,6 +139,10 @@ class Settings(BaseModel):
     #: The port of ``/metrics`` (metrics_server.py), served to authorised scrapers only;
     #: 0 turns the endpoint off.
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 8081
+    #: A folder with ``tls.crt`` and ``tls.key`` (a kubernetes.io/tls Secret, e.g. from
+    #: OpenShift's service CA): /metrics over HTTPS, the files read again when they change.
+    #: Unset, or the files absent: plain HTTP.
+    metrics_cert_dir: Path | None = None
 
     @field_validator(
         "allowed_repos",
@@ -165,6 +169,16 @@ class Settings(BaseModel):
     @classmethod
     def _safe_prefixes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(url_prefix(prefix) for prefix in value)
+
+    @field_validator("metrics_cert_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_absolute():
+            raise ValueError(
+                "must be an absolute path, where the certificate Secret is mounted, e.g. "
+                "/etc/hotfix-operator/metrics-tls"
+            )
+        return value
 
     @field_validator("namespace_prefix")
     @classmethod
@@ -209,6 +223,7 @@ _VARIABLES: Mapping[str, str] = {
     "HOTFIX_LOG_FORMAT": "log_format",
     "HOTFIX_LOG_LEVEL": "log_level",
     "HOTFIX_METRICS_PORT": "metrics_port",
+    "HOTFIX_METRICS_CERT_DIR": "metrics_cert_dir",
 }
 _FIELD_TO_VARIABLE = {field: var for var, field in _VARIABLES.items()}
 

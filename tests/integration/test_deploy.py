@@ -42,6 +42,7 @@ from tests.integration.test_operator import (
 from tests.kstatus import CURRENT, FAILED, IN_PROGRESS, kstatus
 from tests.operator_harness import GROUP, VERSION, Kube, OperatorProcess, install_crds
 from tests.polling import wait_for
+from tests.serving_certs import issue, trusting
 
 pytestmark = pytest.mark.cluster
 
@@ -400,6 +401,8 @@ def operator_env(
         "HOTFIX_DRIFT_INTERVAL": "3s",
         "HOTFIX_GIT_TIMEOUT": "20",
         "HOTFIX_METRICS_PORT": str(free_port()),
+        # As the service CA's Secret is mounted on OpenShift: /metrics over HTTPS.
+        "HOTFIX_METRICS_CERT_DIR": str(issue(tmp_path_factory.mktemp("metrics-tls"))),
     }
 
 
@@ -670,12 +673,15 @@ def test_service_account_is_refused_what_the_operator_must_not_do(
 CAPTURE = os.environ.get("HOTFIX_TEST_CAPTURE_STATUS")
 
 
-def scrape(port: str, token: str | None) -> tuple[int, str]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+def scrape(env: Mapping[str, str], token: str | None) -> tuple[int, str]:
+    """GET /metrics over HTTPS, trusting the operator's certificate (as the ServiceMonitor
+    trusts the service CA)."""
+    port, certs = env["HOTFIX_METRICS_PORT"], Path(env["HOTFIX_METRICS_CERT_DIR"])
+    request = urllib.request.Request(f"https://127.0.0.1:{port}/metrics")
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30, context=trusting(certs)) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -764,7 +770,6 @@ def test_metrics_are_served_to_bound_scrapers_only(
     operator: OperatorProcess,
 ) -> None:
     team, _ = story
-    port = operator_env["HOTFIX_METRICS_PORT"]
     scrapers = kube.create_namespace(f"scrapers-{uuid.uuid4().hex[:8]}")
     rbac = client.RbacAuthorizationV1Api(kube.api)
     binding_name = f"metrics-reader-{scrapers}"
@@ -801,28 +806,28 @@ def test_metrics_are_served_to_bound_scrapers_only(
         )
 
         def complete() -> str | None:  # the binding may take a moment to reach the authorizer
-            status, text = scrape(port, reader)
+            status, text = scrape(operator_env, reader)
             return text if status == 200 and all(e in text for e in expected) else None
 
         try:
             wait_for(complete, 30, "a bound scraper's scrape with every expected series")
         except AssertionError:
-            status, text = scrape(port, reader)
+            status, text = scrape(operator_env, reader)
             missing = [e for e in expected if e not in text]
             raise AssertionError(
                 f"HTTP {status}; missing {missing}\n{text}\n{operator.tail()}"
             ) from None
 
-        status, text = scrape(port, None)
+        status, text = scrape(operator_env, None)
         assert status == 401 and team not in text, text
-        status, text = scrape(port, "not-a-token")
+        status, text = scrape(operator_env, "not-a-token")
         assert status == 401 and team not in text, text
-        status, text = scrape(port, stranger)
+        status, text = scrape(operator_env, stranger)
         assert status == 403 and team not in text, text
         assert f"system:serviceaccount:{scrapers}:curious" in text
 
         rbac.delete_cluster_role_binding(binding_name)  # revoked: refused within seconds
-        wait_for(lambda: scrape(port, reader)[0] == 403, 30, "the revoked scraper refused")
+        wait_for(lambda: scrape(operator_env, reader)[0] == 403, 30, "the revoked scraper refused")
     finally:
         kube.core.delete_namespace(scrapers)
         try:

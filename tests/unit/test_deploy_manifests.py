@@ -128,6 +128,12 @@ def test_the_metrics_port_is_the_containers(container: dict[str, Any]) -> None:
     settings = find("ConfigMap", "hotfix-operator-settings")["data"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["metrics"] == int(settings["HOTFIX_METRICS_PORT"]) == 8081
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["metrics-tls"] == settings["HOTFIX_METRICS_CERT_DIR"]
+    volumes = find("Deployment", "hotfix-operator")["spec"]["template"]["spec"]["volumes"]
+    tls = next(v for v in volumes if v["name"] == "metrics-tls")["secret"]
+    assert tls == {"secretName": "hotfix-operator-metrics-tls", "optional": True,
+                   "defaultMode": 0o440}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

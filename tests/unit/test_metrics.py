@@ -3,6 +3,8 @@ cluster/scrapers.py): the HTTP server on a real socket, the reviews against a fa
 
 from __future__ import annotations
 
+import ssl
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -24,10 +26,17 @@ from hotfix_operator.errors import (
 )
 from hotfix_operator.handlers import _mapped
 from hotfix_operator.metrics import Metrics
-from hotfix_operator.metrics_server import Decision, MetricsServer, bearer_token, serve_metrics
+from hotfix_operator.metrics_server import (
+    Certificate,
+    Decision,
+    MetricsServer,
+    bearer_token,
+    serve_metrics,
+)
 from hotfix_operator.reconciling import finalize_hotfix
 from hotfix_operator.settings import Settings
 from tests.gitrepos import merge_flow
+from tests.serving_certs import issue, trusting
 from tests.unit.test_reconciling import LOG, TEAM, World, deploy, world
 
 __all__ = ["world"]  # the fixture, used by name
@@ -289,3 +298,40 @@ def test_guessed_tokens_cannot_grow_the_cache_without_bound(review: ScraperRevie
     for guess in range(1000):
         assert review(f"guess-{guess}").status is HTTPStatus.UNAUTHORIZED
     assert len(review._decisions) <= 256
+
+
+# --- HTTPS ------------------------------------------------------------------------------
+
+
+def test_with_a_certificate_the_endpoint_speaks_https_only_and_follows_a_rotation(
+    tmp_path: Path,
+) -> None:
+    folder = issue(tmp_path / "tls")
+    tls = Certificate.in_folder(folder)
+    assert tls is not None
+    reader = Decision(HTTPStatus.OK)
+    server = serve_metrics(0, Metrics().registry, lambda token: reader, host="127.0.0.1", tls=tls)
+    url = f"https://127.0.0.1:{server.port}/metrics"
+    try:
+        assert server.scheme == "https"
+        request = urllib.request.Request(url, headers={"Authorization": "Bearer reader"})
+        with urllib.request.urlopen(request, timeout=10, context=trusting(folder)) as response:
+            assert response.status == 200
+            assert "hotfix_operator_release_snapshots" in response.read().decode()
+        with pytest.raises((urllib.error.URLError, ConnectionError)):  # plain HTTP: no answer
+            urllib.request.urlopen(url.replace("https", "http"), timeout=10)
+        first = ssl.get_server_certificate(("127.0.0.1", server.port))
+        time.sleep(0.01)  # a later modification time than the first certificate's
+        issue(folder)  # the Secret rotated: the next connection gets the new certificate
+        second = ssl.get_server_certificate(("127.0.0.1", server.port))
+        assert second != first
+        with urllib.request.urlopen(request, timeout=10, context=trusting(folder)) as response:
+            assert response.status == 200
+    finally:
+        server.close()
+
+
+def test_a_folder_without_a_certificate_is_no_certificate(tmp_path: Path) -> None:
+    assert Certificate.in_folder(tmp_path) is None
+    (tmp_path / "tls.crt").write_text("only half of it")
+    assert Certificate.in_folder(tmp_path) is None

@@ -37,6 +37,18 @@ def test_the_service_monitor_scrapes_the_operators_metrics_port_with_the_scraper
     assert endpoint["port"] == port["name"] and port["targetPort"] == "metrics"
     assert "metrics" in {p["name"] for p in container["ports"]}
     assert endpoint["path"] == "/metrics"
+    # HTTPS with the service CA's certificate, which lands where the Deployment mounts it.
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    tls_secret = next(v for v in volumes if v["name"] == "metrics-tls")["secret"]["secretName"]
+    annotation = "service.beta.openshift.io/serving-cert-secret-name"
+    assert service["metadata"]["annotations"][annotation] == tls_secret
+    assert endpoint["scheme"] == "https"
+    name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
+    assert endpoint["tlsConfig"]["serverName"] == f"{name}.{namespace}.svc"
+    assert endpoint["tlsConfig"]["ca"]["configMap"] == {
+        "name": "openshift-service-ca.crt",
+        "key": "service-ca.crt",
+    }
     credentials = endpoint["authorization"]["credentials"]
     secret = one("Secret")
     assert (credentials["name"], credentials["key"]) == (secret["metadata"]["name"], "token")

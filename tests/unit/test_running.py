@@ -13,6 +13,7 @@ import pytest
 
 from hotfix_operator.errors import RenderError, SettingsError
 from hotfix_operator.logs import log_handler
+from hotfix_operator.reconciling import Operator
 from hotfix_operator.running import MAX_WORKERS, build_operator, kopf_settings, start_metrics
 from hotfix_operator.settings import Settings
 from tests.unit.test_printable import CONTROL
@@ -132,3 +133,40 @@ def test_a_logged_traceback_keeps_its_lines_and_each_message_is_one_escaped_line
         "hotfix_operator.errors.RenderError: kustomize failed: \\x1b[2Jwiped\\r\\nforged too"
     )
     assert not [line for line in lines if line.startswith(("2026-01-01", "forged"))]
+
+
+def test_a_metrics_certificate_that_is_not_one_stops_the_operator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(KUBECONFIG)
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    folder = tmp_path / "tls"
+    folder.mkdir()
+
+    def operator() -> Operator:
+        settings = Settings(cache_dir=tmp_path, metrics_port=_free_port(), metrics_cert_dir=folder)
+        return build_operator(settings)
+
+    # No Secret mounted (the optional volume is empty): plain HTTP, said in the log.
+    op = operator()
+    plain = start_metrics(op)
+    assert plain is not None and plain.scheme == "http"
+    plain.close()
+    op.planner.mirrors.close()
+    op.cluster.close()
+    assert "holds no tls.crt and tls.key" in caplog.text
+    (folder / "tls.crt").write_text("-----BEGIN CERTIFICATE-----\nnot one\n")
+    (folder / "tls.key").write_text("-----BEGIN PRIVATE KEY-----\nnot one\n")
+    op = operator()
+    with pytest.raises(SettingsError) as caught:
+        start_metrics(op)
+    op.planner.mirrors.close()
+    assert str(caught.value).startswith(f"HOTFIX_METRICS_CERT_DIR={folder}: tls.crt and tls.key")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return int(probe.getsockname()[1])

@@ -53,6 +53,7 @@ def test_lists_and_durations_are_parsed():
         ("HOTFIX_ALLOWED_SERVICE_TYPES", " , ", "HOTFIX_ALLOWED_SERVICE_TYPES"),
         ("HOTFIX_METRICS_PORT", "70000", "HOTFIX_METRICS_PORT='70000'"),
         ("HOTFIX_METRICS_PORT", "metrics", "HOTFIX_METRICS_PORT='metrics'"),
+        ("HOTFIX_METRICS_CERT_DIR", "certs", "HOTFIX_METRICS_CERT_DIR='certs': Value error, must"),
     ],
 )
 def test_a_wrong_setting_names_the_variable_and_value(variable, value, expected):
