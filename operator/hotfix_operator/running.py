@@ -22,11 +22,18 @@ that mean something (``HOTFIX_LOG_LEVEL``).
 from __future__ import annotations
 
 import asyncio
+import http.server
 import logging
+import os
+import signal
 import ssl
 import sys
-from collections.abc import Sequence
+import threading
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import kopf
 
@@ -34,6 +41,7 @@ from hotfix_operator.api.group import GROUP
 from hotfix_operator.api.releases import ConfigRelease, parse_release
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.events import EventRecorder
+from hotfix_operator.cluster.leadership import Leadership
 from hotfix_operator.cluster.namespaces import namespace_exists
 from hotfix_operator.cluster.policies import ungoverned_namespaces
 from hotfix_operator.cluster.resources import list_releases
@@ -52,6 +60,8 @@ from hotfix_operator.settings import Settings, describe, load_settings
 __all__ = ["kopf_settings", "run_operator", "upgrade"]
 
 PREFIX = GROUP
+#: The Lease the replicas compete for, in the operator's namespace.
+LEASE_NAME = "hotfix-operator"
 #: Threads running the synchronous handlers at once.
 MAX_WORKERS = 8
 
@@ -197,11 +207,30 @@ def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None)
             metrics_server.scheme,
             metrics_server.port,
         )
-    registry = kopf.OperatorRegistry()
-    register_handlers(registry, op)
+    stop, lost = threading.Event(), threading.Event()
+    leadership = _leadership(op, settings)
     try:
-        asyncio.run(
-            kopf.operator(
+        if leadership is not None:
+            with _standby_health(liveness):
+                if not leadership.acquire(stop):
+                    return 0
+        registry = kopf.OperatorRegistry()
+        register_handlers(registry, op)
+
+        if leadership is not None:
+
+            def on_lost() -> None:
+                # kopf's own graceful stop, as on `kubectl delete pod` (a stop_flag would
+                # leave a waiter kopf then waits 5 s for on every stop).
+                lost.set()
+                os.kill(os.getpid(), signal.SIGTERM)
+
+            threading.Thread(
+                target=leadership.keep, args=(stop, on_lost), name="lease", daemon=True
+            ).start()
+
+        async def operate() -> None:
+            await kopf.operator(
                 registry=registry,
                 settings=kopf_settings(),
                 standalone=True,
@@ -209,10 +238,58 @@ def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None)
                 namespaces=list(namespaces),
                 liveness_endpoint=liveness,
             )
-        )
+
+        asyncio.run(operate())
+        if lost.is_set():
+            return 1  # restarted by Kubernetes, as a standby
+    except KeyboardInterrupt:
+        pass
     finally:
         if metrics_server is not None:
             metrics_server.close()
+        stop.set()
+        if leadership is not None:
+            leadership.release()
         op.planner.mirrors.close()
         op.cluster.close()
     return 0
+
+
+def _leadership(op: Operator, settings: Settings) -> Leadership | None:
+    """With HOTFIX_LEADER_ELECTION, the Lease this replica competes for."""
+    if not settings.leader_election:
+        return None
+    return Leadership(
+        op.cluster,
+        namespace=settings.operator_namespace,
+        name=LEASE_NAME,
+        identity=settings.leader_identity,
+    )
+
+
+@contextmanager
+def _standby_health(liveness: str | None) -> Iterator[None]:
+    """While standing by, answer the liveness endpoint ourselves (kopf serves it once
+    this replica leads): a standby is healthy, and must not be restarted for waiting."""
+    if not liveness:
+        yield
+        return
+    url = urllib.parse.urlsplit(liveness)
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == url.path else 404)
+            self.end_headers()
+            self.wfile.write(b"standing by\n")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((url.hostname or "0.0.0.0", url.port or 80), Health)
+    thread = threading.Thread(target=server.serve_forever, name="standby-health", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()

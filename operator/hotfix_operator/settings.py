@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -86,6 +88,10 @@ def _default_operator_namespace() -> str:
         return "hotfix-operator"
 
 
+def _default_identity() -> str:
+    return f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+
+
 class Settings(BaseModel):
     """Everything an admin can tune; every field maps to one ``HOTFIX_*`` variable."""
 
@@ -135,6 +141,13 @@ class Settings(BaseModel):
     log_format: Literal["text", "json"] = "text"
     #: DEBUG adds the waits and kopf's own outcome lines; WARNING keeps mistakes and faults.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: Replicas compete for a Lease; only its holder acts (cluster/leadership.py).
+    leader_election: bool = True
+    #: This replica's name in the Lease: deploy/ sets the pod's name (a restarted
+    #: container takes its Lease back at once); else the host and a random suffix.
+    leader_identity: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        default_factory=_default_identity
+    )
     credentials: tuple[GitCredential, ...] = ()
     #: The port of ``/metrics`` (metrics_server.py), served to authorised scrapers only;
     #: 0 turns the endpoint off.
@@ -224,6 +237,8 @@ _VARIABLES: Mapping[str, str] = {
     "HOTFIX_LOG_LEVEL": "log_level",
     "HOTFIX_METRICS_PORT": "metrics_port",
     "HOTFIX_METRICS_CERT_DIR": "metrics_cert_dir",
+    "HOTFIX_LEADER_ELECTION": "leader_election",
+    "HOTFIX_LEADER_IDENTITY": "leader_identity",
 }
 _FIELD_TO_VARIABLE = {field: var for var, field in _VARIABLES.items()}
 

@@ -80,6 +80,8 @@ def operator_env(repos: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         "HOTFIX_DRIFT_INTERVAL": "3s",
         "HOTFIX_GIT_TIMEOUT": "20",
         "HOTFIX_OPERATOR_NAMESPACE": f"hotfix-operator-{uuid.uuid4().hex[:8]}",
+        # One name across restarts (as a pod's): a killed operator's successor leads at once.
+        "HOTFIX_LEADER_IDENTITY": "tests-operator",
     }
 
 

@@ -249,11 +249,21 @@ def test_namespace_admins_editors_and_viewers_get_the_custom_resources() -> None
             assert not verbs(role["rules"], "hotfix.gitops.dev", f"{plural}/status")
 
 
-def test_one_replica_replaced_not_rolled() -> None:
+def test_two_replicas_one_leading_on_different_nodes_one_kept_through_a_drain() -> None:
     spec = find("Deployment", "hotfix-operator")["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
-    assert spec["template"]["spec"]["serviceAccountName"] == "hotfix-operator"
+    assert spec["replicas"] == 2
+    assert spec["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    pod = spec["template"]["spec"]
+    assert pod["serviceAccountName"] == "hotfix-operator"
+    (term,) = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        term["podAffinityTerm"]["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    )
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["HOTFIX_LEADER_IDENTITY"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    budget = find("PodDisruptionBudget", "hotfix-operator")["spec"]
+    assert budget == {"minAvailable": 1, "selector": spec["selector"]}
 
 
 def test_the_pod_fits_openshift_restricted_v2(container: dict[str, Any]) -> None:

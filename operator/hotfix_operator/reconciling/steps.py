@@ -476,7 +476,9 @@ def apply_step(*, report_changes: bool = False) -> Step:
         flipped = report.condition(ConditionType.APPLIED, True, Reason.APPLIED, message)
         if flipped or pruned:
             shown = ", ".join(str(e) for e in pruned)
-            report.event(Reason.APPLIED, message + (f", pruned {shown}" if pruned else ""))
+            said = message + (f", pruned {shown}" if pruned else "")
+            report.event(Reason.APPLIED, said)
+            report.logger.info("%s", said)  # what the operator did: once, not every pass
         if report_changes:
             report.update(last_drift_check=now())
             corrected = [e for e in applied if e.changed]
