@@ -8,7 +8,8 @@ kopf settings and why:
 * Events: only our own, with meaningful reasons, posted by the reconciler through one
   ``EventRecorder`` (a repeat bumps the count of one Event); kopf posts none (it would
   post every handler failure a second time);
-* standalone (no peering CRD): the Deployment runs one replica with the Recreate strategy;
+* standalone (no peering CRD): kopf's peering pauses every replica of equal priority, so
+  replicas elect one leader on a Lease instead (cluster/leadership.py) and only it runs kopf;
 * watch timeouts below the usual load-balancer idle timeouts, so a silently dropped
   watch is noticed within minutes; at most 32 objects' event queues worked at once
   (kopf ≥ 1.45 processes each event as it comes: time-based batching is gone);
