@@ -15,7 +15,7 @@ from tests.controlplane.building import Binaries, cache_root, ensure_binaries
 from tests.controlplane.clusters import Cluster
 from tests.controlplane.errors import ControlPlaneError
 from tests.controlplane.launching import CONTROLLERS, DEFAULT_STATE_DIR, ControlPlane
-from tests.controlplane.sessions import local_cluster
+from tests.controlplane.sessions import local_cluster, private_cluster
 
 __all__ = [
     "CONTROLLERS",
@@ -27,4 +27,5 @@ __all__ = [
     "cache_root",
     "ensure_binaries",
     "local_cluster",
+    "private_cluster",
 ]

@@ -12,7 +12,7 @@ from tests.controlplane.clusters import Cluster
 from tests.controlplane.errors import ControlPlaneError
 from tests.controlplane.launching import DEFAULT_STATE_DIR, ControlPlane
 
-__all__ = ["local_cluster"]
+__all__ = ["local_cluster", "private_cluster"]
 
 
 @contextmanager
@@ -26,6 +26,14 @@ def local_cluster(progress: Callable[[str], None] = print) -> Iterator[Cluster]:
         progress("using the control plane `make cluster` started (it stays running)")
         yield Cluster(kubeconfig=shared.kubeconfig, server=server)
         return
+    with private_cluster(progress) as cluster:
+        yield cluster
+
+
+@contextmanager
+def private_cluster(progress: Callable[[str], None] = print) -> Iterator[Cluster]:
+    """A control plane of its own in a temporary folder, for a test that must not disturb
+    the shared one (e.g. deleting the CRDs); stopped and removed at exit."""
     workdir = Path(tempfile.mkdtemp(prefix="hotfix-cluster-"))
     own = ControlPlane(workdir / "cluster", detach=False, progress=progress)
     try:

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,6 @@ import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from hotfix_operator.api.crds import build_crds
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.importing import import_releases
 from hotfix_operator.naming import ANNOTATION_OWNER_UID, hotfix_namespace, ownership_labels
@@ -37,7 +35,6 @@ from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, long_histor
 from tests.http_traps import HttpTrap
 from tests.operator_harness import (
     GROUP,
-    TESTS_POLICY,
     VERSION,
     Kube,
     OperatorProcess,
@@ -1510,31 +1507,3 @@ def test_the_teams_pull_secret_is_copied_attached_and_rotated(
         30,
         "the rotated pull secret copied again (drift pass)",
     )
-
-
-def test_crds_recreated_under_a_running_operator_are_watched_again(
-    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
-) -> None:
-    """An admin deletes and re-creates the CRDs (a reinstall, an upgrade gone wrong) while
-    the operator runs: a HotfixDeployment created afterwards is reconciled within seconds,
-    without restarting the operator."""
-    extensions = client.ApiextensionsV1Api(kube.api)
-    ours = [crd["metadata"]["name"] for crd in build_crds()]
-    for name in ours:
-        extensions.delete_custom_resource_definition(name)
-
-    def gone() -> bool:
-        names = {crd.metadata.name for crd in extensions.list_custom_resource_definition().items}
-        return not names & set(ours)
-
-    wait_for(gone, 60, "our CRDs deleted (their objects with them)")
-    install_crds(kube.api)
-    kube.apply_policy(TESTS_POLICY)  # deleted with its CRD
-
-    scenario = scenario_in(repos, merge_flow)
-    kube.apply_cr(release_body(scenario, team, operator_env))
-    started = time.monotonic()
-    kube.apply_cr(hotfix_body(team))
-    kube.wait_applied(team, "orders-hotfix", timeout=30, operator=operator)
-    print(f"applied {time.monotonic() - started:.1f}s after the CRDs came back")
-    assert operator.process.poll() is None  # the same process, never restarted
