@@ -746,10 +746,11 @@ def story(
     objects["configrelease-stalled"] = captured(
         "configrelease-stalled", wait_for(stalled, 60, "ConfigRelease orders-1.3.0 stalled")
     )
-    kube.apply_cr(hotfix_body(team))
-    deploying = kube.wait_applied(team, "orders-hotfix", operator=operator)
+    # Deploying for good: its image never pulls (kwok's unpullable.invalid/ registry).
+    kube.apply_cr(hotfix_body(team, "pulling", image="unpullable.invalid/orders:1.4.1-hotfix"))
+    deploying = kube.wait_applied(team, "pulling", operator=operator)
     objects["hotfixdeployment-deploying"] = captured("hotfixdeployment-deploying", deploying)
-    kube.mark_available(deploying["status"]["namespace"])
+    kube.apply_cr(hotfix_body(team))
     objects["hotfixdeployment-ready"] = captured(
         "hotfixdeployment-ready", kube.wait_phase(team, "orders-hotfix", "Ready", operator=operator)
     )
