@@ -15,7 +15,7 @@ from tests.controlplane.building import Binaries, cache_root, ensure_binaries
 from tests.controlplane.clusters import Cluster
 from tests.controlplane.errors import ControlPlaneError
 from tests.controlplane.launching import CONTROLLERS, DEFAULT_STATE_DIR, ControlPlane
-from tests.controlplane.sessions import local_cluster, private_cluster
+from tests.controlplane.sessions import local_cluster, private_cluster, private_control_plane
 
 __all__ = [
     "CONTROLLERS",
@@ -28,4 +28,5 @@ __all__ = [
     "ensure_binaries",
     "local_cluster",
     "private_cluster",
+    "private_control_plane",
 ]

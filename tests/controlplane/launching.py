@@ -77,6 +77,8 @@ class ControlPlane:
         self.detach = detach
         self.progress = progress
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        #: Each component's command line, to start it again (restart_apiserver).
+        self._argvs: dict[str, list[str]] = {}
 
     @property
     def kubeconfig(self) -> Path:
@@ -238,9 +240,38 @@ class ControlPlane:
         save_state(self.state_dir, state)
         self.progress(f"control plane ready in {time.monotonic() - started:.1f}s at {state.server}")
 
-    def _spawn(self, state: State, name: str, argv: list[str]) -> None:
+    def restart_apiserver(self, *, timeout: float = 60.0) -> float:
+        """Stop kube-apiserver (SIGTERM, as an upgrade or a crash does) and start it again
+        with the same flags, port and data; return the seconds until it was ready again.
+        Only the launcher that started the control plane can (its child, its flags)."""
+        with self._locked():
+            state = load_state(self.state_dir)
+            record = next(
+                (p for p in state.processes if p.name == "kube-apiserver") if state else (), None
+            )
+            child = self._children.get(record.pid) if record is not None else None
+            if state is None or record is None or child is None:
+                raise ControlPlaneError("only the launcher that started it restarts kube-apiserver")
+            started = time.monotonic()
+            child.terminate()  # it drains its watches for a while, then: as a crash would
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=30)
+            state.processes.remove(record)
+            del self._children[record.pid]
+            self._spawn(state, "kube-apiserver", self._argvs["kube-apiserver"], keep_log=True)
+            pki = Pki(Path(state.data_dir) / "pki")
+            deadline = time.monotonic() + timeout
+            self._wait(state, pki, "/readyz", "kube-apiserver /readyz again", deadline)
+            return time.monotonic() - started
+
+    def _spawn(self, state: State, name: str, argv: list[str], *, keep_log: bool = False) -> None:
+        self._argvs[name] = argv
         log = self.logs / f"{name}.log"
-        log.unlink(missing_ok=True)
+        if not keep_log:
+            log.unlink(missing_ok=True)
         child = spawn(argv, log, detach=self.detach)
         self._children[child.pid] = child
         # Our unreaped child: the pid is still this process, so its start time is too.

@@ -12,7 +12,7 @@ from tests.controlplane.clusters import Cluster
 from tests.controlplane.errors import ControlPlaneError
 from tests.controlplane.launching import DEFAULT_STATE_DIR, ControlPlane
 
-__all__ = ["local_cluster", "private_cluster"]
+__all__ = ["local_cluster", "private_cluster", "private_control_plane"]
 
 
 @contextmanager
@@ -34,16 +34,24 @@ def local_cluster(progress: Callable[[str], None] = print) -> Iterator[Cluster]:
 def private_cluster(progress: Callable[[str], None] = print) -> Iterator[Cluster]:
     """A control plane of its own in a temporary folder, for a test that must not disturb
     the shared one (e.g. deleting the CRDs); stopped and removed at exit."""
+    with private_control_plane(progress) as own:
+        server = own.server()
+        assert server is not None
+        yield Cluster(kubeconfig=own.kubeconfig, server=server)
+
+
+@contextmanager
+def private_control_plane(progress: Callable[[str], None] = print) -> Iterator[ControlPlane]:
+    """As ``private_cluster``, but the ControlPlane itself: a test may restart its parts."""
     workdir = Path(tempfile.mkdtemp(prefix="hotfix-cluster-"))
     own = ControlPlane(workdir / "cluster", detach=False, progress=progress)
     try:
         own.start()
-        server = own.server()
-        if server is None:
+        if own.server() is None:
             raise ControlPlaneError(
                 f"the control plane started but is not ready; logs in {own.logs}"
             )
-        yield Cluster(kubeconfig=own.kubeconfig, server=server)
+        yield own
     finally:
         own.stop()
         shutil.rmtree(workdir, ignore_errors=True)
