@@ -169,7 +169,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     hotfix = _hotfix_from(args.hotfix)
     releases = _releases_from(args.release)
-    release = select_release(releases, app=hotfix.spec.app, base_version=hotfix.spec.base_version)
+    release = select_release(
+        releases,
+        app=hotfix.spec.app,
+        base_version=hotfix.spec.base_version,
+        release=hotfix.spec.release,
+    )
     planner = _planner()
     granted = _grant_offline(args, planner, release, hotfix)
     plan = planner.plan_from_git(release, hotfix, grant=granted, pull_secret=args.pull_secret)

@@ -4,6 +4,7 @@
     ├── SettingsError                a wrong operator setting: the operator does not start
     ├── InputError                   the user's resource or file is wrong: fix it, no retry
     │   ├── UnknownVersion           no ConfigRelease with that version
+    │   ├── ReleaseAppMismatch       spec.release names a ConfigRelease of another app
     │   ├── PinningError             the historical revision cannot be determined
     │   ├── ContainerNotFound        no container matches the image to swap
     │   ├── NotPermitted             the request is not allowed where it was made
@@ -45,6 +46,7 @@ __all__ = [
     "OwnershipConflict",
     "PinningError",
     "PolicyViolation",
+    "ReleaseAppMismatch",
     "ReleaseChanged",
     "ReleaseNotFound",
     "ReleaseNotReady",
@@ -95,6 +97,12 @@ class UnknownVersion(InputError):
     """The requested baseVersion has no ConfigRelease."""
 
     reason = "UnknownVersion"
+
+
+class ReleaseAppMismatch(InputError):
+    """spec.release names a ConfigRelease whose spec.app is not the hotfix's spec.app."""
+
+    reason = "ReleaseAppMismatch"
 
 
 class PinningError(InputError):

@@ -324,6 +324,13 @@ def with_spec(kind: str, **changes: Any) -> dict[str, Any]:
     return body
 
 
+def by_release(name: str) -> dict[str, Any]:
+    """The sample hotfix naming its release instead of its baseVersion."""
+    body = with_spec("HotfixDeployment", release=name)
+    del body["spec"]["baseVersion"]
+    return body
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
@@ -382,6 +389,17 @@ def with_spec(kind: str, **changes: Any) -> dict[str, Any]:
             "quay.io/acme/orders:1.4.1",
             id="image",
         ),
+        pytest.param(
+            with_spec("HotfixDeployment", release="orders-1.4.0"),
+            "spec.release and spec.baseVersion cannot both be set: the ConfigRelease named by "
+            "spec.release is the version; remove spec.baseVersion (or spec.release)",
+            id="release-and-base-version",
+        ),
+        pytest.param(
+            by_release("team-b/orders-1.4.0"),
+            "spec.release in body should match",
+            id="release-of-another-namespace",
+        ),
     ],
 )
 def test_invalid_objects_are_rejected_with_the_field_named(
@@ -411,6 +429,36 @@ def test_without_strict_validation_unknown_fields_are_pruned_not_stored(
     )
 
     assert "imagePullPolicy" not in stored["spec"]
+
+
+@pytest.mark.parametrize(
+    ("created", "change"),
+    [
+        pytest.param(by_release("orders-1.4.0"), {"release": "orders-1.5.0"}, id="changed"),
+        pytest.param(by_release("orders-1.4.0"), {"release": None}, id="removed"),
+        pytest.param(
+            with_spec("HotfixDeployment", baseVersion=None),
+            {"release": "orders-1.4.0"},
+            id="added",
+        ),
+    ],
+)
+def test_a_hotfixs_release_cannot_change_like_its_app(
+    create: Create,
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    created: dict[str, Any],
+    change: dict[str, Any],
+) -> None:
+    create({**created, "spec": {k: v for k, v in created["spec"].items() if v is not None}})
+
+    with pytest.raises(ApiException) as rejected:
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, "hotfixdeployments", "orders-1.4.1", {"spec": change}
+        )
+
+    assert rejected.value.status == 422
+    assert "spec.release cannot be set, changed or removed" in server_message(rejected.value)
 
 
 # --- a resolved release is a fact; before that, its spec may be fixed ---

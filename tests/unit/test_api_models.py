@@ -438,3 +438,24 @@ def test_a_broken_copy_of_a_sample_is_refused() -> None:
     release["spec"]["revisions"]["prd"] = release["spec"]["revisions"]["prd"][:12]
 
     assert "spec.revisions.prd: must be a full 40-character commit SHA" in release_error(release)
+
+
+# --- spec.release: a ConfigRelease of this namespace, by name ---
+
+
+def test_a_release_by_name_is_read() -> None:
+    assert parse_hotfix(hotfix_object(release="orders-1.4.0")).spec.release == "orders-1.4.0"
+
+
+@pytest.mark.parametrize("name", ["team-b/orders-1.4.0", "Orders-1.4.0", "-orders", "orders_1"])
+def test_a_release_name_is_a_name_in_this_namespace_never_a_path(name: str) -> None:
+    message = hotfix_error(hotfix_object(release=name))
+
+    assert "spec.release: must be the name of an object in this namespace" in message
+
+
+def test_release_and_base_version_together_are_refused_saying_which_to_remove() -> None:
+    message = hotfix_error(hotfix_object(release="orders-1.4.0", baseVersion="1.4.0"))
+
+    assert "spec.release and spec.baseVersion cannot both be set" in message
+    assert "remove spec.baseVersion (or spec.release)" in message

@@ -234,6 +234,7 @@ def test_spec_fields_match_the_design() -> None:
     assert set(hotfix["properties"]) == {
         "app",
         "baseVersion",
+        "release",
         "image",
         "containers",
         "environment",

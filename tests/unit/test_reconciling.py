@@ -518,6 +518,72 @@ def test_an_unknown_version_recovers_on_a_periodic_pass_once_recorded(world: Wor
     assert "Stalled" not in world.conditions()
 
 
+# --- HotfixDeployment: spec.release, a ConfigRelease of its namespace by name -------------
+
+
+def test_spec_release_deploys_on_that_release_not_the_newest(world: World) -> None:
+    world.release()
+    world.release("1.5.0", prd=PRD_150, nop=NOP_150, released_at="2025-06-01T10:00:00Z")
+
+    status = deploy(world, release="orders-1.4.0")
+
+    assert status.release is not None
+    assert (status.release.name, status.release.version) == ("orders-1.4.0", "1.4.0")
+    assert status.source is not None and status.source.revision == NOP_140
+    assert world.config_map("orders-config")["PARTNER_ENDPOINT"] == "https://partner.example.com"
+
+
+def test_spec_release_of_another_app_stalls_with_its_reason_and_nothing_is_done(
+    world: World,
+) -> None:
+    world.release()  # orders' own 1.4.0 is there too: nothing falls back to it
+    billing = copy.deepcopy(world.body("ConfigRelease", "orders-1.4.0"))
+    billing.pop("status", None)
+    billing["spec"]["app"] = "billing"
+    billing["metadata"] = {"name": "billing-1.4.0", "namespace": TEAM}
+    reconcile_release(world.op, world.cluster.put(billing), LOG)
+    resolutions, applies = world.planner.resolutions, len(world.cluster.writes("apply"))
+
+    with pytest.raises(HotfixError) as refused:
+        deploy(world, release="billing-1.4.0")
+
+    assert (refused.value.reason, refused.value.permanent) == ("ReleaseAppMismatch", True)
+    assert "ConfigRelease 'billing-1.4.0' (spec.release) is a release of app 'billing'" in str(
+        refused.value
+    )
+    assert world.conditions()["Stalled"] == ("True", "ReleaseAppMismatch")
+    assert world.status().phase is Phase.FAILED
+    assert world.status().namespace is None
+    assert len(world.cluster.writes("apply")) == applies  # no namespace, no object
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)  # stays
+    assert world.conditions()["Stalled"] == ("True", "ReleaseAppMismatch")
+    assert world.planner.resolutions == resolutions
+
+
+def test_spec_release_never_reaches_a_release_of_another_namespace(world: World) -> None:
+    """A hostile tenant names another team's release: it is not there, as for anyone."""
+    # team-b is granted the same folder: its release is resolved and usable there.
+    team_b = {"name": "team-b", "labels": {"team": "orders"}}
+    world.cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": team_b})
+    theirs = copy.deepcopy(world.release(resolve=False))
+    world.cluster.delete(
+        "hotfix.gitops.dev/v1alpha1", "ConfigRelease", "orders-1.4.0", namespace=TEAM
+    )
+    reconcile_release(world.op, world.cluster.put(copy_into(theirs, "team-b")), LOG)
+    resolved = world.cluster.get("ConfigRelease", "orders-1.4.0", "team-b")
+    assert resolved is not None and resolved["status"]["nopRevision"] == NOP_140
+    applies = len(world.cluster.writes("apply"))
+
+    with pytest.raises(HotfixError) as missing:
+        deploy(world, release="orders-1.4.0")
+
+    assert (missing.value.reason, missing.value.permanent) == ("ReleaseNotFound", False)
+    assert "no ConfigRelease 'orders-1.4.0' in this namespace" in str(missing.value)
+    assert world.status().phase is Phase.PENDING
+    assert world.status().release is None
+    assert len(world.cluster.writes("apply")) == applies
+
+
 # --- HotfixDeployment: its namespace, and nobody else's -----------------------------------
 
 

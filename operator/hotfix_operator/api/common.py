@@ -29,6 +29,7 @@ __all__ = [
     "PATH_GLOB_PATTERN",
     "PATH_PATTERN",
     "PATTERN_HINTS",
+    "RESOURCE_NAME_PATTERN",
     "SHA_PATTERN",
     "SHORT_SHA_LENGTH",
     "TIME_PATTERN",
@@ -50,6 +51,7 @@ __all__ = [
     "PathGlob",
     "PodSecurityLevel",
     "Resolution",
+    "ResourceName",
     "SpecModel",
     "Time",
     "VersionName",
@@ -61,6 +63,9 @@ __all__ = [
 
 #: A DNS-1123 label (app and container names, namespaces): at most 63 characters.
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: The name of a namespaced object such as a ConfigRelease: a DNS-1123 subdomain (no ``/``,
+#: so never ``<namespace>/<name>``: references stay in their own namespace).
+RESOURCE_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 #: A full git commit SHA-1; abbreviated SHAs are ambiguous as a repository grows.
 SHA_PATTERN = r"^[0-9a-f]{40}$"
 #: A release version such as ``1.4.0``, ``v2.0.0-rc.1`` or ``2024.05.1+build.7``.
@@ -103,6 +108,10 @@ PATTERN_HINTS: dict[str, str] = {
         "must be a DNS-1123 label: lowercase letters, digits and '-', starting and "
         "ending with a letter or digit (e.g. orders)"
     ),
+    RESOURCE_NAME_PATTERN: (
+        "must be the name of an object in this namespace: lowercase letters, digits, '-' "
+        "and '.', starting and ending with a letter or digit (e.g. orders-1.4.0)"
+    ),
     SHA_PATTERN: ("must be a full 40-character commit SHA (`git rev-parse <short SHA>` prints it)"),
     VERSION_PATTERN: (
         "must be a version of letters, digits, '.', '_', '-' or '+', starting and ending "
@@ -134,6 +143,7 @@ PATTERN_HINTS: dict[str, str] = {
 SHORT_SHA_LENGTH = 7
 
 AppName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
+ResourceName = Annotated[str, Field(min_length=1, max_length=253, pattern=RESOURCE_NAME_PATTERN)]
 ContainerName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL_PATTERN)]
 #: No min_length: a short SHA then gets the pattern's message, which says what to write.
 CommitSha = Annotated[str, Field(max_length=40, pattern=SHA_PATTERN)]

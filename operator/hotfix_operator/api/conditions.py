@@ -109,6 +109,7 @@ class Reason(StrEnum):
     OWNERSHIP_CONFLICT = "OwnershipConflict"
     TOO_MANY_HOTFIXES = "TooManyHotfixes"
     UNKNOWN_VERSION = "UnknownVersion"
+    RELEASE_APP_MISMATCH = "ReleaseAppMismatch"
     INVALID_SPEC = "InvalidSpec"
     NOT_PERMITTED = "NotPermitted"
     PINNING_FAILED = "PinningFailed"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -22,6 +22,7 @@ from hotfix_operator.api.common import (
     Environment,
     ImageRef,
     Resolution,
+    ResourceName,
     SpecModel,
     Time,
     VersionName,
@@ -46,6 +47,12 @@ __all__ = [
 ]
 
 
+_RELEASE_OR_VERSION = (
+    "spec.release and spec.baseVersion cannot both be set: the ConfigRelease named by "
+    "spec.release is the version; remove spec.baseVersion (or spec.release)"
+)
+
+
 class HotfixDeploymentSpec(SpecModel):
     """Which hotfix image to deploy, on the config of which production release."""
 
@@ -58,7 +65,22 @@ class HotfixDeploymentSpec(SpecModel):
                         "spec.app cannot change: a hotfix of another app is another "
                         "HotfixDeployment; create a new one (and delete this one)"
                     ),
-                }
+                },
+                {
+                    "rule": (
+                        "has(self.release) == has(oldSelf.release) && "
+                        "(!has(self.release) || self.release == oldSelf.release)"
+                    ),
+                    "message": (
+                        "spec.release cannot be set, changed or removed: a hotfix on another "
+                        "release is another HotfixDeployment; create a new one (and delete "
+                        "this one)"
+                    ),
+                },
+                {
+                    "rule": "!has(self.release) || !has(self.baseVersion)",
+                    "message": _RELEASE_OR_VERSION,
+                },
             ]
         }
     )
@@ -71,7 +93,15 @@ class HotfixDeploymentSpec(SpecModel):
         description=(
             "The production version being hotfixed, e.g. 1.4.0: the ConfigRelease of app with "
             "this version (in this namespace) gives the config. Default: the newest "
-            "ConfigRelease of app here, by releasedAt."
+            "ConfigRelease of app here, by releasedAt. Not together with release."
+        ),
+    )
+    release: ResourceName | None = Field(
+        default=None,
+        description=(
+            "Name of the ConfigRelease in this namespace whose config the hotfix gets, e.g. "
+            "orders-1.4.0 (instead of baseVersion, not with it). Its spec.app must be app. "
+            "Cannot change once set."
         ),
     )
     image: ImageRef = Field(
@@ -116,6 +146,12 @@ class HotfixDeploymentSpec(SpecModel):
             ]
         },
     )
+
+    @model_validator(mode="after")
+    def _release_or_version(self) -> Self:
+        if self.release is not None and self.base_version is not None:
+            raise ValueError(_RELEASE_OR_VERSION)
+        return self
 
     @field_validator("ttl")
     @classmethod

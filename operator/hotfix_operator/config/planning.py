@@ -43,6 +43,7 @@ from hotfix_operator.config.transforming import transform
 from hotfix_operator.errors import (
     HotfixError,
     PolicyViolation,
+    ReleaseAppMismatch,
     ReleaseNotFound,
     UnknownVersion,
 )
@@ -58,9 +59,18 @@ BRANCH_MAX_AGE = 30.0
 
 
 def select_release(
-    releases: Iterable[ConfigRelease], *, app: str, base_version: str | None
+    releases: Iterable[ConfigRelease],
+    *,
+    app: str,
+    base_version: str | None,
+    release: str | None = None,
 ) -> ConfigRelease:
-    """The release named by ``base_version``, or the newest of ``app`` by releasedAt."""
+    """The release named by ``release``, else by ``base_version``, else the newest of
+    ``app`` by releasedAt. ``releases`` are those of the hotfix's own namespace: a name
+    never reaches another namespace."""
+    releases = list(releases)
+    if release is not None:
+        return _named_release(releases, app=app, name=release)
     of_app = [r for r in releases if r.spec.app == app]
     if not of_app:
         raise ReleaseNotFound(
@@ -83,6 +93,23 @@ def select_release(
             "delete the duplicates so the base config is unambiguous"
         )
     return matching[0]
+
+
+def _named_release(releases: list[ConfigRelease], *, app: str, name: str) -> ConfigRelease:
+    named = next((r for r in releases if r.name == name), None)
+    if named is None:
+        raise ReleaseNotFound(
+            f"no ConfigRelease {name!r} in this namespace (yet): spec.release names a "
+            "ConfigRelease of the HotfixDeployment's own namespace; record it here "
+            "(hotfixctl release record … | oc apply -f -) or check the name"
+        )
+    if named.spec.app != app:
+        raise ReleaseAppMismatch(
+            f"ConfigRelease {name!r} (spec.release) is a release of app {named.spec.app!r}, "
+            f"not of {app!r} (spec.app); both cannot change: create a HotfixDeployment whose "
+            "app and release agree (and delete this one)"
+        )
+    return named
 
 
 @dataclass(frozen=True)

@@ -244,6 +244,7 @@ def _retry_when_resolvable(run: Run) -> None:
             releases_of(run),
             app=run.hotfix.spec.app,
             base_version=run.hotfix.spec.base_version,
+            release=run.hotfix.spec.release,
         )
         pin = recorded_pin(release, run.hotfix.spec.environment)
         granted(run, pin.repo_url, pin.path, pin.environment)

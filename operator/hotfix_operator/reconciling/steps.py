@@ -187,7 +187,10 @@ def _resolve_from_spec(run: Run) -> None:
     report.update(phase=Phase.RESOLVING)
     report.flush()
     release = select_release(
-        releases_of(run), app=hotfix.spec.app, base_version=hotfix.spec.base_version
+        releases_of(run),
+        app=hotfix.spec.app,
+        base_version=hotfix.spec.base_version,
+        release=hotfix.spec.release,
     )
     pin = recorded_pin(release, hotfix.spec.environment)
     _permit(run, pin)
