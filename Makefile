@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 # kubeconfig at .cache/cluster/kubeconfig.
 CONTROLPLANE := $(PY) -m tests.controlplane
 
-.PHONY: help install cluster cluster-stop test lint crds demo bench clean
+.PHONY: help install cluster cluster-stop test lint crds bundle demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check operator tests bench
 	$(VENV)/bin/ruff format --check operator tests bench
 	$(VENV)/bin/mypy
+
+bundle: install ## regenerate the OLM bundle deploy/olm from the models and deploy/ (a test fails when stale)
+	$(VENV)/bin/hotfixctl bundle --output-dir deploy/olm
 
 demo: install ## the mission story end to end on the local control plane (the main job)
 	$(PY) -m demo.run

@@ -332,6 +332,15 @@ def _cmd_crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from hotfix_operator.bundling import Sources, write_bundle
+
+    sources = Sources.in_repository(Path(args.root))
+    for path in write_bundle(sources, Path(args.output_dir)):
+        print(path)
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from hotfix_operator.running import run_operator
 
@@ -608,6 +617,20 @@ def build_parser() -> argparse.ArgumentParser:
     crds = commands.add_parser("crds", help="write the CRDs generated from the API models")
     crds.add_argument("--output-dir", required=True, metavar="DIR")
     crds.set_defaults(handler=_cmd_crds)
+
+    bundle = commands.add_parser(
+        "bundle",
+        help="write the OLM bundle (CSV, CRDs, metadata) from the models and deploy/",
+        description=(
+            "Write the OLM bundle generated from the API models, deploy/base (RBAC, "
+            "Deployment), deploy/samples (alm-examples) and deploy/olm-base (names, icon)."
+        ),
+    )
+    bundle.add_argument("--output-dir", default="deploy/olm", metavar="DIR")
+    bundle.add_argument(
+        "--root", default=".", metavar="DIR", help="the repository root (default: .)"
+    )
+    bundle.set_defaults(handler=_cmd_bundle)
 
     run = commands.add_parser("run", help="run the operator (settings from HOTFIX_* variables)")
     run.add_argument(
