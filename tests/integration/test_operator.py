@@ -517,6 +517,57 @@ def test_unknown_version_recovers_once_recorded(
     assert applied["release"]["version"] == "1.5.0"
 
 
+def by_release(namespace: str, release: str, name: str = "orders-hotfix") -> dict[str, Any]:
+    """A hotfix naming its ConfigRelease (the console's picker) instead of a baseVersion."""
+    body = hotfix_body(namespace, name, release=release)
+    del body["spec"]["baseVersion"]
+    return body
+
+
+def test_a_release_named_in_the_spec_is_deployed_never_one_of_another_namespace(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """Another team's ConfigRelease of the same name is not reachable by name: the hotfix
+    waits for one in its own namespace, and is built on that one once it is recorded."""
+    scenario = scenario_in(repos, merge_flow)
+    with other_team(kube) as victim:
+        kube.apply_cr(release_body(scenario, victim, operator_env))
+        theirs = wait_recorded(kube, victim, "orders-1.4.0", operator)
+
+        kube.apply_cr(by_release(team, "orders-1.4.0"))
+        pending = kube.wait_phase(team, "orders-hotfix", "Pending", operator=operator)
+        reconciling = next(c for c in pending["status"]["conditions"] if c["type"] == "Ready")
+        assert reconciling["reason"] == "ReleaseNotFound"
+        assert "no ConfigRelease 'orders-1.4.0' in this namespace" in reconciling["message"]
+        assert "release" not in pending["status"] and "namespace" not in pending["status"]
+
+        kube.apply_cr(release_body(scenario, team, operator_env))
+        ours = wait_recorded(kube, team, "orders-1.4.0", operator)
+        applied = kube.wait_applied(team, "orders-hotfix", 90, operator)["status"]
+    assert applied["release"]["name"] == "orders-1.4.0"
+    assert applied["release"]["uid"] == ours["metadata"]["uid"] != theirs["metadata"]["uid"]
+    assert workload(kube, applied["namespace"])["app"] == HOTFIX_IMAGE
+
+
+def test_a_release_of_another_app_is_refused_with_its_reason(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    scenario = scenario_in(repos, merge_flow)
+    billing = release_body(scenario, team, operator_env)
+    billing["metadata"]["name"] = "billing-1.4.0"
+    billing["spec"]["app"] = "billing"
+    kube.apply_cr(billing)
+
+    kube.apply_cr(by_release(team, "billing-1.4.0"))
+
+    failed = kube.wait_phase(team, "orders-hotfix", "Failed", operator=operator)["status"]
+    reason, message = stalled_reason(failed)
+    assert reason == "ReleaseAppMismatch"
+    assert "is a release of app 'billing', not of 'orders' (spec.app)" in message
+    assert "namespace" not in failed
+    assert_warning_event(kube, team, "ReleaseAppMismatch")
+
+
 def test_access_mirrors_the_team_bindings(
     kube: Kube,
     operator: OperatorProcess,
