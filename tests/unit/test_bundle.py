@@ -325,3 +325,47 @@ def test_a_descriptor_naming_no_field_fails_the_build(monkeypatch: pytest.Monkey
 
     with pytest.raises(ValueError, match=r"name fields its schema does not have: status.source"):
         bundle_files(Sources.in_repository(REPO))
+
+
+# --- the README shows the form a user sees -----------------------------------------------
+
+
+def widget_words(descriptor: dict[str, Any], schema: dict[str, Any]) -> str:
+    """How the console shows a field, in the README's words."""
+    widgets = descriptor["x-descriptors"]
+    options = [w.removeprefix(f"{UI}select:") for w in widgets if w.startswith(f"{UI}select:")]
+    pickers = [w for w in widgets if w.startswith("urn:alm:descriptor:io.kubernetes:")]
+    if options:
+        words = "drop-down: " + ", ".join(options)
+    elif pickers:
+        words = f"list of the namespace's {pickers[0].rsplit(':', 1)[1]}s"
+    elif f"{UI}number" in widgets:
+        words = "number"
+    elif f"{UI}text" in widgets:
+        words = "text"
+    elif schema.get("type") == "array":
+        words = "list"
+    elif schema.get("additionalProperties"):
+        words = "key/value pairs"
+    else:
+        words = "group"
+    return words + (", under Advanced" if f"{UI}advanced" in widgets else "")
+
+
+def form_rows(csv: dict[str, Any]) -> list[str]:
+    rows = []
+    for kind in KINDS:
+        spec_fields = fields(crd_schema(kind)["properties"]["spec"])
+        for d in owned(csv, kind)["specDescriptors"]:
+            words = widget_words(d, spec_fields[d["path"]])
+            rows.append(f"| {kind} | {d['displayName']} | `spec.{d['path']}` | {words} |")
+    return rows
+
+
+def test_the_readme_shows_every_form_field_as_the_console_does(csv: dict[str, Any]) -> None:
+    readme = (REPO / "README.md").read_text()
+    documented = [
+        line for line in readme.splitlines() if line.startswith(tuple(f"| {k} |" for k in KINDS))
+    ]
+
+    assert documented == form_rows(csv), "\n".join(form_rows(csv))
