@@ -100,12 +100,25 @@ def _service(spec: str) -> dict[str, str]:
     }
 
 
+def _release_of_another_app(hotfix: dict[str, Any]) -> None:
+    """spec.release names the orders release, spec.app says billing."""
+    spec = hotfix["spec"]
+    spec.pop("baseVersion", None)
+    spec.update(app="billing", release="orders-1.4.0")
+
+
 BAD_INPUTS = [
     BadInput(
         "unknown-version",
         "UnknownVersion",
         ("9.9.9", "1.4.0"),
         hotfix=set_at("spec.baseVersion", "9.9.9"),
+    ),
+    BadInput(
+        "release-of-another-app",
+        "ReleaseAppMismatch",
+        ("'orders-1.4.0' (spec.release) is a release of app 'orders', not of 'billing'",),
+        hotfix=_release_of_another_app,
     ),
     BadInput(
         "cluster-scoped",

@@ -549,25 +549,6 @@ def test_a_release_named_in_the_spec_is_deployed_never_one_of_another_namespace(
     assert workload(kube, applied["namespace"])["app"] == HOTFIX_IMAGE
 
 
-def test_a_release_of_another_app_is_refused_with_its_reason(
-    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
-) -> None:
-    scenario = scenario_in(repos, merge_flow)
-    billing = release_body(scenario, team, operator_env)
-    billing["metadata"]["name"] = "billing-1.4.0"
-    billing["spec"]["app"] = "billing"
-    kube.apply_cr(billing)
-
-    kube.apply_cr(by_release(team, "billing-1.4.0"))
-
-    failed = kube.wait_phase(team, "orders-hotfix", "Failed", operator=operator)["status"]
-    reason, message = stalled_reason(failed)
-    assert reason == "ReleaseAppMismatch"
-    assert "is a release of app 'billing', not of 'orders' (spec.app)" in message
-    assert "namespace" not in failed
-    assert_warning_event(kube, team, "ReleaseAppMismatch")
-
-
 def test_access_mirrors_the_team_bindings(
     kube: Kube,
     operator: OperatorProcess,
