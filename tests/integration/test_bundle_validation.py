@@ -25,6 +25,7 @@ import yaml
 
 from tests.controlplane import Cluster, ControlPlaneError
 from tests.olm import OlmTools, ensure_olm_tools, verify_bundle
+from tests.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "deploy" / "olm"
@@ -56,6 +57,20 @@ def kubectl(
         timeout=120,
         check=False,
     )
+
+
+def wait_established(cluster: Cluster, crd: str) -> None:
+    """Polled: ``kubectl wait`` fails outright on a CRD the server has not given a status
+    yet ("accessor error: <nil>"), right after it was applied."""
+
+    def established() -> bool:
+        got = kubectl(
+            cluster, "get", f"crd/{crd}", "-o",
+            'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+        )  # fmt: skip
+        return got.returncode == 0 and got.stdout == "True"
+
+    wait_for(established, 60, f"CRD {crd} Established")
 
 
 def csv_document() -> dict[str, Any]:
@@ -104,14 +119,7 @@ def test_the_validators_do_catch_a_broken_bundle(olm_tools: OlmTools, tmp_path: 
 def csv_crd(cluster: Cluster, olm_tools: OlmTools) -> Iterator[Cluster]:
     applied = kubectl(cluster, "apply", "--server-side", "-f", str(olm_tools.csv_crd))
     assert applied.returncode == 0, applied.stderr
-    established = kubectl(
-        cluster,
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/clusterserviceversions.operators.coreos.com",
-    )
-    assert established.returncode == 0, established.stderr
+    wait_established(cluster, "clusterserviceversions.operators.coreos.com")
     yield cluster
     kubectl(cluster, "delete", "-f", str(olm_tools.csv_crd), "--wait=false")
 
@@ -201,12 +209,8 @@ def our_crds(cluster: Cluster) -> Cluster:
         "--field-manager=hotfix-crd-tests", *(f"-f={f}" for f in files),
     )  # fmt: skip
     assert applied.returncode == 0, applied.stderr
-    established = kubectl(
-        cluster, "wait", "--for=condition=Established", "--timeout=60s",
-        "crd/configreleases.hotfix.gitops.dev", "crd/hotfixdeployments.hotfix.gitops.dev",
-        "crd/hotfixpolicies.hotfix.gitops.dev",
-    )  # fmt: skip
-    assert established.returncode == 0, established.stderr
+    for plural in ("configreleases", "hotfixdeployments", "hotfixpolicies"):
+        wait_established(cluster, f"{plural}.hotfix.gitops.dev")
     return cluster
 
 
