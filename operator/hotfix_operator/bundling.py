@@ -2,7 +2,7 @@
 
     manifests/   the ClusterServiceVersion, the CRDs (as crds/), and what the CSV cannot
                  hold but OLM installs: the ClusterRoles the operator binds and the team
-                 roles, the settings ConfigMap
+                 roles, the settings ConfigMap, the PodDisruptionBudget
     metadata/annotations.yaml, bundle.Containerfile   the bundle's media type, package,
                  channel and OpenShift versions, the same in both
 
@@ -155,6 +155,8 @@ def _install(objects: list[dict[str, Any]]) -> _Install:
     for config_map in by_kind.pop("ConfigMap", []):
         if (config_map["metadata"].get("annotations") or {}).get(_LOCAL_CONFIG) != "true":
             extra.append(config_map)
+    # A bundle manifest OLM installs beside the Deployment (supported since OLM 0.17).
+    extra += by_kind.pop("PodDisruptionBudget", [])
     for kind in _NOT_SHIPPED:
         by_kind.pop(kind, None)
     if by_kind:
