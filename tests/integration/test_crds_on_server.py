@@ -397,7 +397,8 @@ def by_release(name: str) -> dict[str, Any]:
         ),
         pytest.param(
             by_release("team-b/orders-1.4.0"),
-            "spec.release in body should match",
+            'spec.release: Invalid value: "team-b/orders-1.4.0": must be the name of an object in '
+            "this namespace",
             id="release-of-another-namespace",
         ),
     ],

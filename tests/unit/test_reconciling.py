@@ -30,6 +30,7 @@ from hotfix_operator.reconciling import (
     check_hotfix,
     check_release,
     finalize_hotfix,
+    hotfixes,
     reconcile_hotfix,
     reconcile_release,
     sweep_orphans,
@@ -1125,6 +1126,30 @@ def test_ready_is_unknown_with_the_step_as_reason_until_it_is_decided(world: Wor
     ]
     assert ready[0] == ("Unknown", "Resolving"), ready
     assert ready[-1] == ("False", "Progressing"), ready
+
+
+def test_a_hotfix_whose_change_event_was_lost_is_reconciled_by_the_periodic_pass(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kopf gave up the creation event (the API server was away longer than its retries)
+    and no later event comes: the timer reconciles it once its generation stayed
+    unobserved for the grace, with nobody working on it — never sooner."""
+    world.release()
+    body = world.hotfix("orders-hotfix")
+    clock = [1000.0]
+    monkeypatch.setattr(hotfixes.time, "monotonic", lambda: clock[0])
+
+    check_hotfix(world.op, body, LOG)
+    clock[0] += hotfixes.LOST_EVENT_GRACE - 1
+    check_hotfix(world.op, body, LOG)
+    assert world.body("HotfixDeployment", "orders-hotfix").get("status") is None  # waits
+
+    clock[0] += 2
+    check_hotfix(world.op, body, LOG)
+
+    status = world.status("orders-hotfix")
+    assert status.phase is Phase.DEPLOYING and status.namespace is not None
+    assert world.op.unobserved == {}
 
 
 def test_a_ttl_beyond_the_maximum_is_refused_not_shortened(world: World) -> None:

@@ -109,6 +109,9 @@ class Operator:
     #: drift pass re-mirrors access without a list per hotfix; None: listed from the API.
     team_bindings: TeamBindings | None = None
     git_slots: GitSlots = field(init=False)
+    #: uid → (a generation no reconciliation has observed yet, since when: monotonic
+    #: seconds), as the periodic pass saw it (check_hotfix: an event kopf lost).
+    unobserved: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.git_slots = GitSlots(self.settings.git_concurrency_per_namespace)

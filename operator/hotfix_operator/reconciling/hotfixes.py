@@ -16,6 +16,7 @@ restarted at any point finishes the job without duplicates.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -87,7 +88,10 @@ def check_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
         generation = (fresh.get("metadata") or {}).get("generation")
         observed = (fresh.get("status") or {}).get("observedGeneration")
         if observed != generation:
+            if _lost(op, fresh):
+                _reconcile_lost(op, fresh, logger)
             return
+        op.unobserved.pop(_uid(fresh), None)
         run = _start(op, fresh, logger, quiet=True)
         if run is None:
             return
@@ -107,12 +111,48 @@ def check_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
             _run_steps(run, pinned(report_changes=applied), quiet_when_busy=applied)
 
 
+#: How long a generation may stay unobserved while nobody works on it before the periodic
+#: pass reconciles it itself: kopf gives up an event whose requests failed for longer than
+#: its retries (an API server away for a minute) and no later event may come for it.
+LOST_EVENT_GRACE = 30.0
+
+
+def _lost(op: Operator, body: Mapping[str, Any]) -> bool:
+    """True once the same unobserved generation was seen for LOST_EVENT_GRACE (or twice the
+    check interval, if longer) with its lock free each time: no handler is on it."""
+    uid, generation = _uid(body), int((body.get("metadata") or {}).get("generation") or 0)
+    now_ = time.monotonic()
+    seen = op.unobserved.get(uid)
+    if seen is None or seen[0] != generation:
+        op.unobserved[uid] = (generation, now_)
+        return False
+    grace = max(LOST_EVENT_GRACE, 2 * op.settings.check_interval.total_seconds())
+    return now_ - seen[1] >= grace
+
+
+def _reconcile_lost(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
+    """What the change handler would have done (the lock is held already)."""
+    op.unobserved.pop(_uid(body), None)
+    run = _start(op, body, logger)
+    if run is None:
+        return
+    generation = (body.get("metadata") or {}).get("generation")
+    run.report.logger.warning(
+        "generation %s was not reconciled within %.0fs, no handler working on it (an event "
+        "lost while the API server was away?): reconciling it now",
+        generation,
+        LOST_EVENT_GRACE,
+    )
+    _run_steps(run, pinned() if _resolved_for_spec(run) else from_spec())
+
+
 def finalize_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> bool:
     """Delete the namespace; True once it is gone (until then the finalizer stays).
 
     A namespace that is not this hotfix's is left alone, and True lets the deletion
     finish: a HotfixDeployment whose namespace was taken over must not hang forever.
     """
+    op.unobserved.pop(_uid(body), None)
     with op.locks.hold(_uid(body)):
         owner = _owner(body)
         target = owner.recorded or _computed_target(op, owner)
