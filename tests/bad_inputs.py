@@ -153,8 +153,8 @@ BAD_INPUTS = [
     BadInput(
         "path-escape",
         "PolicyViolation",
-        ("../billing",),
-        files={"apps/orders/kustomization.yaml": _kustomization(*ORDERS, "../billing")},
+        ("'../../../outside' escapes the config repository",),
+        files={"apps/orders/kustomization.yaml": _kustomization(*ORDERS, "../../../outside")},
     ),
     BadInput(
         "nested-remote-resource",

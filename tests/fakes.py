@@ -339,7 +339,7 @@ class FakePlanner(Planner):
         assert self.merge_base is not None, "set FakePlanner.merge_base"
         return Resolution(self.merge_base, "MergeBase", "the merge-base today")
 
-    def render(self, repo_url: str, path: str, revision: str) -> Rendered:
+    def render(self, repo_url: str, path: str, revision: str, *, grant: Any = None) -> Rendered:
         self.mirrors.get(repo_url)  # the allowlist, as the real planner checks it
         self._reachable()
         if revision in self.lost or revision not in self.configs:
@@ -349,7 +349,9 @@ class FakePlanner(Planner):
         self.renders.append(revision)
         return Rendered(copy.deepcopy(self.configs[revision]), renderer=Renderer("yaml", "test"))
 
-    def head_render(self, pin: Pin, release: ConfigRelease) -> tuple[str, Objects]:
+    def head_render(
+        self, pin: Pin, release: ConfigRelease, grant: Any = None
+    ) -> tuple[str, Objects]:
         head = self.heads[release.spec.source.branches.nop]
         return head, self.render(pin.repo_url, pin.path, head).objects
 

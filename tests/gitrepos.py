@@ -32,6 +32,7 @@ __all__ = [
     "Scenario",
     "billing_files",
     "cherry_pick_flow",
+    "gitops_layouts",
     "long_history",
     "merge_flow",
     "orders_files",
@@ -632,3 +633,88 @@ def recorded_processes() -> Iterator[list[list[str]]]:
         yield started
     finally:
         subprocess.Popen.__init__ = original  # type: ignore[method-assign]
+
+
+# --- config layouts of real GitOps repositories ------------------------------------------
+
+#: The team folders and shared folders of ``gitops_layouts``.
+PAYMENTS_OVERLAY = "teams/payments/overlays/nop"
+LEDGER_BASE = "teams/ledger/base"
+
+
+def web_deployment(name: str, *, replicas: int = 1) -> str:
+    return f"""\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      securityContext: {{runAsNonRoot: true, seccompProfile: {{type: RuntimeDefault}}}}
+      containers:
+        - name: app
+          image: registry.example.com/{name}:1.0.0
+          securityContext:
+            allowPrivilegeEscalation: false
+            capabilities: {{drop: [ALL]}}
+"""
+
+
+def gitops_layouts(path: Path) -> GitRepo:
+    """A config repository laid out as public GitOps examples are (Argo CD's example apps,
+    the kustomize docs' overlays): a shared base, a component, team folders with overlays.
+
+        bases/web/                  shared base: Deployment ``web``, Service
+        components/probes/          kustomize Component: adds a label
+        teams/payments/base/        team payments' own base (its ConfigMap)
+        teams/payments/overlays/nop overlay over ../../base, ../../../../bases/web and the
+                                    component, namePrefix ``payments-``
+        teams/ledger/base/          team ledger's base, with a ConfigMap of its own
+        kustomize-guestbook/        Argo CD's kustomize-guestbook, unchanged
+        guestbook-overlay/          an overlay of it: ``bases: [../kustomize-guestbook]``
+
+    One commit on nop; callers commit the variations they test.
+    """
+    repo = GitRepo.init(path)
+    files = {
+        "bases/web/kustomization.yaml": "resources: [deployment.yaml, service.yaml]\n",
+        "bases/web/deployment.yaml": web_deployment("web"),
+        "bases/web/service.yaml": (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
+            "spec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}\n"
+        ),
+        "components/probes/kustomization.yaml": (
+            "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+            "commonLabels: {probes: enabled}\n"
+        ),
+        "teams/payments/base/kustomization.yaml": "resources: [config.yaml]\n",
+        "teams/payments/base/config.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config}\n"
+            "data: {PARTNER_ENDPOINT: https://partner.example.com}\n"
+        ),
+        f"{PAYMENTS_OVERLAY}/kustomization.yaml": (
+            "namePrefix: payments-\n"
+            "resources: [../../base, ../../../../bases/web]\n"
+            "components: [../../../../components/probes]\n"
+        ),
+        f"{LEDGER_BASE}/kustomization.yaml": "resources: [ledger.yaml]\n",
+        f"{LEDGER_BASE}/ledger.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ledger}\n"
+            "data: {DATABASE_URL: postgres://ledger:s3cret@db.ledger.svc/ledger}\n"
+        ),
+        "kustomize-guestbook/kustomization.yaml": (
+            "namePrefix: kustomize-\nresources: [guestbook-ui-deployment.yaml]\n"
+        ),
+        "kustomize-guestbook/guestbook-ui-deployment.yaml": web_deployment("guestbook-ui"),
+        "guestbook-overlay/kustomization.yaml": (
+            "bases: [../kustomize-guestbook]\nnameSuffix: -nop\n"
+        ),
+    }
+    repo.commit("nop", "GitOps layouts", date=T0, files=files)
+    return repo

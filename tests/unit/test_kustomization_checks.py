@@ -69,7 +69,7 @@ def test_a_remote_resource_in_a_base_two_levels_down_is_refused(tmp_path: Path) 
         "'https://raw.example.com/config/cm.yaml' is a remote resource"
     )
     assert "(rule: no remote bases or files" in message
-    assert "copy what it refers to into the app's config folder" in message
+    assert "copy what it refers to into the config repository" in message
 
 
 def test_a_component_with_helm_charts_is_refused(tmp_path: Path) -> None:

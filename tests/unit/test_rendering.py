@@ -6,7 +6,7 @@ import os
 import re
 import sys
 import textwrap
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from hotfix_operator.config.render import (
     kustomize_command,
     render_folder,
 )
+from hotfix_operator.config.render.checking import check_kustomizations
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.settings import Settings
 from tests.gitrepos import recorded_processes
@@ -316,7 +317,7 @@ def test_remote_kustomize_resources_are_refused(tmp_path: Path, remote: str) -> 
     assert "no remote bases" in message
 
 
-def test_resource_escaping_the_folder_is_refused_even_from_a_nested_base(
+def test_resource_escaping_the_repository_is_refused_even_from_a_nested_base(
     tmp_path: Path,
 ) -> None:
     write(
@@ -334,7 +335,71 @@ def test_resource_escaping_the_folder_is_refused_even_from_a_nested_base(
 
     message = str(caught.value)
     assert "base/kustomization.yaml: resources entry '../../other-app'" in message
-    assert "escapes the app's config folder" in message
+    assert "escapes the config repository" in message
+
+
+def test_an_overlay_over_a_shared_base_elsewhere_in_the_repository_renders(
+    tmp_path: Path,
+) -> None:
+    repository = write(
+        tmp_path / "repo",
+        {
+            "bases/web/kustomization.yaml": "resources: [deployment.yaml]\n",
+            "bases/web/deployment.yaml": DEPLOYMENT,
+            "components/probes/kustomization.yaml": (
+                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\n"
+                "commonLabels: {probed: 'yes'}\n"
+            ),
+            "apps/orders/overlays/nop/kustomization.yaml": (
+                "resources: [../../../../bases/web]\ncomponents: [../../../../components/probes]\n"
+                "namePrefix: nop-\n"
+            ),
+        },
+    )
+
+    (deployment,) = render_folder(
+        repository / "apps/orders/overlays/nop", KUSTOMIZE, repository=repository
+    ).objects
+
+    assert deployment["metadata"]["name"] == "nop-orders"
+    assert deployment["metadata"]["labels"] == {"probed": "yes"}
+
+
+def test_a_file_outside_its_kustomizations_folder_is_refused_as_kustomize_would(
+    tmp_path: Path,
+) -> None:
+    repository = write(
+        tmp_path / "repo",
+        {
+            "shared/cm.yaml": config_map("shared"),
+            "apps/orders/kustomization.yaml": "resources: [../../shared/cm.yaml]\n",
+        },
+    )
+
+    with pytest.raises(PolicyViolation) as caught:
+        render_folder(repository / "apps/orders", KUSTOMIZE, repository=repository)
+
+    assert caught.value.message.startswith(
+        "apps/orders/kustomization.yaml: resources entry '../../shared/cm.yaml' is a file "
+        "outside the kustomization's folder 'apps/orders' (rule: kustomize's load restrictor"
+    )
+
+
+def test_a_reference_through_a_symlinked_folder_is_refused(tmp_path: Path) -> None:
+    repository = write(
+        tmp_path / "repo",
+        {
+            "team-b/base/kustomization.yaml": "resources: [cm.yaml]\n",
+            "team-b/base/cm.yaml": config_map("b"),
+            "apps/orders/kustomization.yaml": "resources: [../../link/base]\n",
+        },
+    )
+    (repository / "link").symlink_to("team-b")
+
+    with pytest.raises(PolicyViolation) as caught:  # the check, before any export
+        check_kustomizations(repository, KUSTOMIZE, app=PurePosixPath("apps/orders"))
+
+    assert "resources entry '../../link/base' goes through link, a symlink" in str(caught.value)
 
 
 def test_dot_dot_inside_the_folder_is_allowed(tmp_path: Path) -> None:
@@ -356,10 +421,10 @@ def test_dot_dot_inside_the_folder_is_allowed(tmp_path: Path) -> None:
         ("resources: [missing.yaml]\n", "only local resources"),
         (
             "configMapGenerator:\n- name: leak\n  files: [passwd=../../../etc/passwd]\n",
-            "escapes the app's config folder",
+            "escapes the config repository",
         ),
         ("patches:\n- path: /tmp/patch.yaml\n", "absolute path"),
-        ("components: [../shared]\n", "escapes the app's config folder"),
+        ("components: [../shared]\n", "escapes the config repository"),
         (
             "helmCharts:\n- name: redis\n  repo: https://charts.example.com\n",
             "no Helm charts",

@@ -112,6 +112,7 @@ SPEC_FIELDS: dict[str, dict[str, Field]] = {
         "sources": Field("Config sources"),
         "sources[0].repoURL": Field("Repository URL prefix"),
         "sources[0].paths": Field("Folders"),
+        "sources[0].sharedPaths": Field("Shared folders (bases, components)"),
         "environments": Field("Environments"),
         "maxHotfixes": Field("Max hotfixes"),
         "maxTTL": Field("Max time to live"),

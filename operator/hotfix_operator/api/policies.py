@@ -149,6 +149,16 @@ class PolicySource(SpecModel):
             "** matches any number of folders, e.g. apps/payments/**). No '..'."
         ),
     )
+    shared_paths: Annotated[list[PathGlob], Field(max_length=256)] = Field(
+        default_factory=list,
+        description=(
+            "Folders of that repository the kustomizations of a granted folder may reach "
+            "(shared bases and components, e.g. bases/* or components/**), globs as in "
+            "paths; never a ConfigRelease's spec.source.path. A folder a kustomization "
+            "reaches outside the app's own folder must match paths or sharedPaths (or lie "
+            "inside a folder that does)."
+        ),
+    )
 
     @field_validator("repo_url")
     @classmethod

@@ -4,27 +4,31 @@
     path_matches     a folder against a policy's path glob, folder by folder
     grant            the policies that grant a request (repository, folder, environment),
                      and the limits of every policy that selects the namespace
+    Grant.covering   those of them that also grant every folder the app's kustomizations
+                     reach (paths or sharedPaths): no team reaches another's through ../
     Grant.policy_for the one granting policy that also allows every rendered kind
     admitted         whether a hotfix is among the first maxHotfixes of its namespace
 
 Secure by default: a namespace no policy selects may do nothing. One policy must grant
-the whole request (repository, folder, environment, kinds); grants are never combined
-across policies into something no single policy allows. Limits are the strictest of
-every policy that selects the namespace, of the operator's settings and — for the Pod
-Security level — of the team namespace's own ``enforce`` label.
+the whole request (repository, folder, the folders it reaches, environment, kinds);
+grants are never combined across policies into something no single policy allows.
+Limits are the strictest of every policy that selects the namespace, of the operator's
+settings and — for the Pod Security level — of the team namespace's own ``enforce``
+label.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from hotfix_operator.api.common import Environment, PodSecurityLevel
 from hotfix_operator.api.policies import HotfixPolicy, LabelSelector, SelectorOperator
 from hotfix_operator.config.manifests import kind_key
+from hotfix_operator.config.render.checking import Reached
 from hotfix_operator.config.repository_urls import (
     check_repository_url,
     redact_url,
@@ -39,6 +43,7 @@ __all__ = [
     "Limits",
     "Namespace",
     "admitted",
+    "folder_granted",
     "grant",
     "path_matches",
     "refuse_too_long_ttl",
@@ -86,6 +91,36 @@ class Grant:
     #: The environments granted for the folder (a release renders only these).
     environments: frozenset[Environment]
     limits: Limits
+
+    def covering(self, repo_url: str, reached: Sequence[Reached]) -> Grant:
+        """This grant narrowed to the policies that also grant every folder ``reached``
+        (the kustomization folders outside the app's own); NotPermitted naming the
+        kustomization, the reference and the rule when none does."""
+        if not reached:
+            return self
+        missing = {
+            policy.name: next(
+                (r for r in reached if not folder_granted(policy, repo_url, r.folder)), None
+            )
+            for policy in self.policies
+        }
+        covering = tuple(p for p in self.policies if missing[p.name] is None)
+        if covering:
+            return replace(self, policies=covering)
+        first = next(r for r in missing.values() if r is not None)
+        refusals = "; ".join(
+            f"HotfixPolicy {policy.name} grants {_shown_globs(policy, repo_url)}, not "
+            f"{found.folder}"
+            for policy in self.policies
+            if (found := missing[policy.name]) is not None
+        )
+        raise NotPermitted(
+            f"{first.shown} reaches folder {first.folder}, which no HotfixPolicy granting "
+            f"this app grants ({refusals}) (rule: every folder a kustomization reaches "
+            "outside the app's folder must match spec.sources[].paths or sharedPaths of the "
+            "policy granting the app): use a base the policy grants, or ask a platform admin "
+            f"to add the folder to that policy's sharedPaths; {_TENANCY}"
+        )
 
     def policy_for(
         self, objects: Iterable[Mapping[str, Any]], operator_kinds: Sequence[str]
@@ -147,6 +182,27 @@ def _match(globs: Sequence[str], parts: Sequence[str]) -> bool:
     if head == "**":
         return any(_match(rest, parts[i:]) for i in range(len(parts) + 1))
     return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _match(rest, parts[1:])
+
+
+def folder_granted(policy: HotfixPolicy, repo_url: str, folder: str) -> bool:
+    """``folder`` (or a folder holding it) matches ``paths`` or ``sharedPaths`` of one of
+    the policy's sources for ``repo_url``: a shared base granted brings its subfolders."""
+    parts = folder.split("/") if folder not in ("", ".") else []
+    candidates = ["/".join(parts[:depth]) for depth in range(len(parts), 0, -1)]
+    for source in policy.spec.sources:
+        if not url_has_prefix(repo_url, source.repo_url):
+            continue
+        for glob in (*source.paths, *source.shared_paths):
+            if any(path_matches(glob, candidate) for candidate in candidates):
+                return True
+    return False
+
+
+def _shown_globs(policy: HotfixPolicy, repo_url: str) -> str:
+    sources = [s for s in policy.spec.sources if url_has_prefix(repo_url, s.repo_url)]
+    paths = ", ".join(g for s in sources for g in s.paths)
+    shared = ", ".join(g for s in sources for g in s.shared_paths) or "none"
+    return f"paths {paths} and sharedPaths {shared}"
 
 
 def strictest(*levels: PodSecurityLevel | str | None) -> PodSecurityLevel:

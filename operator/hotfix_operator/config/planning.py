@@ -3,7 +3,9 @@
     select_release  which ConfigRelease a HotfixDeployment means
     Planner.resolve  the pinned revision from a release's spec (pinning strategies)
     Planner.pin      what a resolved release recorded (else resolved, for the CLI)
-    Planner.render   the app folder at a revision → checked manifests (cached by tree SHA)
+    Planner.render   the app folder at a revision, with the folders its kustomizations
+                     reach (granted, exported alone) → checked manifests (cached by
+                     the SHAs of every tree read)
     Planner.plan     a ConfigSource → policy (the operator's, the HotfixPolicy's) →
                      transform → delta, as one Plan
     Planner.evict    the cache back under HOTFIX_CACHE_MAX_BYTES (evicting.py)
@@ -14,11 +16,13 @@ command line is what the operator applies.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hotfix_operator.api.common import Environment
@@ -29,14 +33,20 @@ from hotfix_operator.api.policies import HotfixPolicy
 from hotfix_operator.api.releases import ConfigRelease
 from hotfix_operator.config.delta import FieldChange, config_delta, field_changes
 from hotfix_operator.config.evicting import Eviction, evict
-from hotfix_operator.config.git import MirrorPool
+from hotfix_operator.config.git import Mirror, MirrorPool
 from hotfix_operator.config.grants import Grant
 from hotfix_operator.config.images import PULL_SECRET, ImageAccess, image_access, images_of
 from hotfix_operator.config.manifests import redacted
 from hotfix_operator.config.observing import Observer, Unobserved
 from hotfix_operator.config.pinning import Resolution, resolve_revision
 from hotfix_operator.config.policy import check_policy, check_requests
-from hotfix_operator.config.render import Renderer, is_current, render_folder
+from hotfix_operator.config.render import (
+    Reached,
+    Renderer,
+    check_kustomizations,
+    is_current,
+    render_folder,
+)
 from hotfix_operator.config.render_cache import RenderCache
 from hotfix_operator.config.sources import ConfigSource, Pin, Rendered, is_resolved, recorded_pin
 from hotfix_operator.config.transforming import transform
@@ -56,6 +66,20 @@ Objects = list[dict[str, Any]]
 
 #: How old a fetched branch head may be before a resolution fetches again (seconds).
 BRANCH_MAX_AGE = 30.0
+#: How many (commit, folder) reference checks a planner remembers.
+_MAX_REACHES = 1024
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The folders one app folder's render reads at one commit, and its cache key."""
+
+    #: The render cache key: the app folder's tree SHA, or a digest of every tree read.
+    key: str
+    #: The folders exported for the render: the app's, then those reached.
+    folders: tuple[str, ...]
+    #: The kustomization folders reached outside the app's folder, and how.
+    reached: tuple[Reached, ...]
 
 
 def select_release(
@@ -172,8 +196,8 @@ class GitSource:
     pin: Pin
     planner: Planner
 
-    def render(self) -> Rendered:
-        return self.planner.render(self.pin.repo_url, self.pin.path, self.pin.revision)
+    def render(self, grant: Grant | None = None) -> Rendered:
+        return self.planner.render(self.pin.repo_url, self.pin.path, self.pin.revision, grant=grant)
 
 
 class Planner:
@@ -192,6 +216,8 @@ class Planner:
         self.observer = observer or Unobserved()
         self.mirrors = mirrors or MirrorPool(settings, self.observer)
         self.cache = cache or RenderCache(settings.cache_dir / "renders")
+        self._reaches: dict[tuple[str, str, str], Reach] = {}
+        self._reaches_lock = threading.Lock()
 
     def resolve(self, release: ConfigRelease, environment: Environment | str) -> Resolution:
         """Resolve the release's pinning from its spec, through git (recording a release)."""
@@ -234,17 +260,25 @@ class Planner:
     def source(self, pin: Pin) -> GitSource:
         return GitSource(pin, self)
 
-    def render(self, repo_url: str, path: str, revision: str) -> Rendered:
-        """The app folder at ``revision``, rendered and policy-checked (not transformed)."""
+    def render(
+        self, repo_url: str, path: str, revision: str, *, grant: Grant | None = None
+    ) -> Rendered:
+        """The app folder at ``revision``, rendered and policy-checked (not transformed).
+
+        Every kustomization it reaches is checked in the mirror first; with a ``grant``,
+        every folder reached outside the app's must be granted (NotPermitted otherwise).
+        Only then are exactly those folders exported and rendered — or the render found
+        in the cache, keyed by the SHAs of all their trees.
+        """
         started, ok = time.monotonic(), False
         try:
-            rendered = self._render(repo_url, path, revision)
+            rendered = self._render(repo_url, path, revision, grant)
             ok = True
             return rendered
         finally:
             self.observer.rendered(time.monotonic() - started, ok=ok)
 
-    def _render(self, repo_url: str, path: str, revision: str) -> Rendered:
+    def _render(self, repo_url: str, path: str, revision: str, grant: Grant | None) -> Rendered:
         with self.mirrors.using(repo_url) as mirror:
             mirror.ensure_commit(revision)
             tree = mirror.tree_sha(revision, path)
@@ -253,34 +287,69 @@ class Planner:
                     f"folder {path!r} does not exist at commit {revision[:12]} of {repo_url}: "
                     "fix spec.source.path of the ConfigRelease"
                 )
-            key = RenderCache.key(tree)
-            rendering = self.cache.get(key)
+            reach = self._reach(mirror, repo_url, revision, path, tree)
+            if grant is not None:
+                grant.covering(repo_url, reach.reached)
+            rendering = self.cache.get(reach.key)
             if rendering is None or not is_current(rendering.renderer, self.settings):
                 with tempfile.TemporaryDirectory(prefix="hotfix-render-") as tmp:
-                    folder = Path(tmp) / "app"
-                    mirror.export(revision, path, folder)
-                    rendering = render_folder(folder, self.settings)
-                self.cache.put(key, rendering)
+                    repository = Path(tmp) / "repo"
+                    mirror.export_folders(revision, reach.folders, repository)
+                    inside = path.strip("/")
+                    folder = repository / inside if inside not in ("", ".") else repository
+                    rendering = render_folder(folder, self.settings, repository=repository)
+                self.cache.put(reach.key, rendering)
         check_policy(rendering.objects, self.settings)
-        return Rendered(rendering.objects, renderer=rendering.renderer)
+        return Rendered(rendering.objects, renderer=rendering.renderer, reached=reach.reached)
+
+    def _reach(self, mirror: Mirror, repo_url: str, revision: str, path: str, tree: str) -> Reach:
+        """What the app's kustomizations reach at ``revision``: checked once per commit
+        and folder (a commit never changes), then remembered."""
+        memo = (repo_url, revision, path)
+        with self._reaches_lock:
+            known = self._reaches.get(memo)
+        if known is not None:
+            return known
+        files = mirror.tree(revision)
+        app = PurePosixPath(path.strip("/") or ".")
+        reached = check_kustomizations(files, self.settings, app=app)
+        if not reached:
+            reach = Reach(key=RenderCache.key(tree), folders=(path,), reached=())
+        else:
+            trees = sorted((r.folder, files.oid(PurePosixPath(r.folder)) or "") for r in reached)
+            digest = hashlib.sha256(
+                "\n".join([f"{app} {tree}", *(f"{f} {oid}" for f, oid in trees)]).encode()
+            ).hexdigest()
+            reach = Reach(
+                key=RenderCache.key(digest, "reach"),
+                folders=(path, *(r.folder for r in reached)),
+                reached=reached,
+            )
+        with self._reaches_lock:
+            self._reaches[memo] = reach
+            while len(self._reaches) > _MAX_REACHES:
+                self._reaches.pop(next(iter(self._reaches)))
+        return reach
 
     def head_delta(
-        self, pin: Pin, release: ConfigRelease, pinned: Objects
+        self, pin: Pin, release: ConfigRelease, pinned: Objects, grant: Grant | None = None
     ) -> tuple[ConfigDelta, dict[str, list[FieldChange]]]:
-        """Pinned config against today's head of the same branch: the delta, and each
-        changed field with its values (pinned → today)."""
-        head, head_objects = self.head_render(pin, release)
+        """Pinned config against today's head of the same branch (as granted): the delta,
+        and each changed field with its values (pinned → today)."""
+        head, head_objects = self.head_render(pin, release, grant)
         delta = config_delta(pinned, head_objects, head_revision=head)
         return delta, field_changes(pinned, head_objects)
 
-    def head_render(self, pin: Pin, release: ConfigRelease) -> tuple[str, Objects]:
+    def head_render(
+        self, pin: Pin, release: ConfigRelease, grant: Grant | None = None
+    ) -> tuple[str, Objects]:
         """Today's head of the pin's branch: its commit and its rendered objects."""
         branches = release.spec.source.branches
         branch = branches.nop if pin.environment is Environment.NOP else branches.prd
         with self.mirrors.using(pin.repo_url) as mirror:
             head = mirror.branch_head(branch, max_age=BRANCH_MAX_AGE)
         try:
-            head_objects = self.render(pin.repo_url, pin.path, head).objects
+            head_objects = self.render(pin.repo_url, pin.path, head, grant=grant).objects
         except PolicyViolation as exc:
             # Today's head may break a rule the pinned config keeps: still show a delta.
             raise PolicyViolation(f"today's {branch} head {head[:12]}: {exc}") from exc
@@ -318,10 +387,11 @@ class Planner:
         (every pod template gets it).
         """
         pin = source.pin
-        rendered = source.render()
+        rendered = source.render(grant)
         check_policy(rendered.objects, self.settings)
         policy: HotfixPolicy | None = None
         if grant is not None:
+            grant = grant.covering(pin.repo_url, rendered.reached)
             policy = grant.policy_for(rendered.objects, self.settings.allowed_kinds)
             check_requests(
                 rendered.objects,
@@ -350,7 +420,7 @@ class Planner:
         delta_error: str | None = None
         if with_delta:
             try:
-                delta, changes = self.head_delta(pin, release, rendered.objects)
+                delta, changes = self.head_delta(pin, release, rendered.objects, grant)
             except HotfixError as exc:  # the delta informs; it never blocks a hotfix
                 delta_error = str(exc)
         return Plan(

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 from hotfix_operator.api.common import Environment, Resolution
 from hotfix_operator.api.releases import ConfigRelease
-from hotfix_operator.config.render import Renderer
+from hotfix_operator.config.grants import Grant
+from hotfix_operator.config.render import Reached, Renderer
 from hotfix_operator.errors import GitError, ReleaseNotReady, RepositoryNotAllowed, error_class
 
 __all__ = [
@@ -51,6 +52,8 @@ class Rendered:
     renderer: Renderer | None = None
     #: Why the release's snapshot was used instead of git; None when git delivered.
     from_snapshot: str | None = None
+    #: The folders outside the app's own that its kustomizations reached (git only).
+    reached: tuple[Reached, ...] = ()
 
 
 class ConfigSource(Protocol):
@@ -59,7 +62,10 @@ class ConfigSource(Protocol):
     @property
     def pin(self) -> Pin: ...
 
-    def render(self) -> Rendered: ...
+    def render(self, grant: Grant | None = None) -> Rendered:
+        """The pin's objects; with a ``grant``, every folder the app's kustomizations
+        reach must be granted too (NotPermitted before anything of it is exported)."""
+        ...
 
 
 def is_resolved(release: ConfigRelease) -> bool:
@@ -143,9 +149,9 @@ class WithSnapshot:
     def pin(self) -> Pin:
         return self.primary.pin
 
-    def render(self) -> Rendered:
+    def render(self, grant: Grant | None = None) -> Rendered:
         try:
-            return self.primary.render()
+            return self.primary.render(grant)
         except RepositoryNotAllowed:
             raise
         except GitError as exc:

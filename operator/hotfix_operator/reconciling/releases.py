@@ -221,8 +221,10 @@ def _store_snapshot(
     with op.git_slots.hold(str(release.namespace)):
         for env, revision in revisions.items():
             try:
-                rendered[env] = op.planner.render(source.repo_url, source.path, revision)
-            except (RenderError, PolicyViolation) as exc:
+                rendered[env] = op.planner.render(
+                    source.repo_url, source.path, revision, grant=granted
+                )
+            except (RenderError, PolicyViolation, NotPermitted) as exc:
                 problems[f"the {env} config at {revision[:12]} is not deployable"] = exc
     if not rendered:
         return None, problems

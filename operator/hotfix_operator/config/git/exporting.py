@@ -51,7 +51,7 @@ def _list_files(
     while stack:
         tree, relative = stack.pop()
         data = _read_object(read, tree, "tree", budget, f"{folder}/{relative}", repo)
-        for mode, name, oid in _tree_entries(data):
+        for mode, name, oid in tree_entries(data):
             entry = relative / name
             shown = f"{folder}/{entry}" if folder else str(entry)
             where = f"at commit {commit[:12]} of {repo}"
@@ -111,7 +111,7 @@ class _Budget:
         )
 
 
-def _tree_entries(data: bytes) -> Iterator[tuple[bytes, str, str]]:
+def tree_entries(data: bytes) -> Iterator[tuple[bytes, str, str]]:
     """(mode, name, oid) of a raw tree object: ``<mode> <name>\\0<20-byte oid>`` repeated."""
     position = 0
     while position < len(data):

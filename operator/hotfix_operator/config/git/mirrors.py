@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +45,7 @@ from hotfix_operator.config.git.processes import (
     run,
     stderr_tail,
 )
+from hotfix_operator.config.git.trees import CommitTree
 from hotfix_operator.config.observing import Observer, Unobserved
 from hotfix_operator.config.repository_urls import (
     canonical_url,
@@ -386,6 +387,31 @@ class Mirror:
             repo=self.shown,
             limit=self._settings.max_render_bytes,
         )
+
+    def tree(self, commit: str) -> CommitTree:
+        """The files of ``commit``, read object by object (for the kustomization check)."""
+        _check_sha(commit, self.shown)
+        self._ensure_created()
+        with self._reader_lock:
+            found = self._reader.info(f"{commit}^{{tree}}")
+        if found is None:
+            raise RevisionNotFound(
+                f"commit {commit} is not in {self.shown}; it must be fetched first (ensure_commit)"
+            )
+        return CommitTree(
+            self._contents, found[0], shown=self.shown, limit=self._settings.max_render_bytes
+        )
+
+    def export_folders(self, commit: str, folders: Iterable[str], dest: Path) -> None:
+        """Write each folder's regular files under ``dest``/folder, as in the repository
+        (a folder inside another one listed is written once, with it)."""
+        cleaned = sorted({_clean_path(folder) for folder in folders})
+        written: list[str] = []
+        for folder in cleaned:
+            if any(folder == top or folder.startswith(f"{top}/") or not top for top in written):
+                continue
+            written.append(folder)
+            self.export(commit, folder, dest / folder if folder else dest)
 
     def close(self) -> None:
         """Stop the cat-file process; the mirror stays on disk for the next start."""

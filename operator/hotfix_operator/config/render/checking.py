@@ -1,5 +1,11 @@
 """Checking every kustomization a config folder reaches, before kustomize runs.
 
+A kustomization may reach folders anywhere inside the config repository (an overlay
+over ``../../base``, a shared component), never outside it. The check walks the
+repository's files through a ``Tree`` — a commit of the git mirror, before anything is
+exported, or a folder on disk — and returns the folders reached outside the app's own
+folder, for the HotfixPolicy to grant and the planner to export (nothing else is).
+
 kustomize follows remote bases, fetches ``http(s)://`` files (a loopback address even
 past a proxy), inflates Helm charts and runs plugins: exec and Go plugins, and KRM
 functions in containers. Any of them may hide in a folder that one kustomization
@@ -8,24 +14,26 @@ reached through ``resources``, ``bases``, ``components``, ``generators``, ``tran
 and ``validators`` is read, depth first and transitively, and so is every plugin config
 they name (a file, an inline document, or the resources of a folder listed as a plugin).
 
-Every refusal is a PolicyViolation naming the kustomization file (relative to the app
-folder), the entry, the rule and what to do. Cycles, nesting depth and the number of
+Every refusal is a PolicyViolation naming the kustomization file (relative to the
+repository's root), the entry, the rule and what to do. Cycles, nesting depth and the number of
 kustomizations are bounded, and all YAML read here shares one render budget.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hotfix_operator.config.render.loading import Budget, yaml_documents
+from hotfix_operator.config.render.loading import Budget, symlink_violation, yaml_documents
+from hotfix_operator.config.render.trees import DiskTree, Entry, Tree
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.settings import Settings
 
-__all__ = ["KUSTOMIZATION_FILES", "check_kustomizations", "kustomization_in"]
+__all__ = ["KUSTOMIZATION_FILES", "Reached", "check_kustomizations", "kustomization_in"]
 
 #: The file names kustomize looks for, in its order of preference.
 KUSTOMIZATION_FILES: tuple[str, ...] = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -76,13 +84,17 @@ _NO_HELM = (
 )
 _NO_REMOTE = (
     "(rule: no remote bases or files, the hotfix must use the config as committed): copy "
-    "what it refers to into the app's config folder"
+    "what it refers to into the config repository"
 )
 _NO_PROGRAMS = (
     "(rule: no plugins that run programs: exec, Go or containerized KRM functions): use "
     "kustomize's builtin plugins (apiVersion: builtin), or commit what the plugin makes "
     "to the config folder"
 )
+
+
+#: The repository's root, as a ``Tree`` path.
+_ROOT = PurePosixPath(".")
 
 
 def kustomization_in(directory: Path) -> Path | None:
@@ -94,12 +106,34 @@ def kustomization_in(directory: Path) -> Path | None:
     return None
 
 
-def check_kustomizations(root: Path, settings: Settings) -> None:
-    """Check the kustomization of ``root`` and everything it reaches, before kustomize runs.
+@dataclass(frozen=True)
+class Reached:
+    """A folder outside the app's folder that a kustomization reaches, and how."""
 
-    ``root`` is resolved and holds no symlinks (the caller scanned it).
+    #: Relative to the repository's root, e.g. ``bases/web``.
+    folder: str
+    #: The kustomization file naming it, relative to the repository's root.
+    kustomization: str
+    #: The entry, e.g. ``resources entry '../../bases/web'``.
+    reference: str
+
+    @property
+    def shown(self) -> str:
+        return f"{self.kustomization}: {self.reference}"
+
+
+def check_kustomizations(
+    tree: Tree | Path, settings: Settings, *, app: PurePosixPath = _ROOT
+) -> tuple[Reached, ...]:
+    """Check the kustomization of the folder ``app`` of ``tree`` and everything it
+    reaches; return the kustomization folders reached outside ``app``, first reference
+    first. A ``Path`` is a folder on disk standing for the whole repository.
     """
-    _Checker(root, settings).kustomization(root, plugins=False, chain=())
+    if isinstance(tree, Path):
+        tree = DiskTree(tree)
+    checker = _Checker(tree, app, settings)
+    checker.kustomization(app, plugins=False, chain=())
+    return tuple(checker.reached.values())
 
 
 @dataclass(frozen=True)
@@ -121,39 +155,54 @@ class _Reference:
 class _Checker:
     """One pre-check of a folder: what was checked, and the YAML budget all of it shares."""
 
-    def __init__(self, root: Path, settings: Settings) -> None:
-        self._root = root
+    def __init__(self, tree: Tree, app: PurePosixPath, settings: Settings) -> None:
+        self._tree = tree
+        self._app = app
         self._budget = Budget(settings)
         #: (folder, whether its resources are plugin configs) already checked
-        self._checked: set[tuple[Path, bool]] = set()
+        self._checked: set[tuple[PurePosixPath, bool]] = set()
+        #: kustomization folders outside the app's folder, by folder
+        self.reached: dict[PurePosixPath, Reached] = {}
 
-    def kustomization(self, folder: Path, *, plugins: bool, chain: tuple[Path, ...]) -> None:
+    def kustomization(
+        self, folder: PurePosixPath, *, plugins: bool, chain: tuple[PurePosixPath, ...]
+    ) -> None:
         """Check the kustomization of ``folder`` and, depth first, all it references.
 
         ``plugins``: the folder was listed as a generator, transformer or validator, so
         its resources are plugin configs. ``chain``: the folders that led here.
         """
-        file = kustomization_in(folder)
+        file = self._kustomization_file(folder)
         if file is None:
             return  # kustomize says the folder has none, offline
         self._checked.add((folder, plugins))
-        where = self._relative(file)
+        where = _shown(file)
         content = self._load_kustomization(file, where)
         for field in _FORBIDDEN_FIELDS:
             if field in content:
                 raise PolicyViolation(f"{where}: {field} is not allowed {_NO_HELM}")
         inner = (*chain, folder)
         for reference in _references(content, where):
-            self._follow(reference, file.parent, where, plugins=plugins, chain=inner)
+            self._follow(reference, folder, where, plugins=plugins, chain=inner)
+
+    def _kustomization_file(self, folder: PurePosixPath) -> PurePosixPath | None:
+        for name in KUSTOMIZATION_FILES:
+            candidate = folder / name
+            found = self._tree.entry(candidate)
+            if found is Entry.SYMLINK:
+                raise symlink_violation(_shown(candidate))
+            if found is Entry.FILE:
+                return candidate
+        return None
 
     def _follow(
         self,
         reference: _Reference,
-        base: Path,
+        base: PurePosixPath,
         where: str,
         *,
         plugins: bool,
-        chain: tuple[Path, ...],
+        chain: tuple[PurePosixPath, ...],
     ) -> None:
         plugin_field = reference.field in _PLUGIN_FIELDS
         if reference.inline:
@@ -162,26 +211,36 @@ class _Checker:
                 documents = yaml_documents(reference.entry.encode(), source, self._budget)
                 self._plugin_configs(documents, where, reference, source)
             return
-        target = _checked_path(base, self._root, where, reference)
-        if target.is_dir() and (plugin_field or reference.field in _FOLDER_FIELDS):
+        target, found = self._checked_path(base, where, reference)
+        if found is Entry.FOLDER and (plugin_field or reference.field in _FOLDER_FIELDS):
             self._enter(target, reference, where, plugins=plugins or plugin_field, chain=chain)
-        elif target.is_file() and (plugin_field or (plugins and reference.field in _FOLDER_FIELDS)):
-            source = self._relative(target)
-            documents = yaml_documents(_read(target, source), source, self._budget)
+            return
+        if found is Entry.FILE and not _inside(target, base):
+            raise PolicyViolation(
+                f"{where}: {reference.shown} is a file outside the kustomization's folder "
+                f"{_shown(base)!r} (rule: kustomize's load restrictor, a kustomization reads "
+                "files in or below its own folder only): list the folder holding it (with a "
+                "kustomization of its own) in resources, or move the file"
+            )
+        if found is Entry.FILE and (
+            plugin_field or (plugins and reference.field in _FOLDER_FIELDS)
+        ):
+            source = _shown(target)
+            documents = yaml_documents(self._read(target, source), source, self._budget)
             self._plugin_configs(documents, where, reference, source)
 
     def _enter(
         self,
-        folder: Path,
+        folder: PurePosixPath,
         reference: _Reference,
         where: str,
         *,
         plugins: bool,
-        chain: tuple[Path, ...],
+        chain: tuple[PurePosixPath, ...],
     ) -> None:
         entry = f"{where}: {reference.shown}"
         if folder in chain:
-            loop = " → ".join(self._relative(step) or "." for step in (*chain, folder))
+            loop = " → ".join(_shown(step) for step in (*chain, folder))
             raise PolicyViolation(
                 f"{entry} leads back to a kustomization that references it ({loop}) (rule: "
                 "no reference cycles): remove the reference that closes the cycle"
@@ -198,7 +257,48 @@ class _Checker:
                 f"{entry} makes the folder reach more than {MAX_KUSTOMIZATIONS} kustomizations "
                 "(rule: kustomization count limit): merge bases or split the app"
             )
+        if not _inside(folder, self._app) and folder not in self.reached:
+            self.reached[folder] = Reached(_shown(folder), where, reference.shown)
         self.kustomization(folder, plugins=plugins, chain=chain)
+
+    def _checked_path(
+        self, base: PurePosixPath, where: str, reference: _Reference
+    ) -> tuple[PurePosixPath, Entry]:
+        """The entry's path relative to the repository's root, and what is there."""
+        entry = f"{where}: {reference.shown}"
+        path = reference.entry
+        if _is_remote(path):
+            raise PolicyViolation(f"{entry} is a remote resource {_NO_REMOTE}")
+        if path.startswith(("/", "\\", "~")) or PurePosixPath(path).is_absolute():
+            raise PolicyViolation(
+                f"{entry} is an absolute path (rule: paths stay inside the config repository): "
+                "write it relative to the kustomization"
+            )
+        joined = posixpath.normpath(posixpath.join(str(base), path))
+        if joined == ".." or joined.startswith("../"):
+            raise PolicyViolation(
+                f"{entry} escapes the config repository (rule: paths stay inside the "
+                "repository, no '..' beyond its root): copy what it refers to into the "
+                "repository"
+            )
+        target = PurePosixPath(joined)
+        found: Entry | None = Entry.FOLDER
+        for depth in range(1, len(target.parts) + 1):
+            found = self._tree.entry(PurePosixPath(*target.parts[:depth]))
+            if found is Entry.SYMLINK:
+                raise PolicyViolation(
+                    f"{entry} goes through {'/'.join(target.parts[:depth])}, a symlink (rule: "
+                    "no symlinks, they can point anywhere): replace it by a copy"
+                )
+            if found is None or (found is not Entry.FOLDER and depth < len(target.parts)):
+                found = None
+                break
+        if found is None or found is Entry.OTHER:
+            raise PolicyViolation(
+                f"{entry} is not a file or folder of the config repository (rule: only local "
+                "resources): fix the path, or copy a remote resource into the repository"
+            )
+        return target, found
 
     def _plugin_configs(
         self, documents: list[tuple[str, Any]], where: str, reference: _Reference, source: str
@@ -230,12 +330,16 @@ class _Checker:
                 if _is_remote(value):
                     raise PolicyViolation(f"{what}: {key} {value!r} is a remote file {_NO_REMOTE}")
 
-    def _relative(self, path: Path) -> str:
-        relative = path.relative_to(self._root).as_posix()
-        return "" if relative == "." else relative
+    def _read(self, path: PurePosixPath, where: str) -> bytes:
+        try:
+            return self._tree.read(path)
+        except OSError as exc:
+            raise RenderError(
+                f"{where} cannot be read ({exc.strerror}): fix it in the config repository"
+            ) from exc
 
-    def _load_kustomization(self, path: Path, where: str) -> Mapping[str, Any]:
-        documents = yaml_documents(_read(path, where), where, self._budget)
+    def _load_kustomization(self, path: PurePosixPath, where: str) -> Mapping[str, Any]:
+        documents = yaml_documents(self._read(path, where), where, self._budget)
         if not documents:
             return {}
         content = documents[0][1]
@@ -247,13 +351,12 @@ class _Checker:
         return content
 
 
-def _read(path: Path, where: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise RenderError(
-            f"{where} cannot be read ({exc.strerror}): fix it in the config repository"
-        ) from exc
+def _shown(path: PurePosixPath) -> str:
+    return path.as_posix()
+
+
+def _inside(path: PurePosixPath, folder: PurePosixPath) -> bool:
+    return folder == _ROOT or path == folder or folder in path.parents
 
 
 def _references(content: Mapping[str, Any], where: str) -> list[_Reference]:
@@ -285,30 +388,6 @@ def _references(content: Mapping[str, Any], where: str) -> list[_Reference]:
             if isinstance(generator.get("env"), str):
                 references.append(_Reference(f"{field}.env", generator["env"]))
     return references
-
-
-def _checked_path(base: Path, root: Path, where: str, reference: _Reference) -> Path:
-    entry = f"{where}: {reference.shown}"
-    path = reference.entry
-    if _is_remote(path):
-        raise PolicyViolation(f"{entry} is a remote resource {_NO_REMOTE}")
-    if Path(path).is_absolute() or path.startswith("~"):
-        raise PolicyViolation(
-            f"{entry} is an absolute path (rule: paths stay inside the config folder): "
-            "write it relative to the kustomization"
-        )
-    target = (base / path).resolve()
-    if not target.is_relative_to(root):
-        raise PolicyViolation(
-            f"{entry} escapes the app's config folder (rule: paths stay inside the config "
-            "folder, no '..' beyond it): move what it refers to into the app's folder"
-        )
-    if not target.exists():
-        raise PolicyViolation(
-            f"{entry} is not a file or folder inside the config folder (rule: only local "
-            "resources): fix the path, or copy a remote resource into the folder"
-        )
-    return target
 
 
 def _is_remote(reference: str) -> bool:

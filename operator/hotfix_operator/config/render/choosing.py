@@ -40,7 +40,7 @@ class Rendering:
 PLAIN_YAML = Renderer(name="yaml", version="hotfix-operator/1")
 
 
-def render_folder(folder: Path, settings: Settings) -> Rendering:
+def render_folder(folder: Path, settings: Settings, *, repository: Path | None = None) -> Rendering:
     """Render ``folder``: through kustomize if it holds a kustomization, else as plain YAML.
 
     A plain folder contributes every document of its top-level ``*.yaml``/``*.yml``
@@ -50,13 +50,17 @@ def render_folder(folder: Path, settings: Settings) -> Rendering:
     (kustomize renders: only when kustomize reports ``config.kubernetes.io/origin``);
     transforming strips it again.
 
-    Raises PolicyViolation for anything that could read outside the folder or exceed
+    ``repository``: a folder holding ``folder`` and the folders its kustomizations may
+    reach (the planner exports exactly those); None: ``folder`` stands alone.
+
+    Raises PolicyViolation for anything that could read outside the repository or exceed
     the size limits, RenderError for a folder that does not render.
     """
     root = _existing(folder)
     kustomized = kustomization_in(root) is not None
     if kustomized:
-        objects = render_kustomization(root, settings)
+        top = repository.resolve() if repository is not None else None
+        objects = render_kustomization(root, settings, repository=top)
         empty_hint = "the kustomization renders no objects: list the manifests in its resources"
     else:
         objects = render_plain(root, settings)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hotfix_operator.config.manifests import SOURCE_ANNOTATION
@@ -37,17 +37,24 @@ _UNKNOWN = "unknown"
 _VERSION = re.compile(r"v?\d+\.\d+\.\d+[0-9A-Za-z.+-]{0,40}")
 
 
-def render_kustomization(root: Path, settings: Settings) -> list[dict[str, Any]]:
-    """The objects kustomize builds from ``root``, once every reference has been checked."""
-    total = _scan_tree(root)
+def render_kustomization(
+    root: Path, settings: Settings, *, repository: Path | None = None
+) -> list[dict[str, Any]]:
+    """The objects kustomize builds from ``root``, once every reference has been checked.
+
+    ``repository``: the folder holding ``root`` and every folder its kustomizations may
+    reach (the planner's export of exactly those); None: ``root`` alone.
+    """
+    top = repository or root
+    total = _scan_tree(top)
     if total > settings.max_render_bytes:
         raise PolicyViolation(
-            f"the kustomize config folder holds {total} bytes, more than the limit of "
+            f"the kustomize config folders hold {total} bytes, more than the limit of "
             f"{settings.max_render_bytes} (rule: size limit, HOTFIX_MAX_RENDER_BYTES): remove "
             "unused files or ask the operator admin to raise the limit"
         )
-    check_kustomizations(root, settings)
-    output = _run_kustomize(root, settings)
+    check_kustomizations(top, settings, app=PurePosixPath(root.relative_to(top).as_posix()))
+    output = _run_kustomize(root, top, settings)
     if len(output) > settings.max_render_bytes:
         raise PolicyViolation(
             f"kustomize renders {len(output)} bytes, more than the limit of "
@@ -158,7 +165,7 @@ def _version_in(output: str) -> str:
     return match.group(0) if match else _UNKNOWN
 
 
-def _run_kustomize(root: Path, settings: Settings) -> bytes:
+def _run_kustomize(root: Path, top: Path, settings: Settings) -> bytes:
     command = [*kustomize_command(settings), ".", _LOAD_RESTRICTOR]
     with tempfile.TemporaryDirectory(prefix="hotfix-kustomize-home-") as home:
         try:
@@ -182,7 +189,8 @@ def _run_kustomize(root: Path, settings: Settings) -> bytes:
                 "install kustomize or kubectl, or fix HOTFIX_KUSTOMIZE"
             ) from exc
     if result.returncode != 0:
-        stderr = result.stderr.decode("utf-8", "replace").replace(str(root), ".").strip()
+        stderr = result.stderr.decode("utf-8", "replace")
+        stderr = stderr.replace(f"{top}/", "").replace(str(top), ".").strip()
         if len(stderr) > _STDERR_LIMIT:
             stderr = "…" + stderr[-_STDERR_LIMIT:]
         raise RenderError(
