@@ -678,6 +678,7 @@ def gitops_layouts(path: Path) -> GitRepo:
         teams/ledger/base/          team ledger's base, with a ConfigMap of its own
         kustomize-guestbook/        Argo CD's kustomize-guestbook, unchanged
         guestbook-overlay/          an overlay of it: ``bases: [../kustomize-guestbook]``
+        jsonnet-guestbook/          Argo CD's jsonnet-guestbook (not supported: refused)
 
     One commit on nop; callers commit the variations they test.
     """
@@ -712,6 +713,11 @@ def gitops_layouts(path: Path) -> GitRepo:
             "namePrefix: kustomize-\nresources: [guestbook-ui-deployment.yaml]\n"
         ),
         "kustomize-guestbook/guestbook-ui-deployment.yaml": web_deployment("guestbook-ui"),
+        "jsonnet-guestbook/guestbook-ui.jsonnet": (
+            "local params = import 'params.libsonnet';\n[{apiVersion: 'v1', kind: 'Service', "
+            "metadata: {name: params.name}}]\n"
+        ),
+        "jsonnet-guestbook/params.libsonnet": "{ name: 'jsonnet-guestbook-ui' }\n",
         "guestbook-overlay/kustomization.yaml": (
             "bases: [../kustomize-guestbook]\nnameSuffix: -nop\n"
         ),

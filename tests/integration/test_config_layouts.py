@@ -16,7 +16,7 @@ from hotfix_operator.api.common import Environment
 from hotfix_operator.api.policies import parse_policy
 from hotfix_operator.config.grants import Grant, Namespace, grant
 from hotfix_operator.config.planning import Planner
-from hotfix_operator.errors import NotPermitted, PolicyViolation
+from hotfix_operator.errors import NotPermitted, PolicyViolation, RenderError
 from hotfix_operator.settings import Settings
 from tests.gitrepos import (
     LEDGER_BASE,
@@ -228,3 +228,14 @@ def test_the_render_cache_key_covers_every_tree_the_overlay_reads(
     assert again.objects == first.objects
     assert not any("kustomize" in " ".join(argv) for argv in started)  # from the cache
     assert [o["spec"]["replicas"] for o in scaled.objects if o["kind"] == "Deployment"] == [3]
+
+
+def test_argo_cds_jsonnet_guestbook_is_refused_in_one_line(repo: GitRepo, planner: Planner) -> None:
+    with pytest.raises(RenderError) as caught:
+        planner.render(repo.url, "jsonnet-guestbook", repo.head("nop"))
+
+    assert str(caught.value).startswith(
+        "the config folder is a jsonnet app (guestbook-ui.jsonnet, params.libsonnet), which "
+        "is not supported: supported are a folder of Kubernetes manifests (*.yaml), a "
+        "kustomization (kustomization.yaml) and a Helm chart (Chart.yaml)"
+    )

@@ -142,6 +142,9 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
 def test_folder_without_objects_is_an_error_pointing_at_the_path(tmp_path: Path) -> None:
     write(tmp_path, {"README.md": "docs only", "nested/app.yaml": config_map("deep")})
 
+    with pytest.raises(RenderError, match=r"neither YAML.*README\.md, nested/.*spec\.source\.path"):
+        render_folder(tmp_path, Settings())
+    write(tmp_path, {"empty.yaml": "# nothing yet\n"})
     with pytest.raises(RenderError, match=r"no Kubernetes objects.*spec\.source\.path"):
         render_folder(tmp_path, Settings())
 
@@ -225,6 +228,49 @@ def test_symlinked_yaml_in_a_plain_folder_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(PolicyViolation, match=r"link\.yaml .* is a symlink .*no symlinks"):
         render_folder(app, Settings())
+
+
+# --- what is not supported: one clear line each --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("files", "says"),
+    [
+        (
+            {  # Argo CD's jsonnet-guestbook
+                "guestbook-ui.jsonnet": "local params = import 'params.libsonnet';\n[]\n",
+                "params.libsonnet": "{ replicas: 1 }\n",
+            },
+            "the config folder is a jsonnet app (guestbook-ui.jsonnet, params.libsonnet), "
+            "which is not supported: supported are a folder of Kubernetes manifests",
+        ),
+        (
+            {
+                ".argocd-source.yaml": "plugin:\n  name: argocd-vault-plugin\n",
+                "secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n",
+            },
+            "the config folder is an Argo CD config management plugin app (.argocd-source.yaml "
+            "names plugin 'argocd-vault-plugin'), which is not supported",
+        ),
+        (
+            {"main.cue": "package app\n", "README.md": "# app\n", "docs/a.txt": "a\n"},
+            "the config folder holds neither YAML manifests nor a kustomization nor a Helm "
+            "chart (found: README.md, docs/, main.cue): supported are",
+        ),
+    ],
+    ids=["jsonnet", "config-management-plugin", "no-manifests"],
+)
+def test_unsupported_folders_are_refused_in_one_line_saying_what_is_supported(
+    tmp_path: Path, files: dict[str, str], says: str
+) -> None:
+    write(tmp_path, files)
+
+    with pytest.raises(RenderError) as caught:
+        render_folder(tmp_path, Settings())
+
+    message = str(caught.value)
+    assert message.startswith(says), message
+    assert "\n" not in message and "document 1" not in message
 
 
 # --- kustomize ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from hotfix_operator.config.render.checking import kustomization_in
 from hotfix_operator.config.render.kustomize import kustomize_version, render_kustomization
 from hotfix_operator.config.render.plain import render_plain
+from hotfix_operator.config.render.unsupported import SUPPORTED, refuse_unsupported
 from hotfix_operator.errors import RenderError
 from hotfix_operator.settings import Settings
 
@@ -35,6 +36,9 @@ class Rendering:
     objects: list[dict[str, Any]]
     renderer: Renderer
 
+
+#: The file that makes a folder a Helm chart.
+CHART_FILE = "Chart.yaml"
 
 #: Bump the number when a plain folder renders differently (files read, order, annotations).
 PLAIN_YAML = Renderer(name="yaml", version="hotfix-operator/1")
@@ -63,6 +67,13 @@ def render_folder(folder: Path, settings: Settings, *, repository: Path | None =
         objects = render_kustomization(root, settings, repository=top)
         empty_hint = "the kustomization renders no objects: list the manifests in its resources"
     else:
+        if (root / CHART_FILE).is_file():
+            raise RenderError(
+                f"the config folder is a Helm chart ({CHART_FILE}), which is not supported "
+                f"yet: {SUPPORTED.replace(' and a Helm chart (Chart.yaml)', '')}; render "
+                "the chart into manifests (helm template) and commit them to the folder"
+            )
+        refuse_unsupported(root)
         objects = render_plain(root, settings)
         empty_hint = (
             "the config folder holds no Kubernetes objects (only its top-level *.yaml/*.yml "
