@@ -37,6 +37,17 @@ VICTIM_FILES = {
 }
 
 
+#: The orders app as a kustomization (its plain files listed).
+ORDERS_KUSTOMIZATION = (
+    "resources:\n  - configmap.yaml\n  - deployment.yaml\n  - service.yaml\n  - route.yaml\n"
+)
+#: Team orders' folder made an overlay over team payments' folder.
+STEALING_OVERLAY = {
+    "apps/payments/kustomization.yaml": "resources: [secret.yaml, configmap.yaml]\n",
+    "apps/orders/kustomization.yaml": ORDERS_KUSTOMIZATION + "  - ../payments\n",
+}
+
+
 @dataclass(frozen=True)
 class Attack:
     id: str
@@ -47,6 +58,7 @@ class Attack:
     #: files committed on nop (the release records that commit; a hostile tenant then
     #: edits the recorded ConfigRelease by hand, as ``release`` does)
     files: Mapping[str, str] = field(default_factory=dict)
+    symlinks: Mapping[str, str] = field(default_factory=dict)
     release: Patch = nothing
     hotfix: Patch = nothing
     #: changes to the attacker team's policy spec
@@ -64,6 +76,7 @@ class Attack:
             f"tenancy: {self.id}",
             date=scenario.released_at + timedelta(days=20),
             files=dict(self.files),
+            symlinks=dict(self.symlinks),
         )
 
 
@@ -91,6 +104,34 @@ ATTACKS = [
         files=VICTIM_FILES,
         release=set_at("spec.source.path", "apps/payments"),
         release_refused=True,
+    ),
+    Attack(
+        "another-teams-folder-through-dot-dot",
+        "NotPermitted",
+        (
+            "apps/orders/kustomization.yaml: resources entry '../payments' reaches folder "
+            "apps/payments",
+            "grants paths apps/orders and sharedPaths bases/*, not apps/payments",
+            "(rule: every folder a kustomization reaches",
+        ),
+        files={**VICTIM_FILES, **STEALING_OVERLAY},
+        policy={
+            "sources": [{"repoURL": "REPO", "paths": ["apps/orders"], "sharedPaths": ["bases/*"]}]
+        },
+    ),
+    Attack(
+        "another-teams-folder-through-a-symlink",
+        "PolicyViolation",
+        (
+            "apps/orders/kustomization.yaml: resources entry 'shared/payments' goes through "
+            "apps/orders/shared, a symlink",
+        ),
+        files={
+            **VICTIM_FILES,
+            **STEALING_OVERLAY,
+            "apps/orders/kustomization.yaml": ORDERS_KUSTOMIZATION + "  - shared/payments\n",
+        },
+        symlinks={"apps/orders/shared": ".."},
     ),
     Attack(
         "a-glob-never-crosses-a-folder",

@@ -44,6 +44,7 @@ from tests.operator_harness import (
 from tests.polling import stays, wait_for
 from tests.tenancy_attacks import (
     ATTACKS,
+    ORDERS_KUSTOMIZATION,
     TEAM_LABEL,
     VICTIM_PASSWORD,
     Attack,
@@ -1539,3 +1540,54 @@ def test_the_teams_pull_secret_is_copied_attached_and_rotated(
         30,
         "the rotated pull secret copied again (drift pass)",
     )
+
+
+def test_an_overlay_over_a_shared_base_deploys_only_where_the_policy_grants_the_base(
+    kube: Kube, operator: OperatorProcess, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """Team orders' folder becomes an overlay over ``bases/partner``: deployed for the team
+    whose policy lists ``bases/*`` in sharedPaths, refused (NotPermitted, naming the
+    kustomization, the reference and the rule) for the team whose policy does not."""
+    scenario = scenario_in(repos, merge_flow)
+    nop = scenario.repo.commit(
+        "nop",
+        "orders over the shared partner base",
+        date=scenario.released_at + timedelta(days=20),
+        files={
+            "bases/partner/kustomization.yaml": "resources: [partner.yaml]\n",
+            "bases/partner/partner.yaml": (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: partner-settings}\n"
+                "data: {PARTNER_REGION: eu-central}\n"
+            ),
+            "apps/orders/kustomization.yaml": ORDERS_KUSTOMIZATION + "  - ../../bases/partner\n",
+        },
+    )
+    key = uuid.uuid4().hex[:8]
+    own = {"repoURL": scenario.url, "paths": ["apps/orders"]}
+    granting = team_policy(
+        f"shared-{key}", key, scenario, sources=[{**own, "sharedPaths": ["bases/*"]}]
+    )
+    other = f"{key}-b"
+    refusing = team_policy(f"own-only-{key}", other, scenario, sources=[own])
+    with (
+        policy_team(kube, granting, labels={TEAM_LABEL: key}) as team,
+        policy_team(kube, refusing, labels={TEAM_LABEL: other}) as second,
+    ):
+        for namespace in (team, second):
+            kube.apply_cr(release_body(scenario, namespace, operator_env, nop_revision=nop))
+            kube.apply_cr(hotfix_body(namespace))
+
+        target = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]["namespace"]
+        failed = kube.wait_phase(second, "orders-hotfix", "Failed", operator=operator)["status"]
+
+        shared = kube.core.read_namespaced_config_map("partner-settings", target)
+        assert shared.data == {"PARTNER_REGION": "eu-central"}
+        assert workload(kube, target)  # the team's own objects beside it
+        messages = {c["reason"]: c["message"] for c in failed["conditions"]}
+        assert messages["NotPermitted"].startswith(
+            "apps/orders/kustomization.yaml: resources entry '../../bases/partner' reaches "
+            f"folder bases/partner, which no HotfixPolicy granting this app grants (HotfixPolicy "
+            f"own-only-{key} grants paths apps/orders and sharedPaths none, not bases/partner)"
+        )
+        assert failed.get("namespace") is None
+        assert_warning_event(kube, second, "NotPermitted")
