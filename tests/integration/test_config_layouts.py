@@ -239,3 +239,11 @@ def test_argo_cds_jsonnet_guestbook_is_refused_in_one_line(repo: GitRepo, planne
         "is not supported: supported are a folder of Kubernetes manifests (*.yaml), a "
         "kustomization (kustomization.yaml) and a Helm chart (Chart.yaml)"
     )
+
+
+def test_the_readmes_overlay_example_is_the_one_rendered_here(repo: GitRepo) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    overlay = repo.show(repo.head("nop"), f"{PAYMENTS_OVERLAY}/kustomization.yaml")
+
+    assert f"# {PAYMENTS_OVERLAY}/kustomization.yaml" in readme
+    assert overlay in readme
