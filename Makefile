@@ -50,6 +50,7 @@ demo: install ## the mission story end to end on the local control plane (the ma
 bench: install ## benchmarks (bench/): ratios against naive baselines measured in the same run
 	$(PY) -m bench.bench_config
 	$(PY) -m bench.bench_import
+	$(PY) -m bench.bench_layouts
 	$(PY) -m bench.bench_apply
 
 clean: cluster-stop ## remove .venv and .cache (the control plane binaries stay in the user cache)

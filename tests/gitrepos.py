@@ -32,6 +32,7 @@ __all__ = [
     "Scenario",
     "billing_files",
     "cherry_pick_flow",
+    "gitops_layout_files",
     "gitops_layouts",
     "long_history",
     "merge_flow",
@@ -683,7 +684,13 @@ def gitops_layouts(path: Path) -> GitRepo:
     One commit on nop; callers commit the variations they test.
     """
     repo = GitRepo.init(path)
-    files = {
+    repo.commit("nop", "GitOps layouts", date=T0, files=gitops_layout_files())
+    return repo
+
+
+def gitops_layout_files() -> dict[str, str]:
+    """The files of ``gitops_layouts``, by path (the benchmark adds them to its repository)."""
+    return {
         "bases/web/kustomization.yaml": "resources: [deployment.yaml, service.yaml]\n",
         "bases/web/deployment.yaml": web_deployment("web"),
         "bases/web/service.yaml": (
@@ -722,5 +729,3 @@ def gitops_layouts(path: Path) -> GitRepo:
             "bases: [../kustomize-guestbook]\nnameSuffix: -nop\n"
         ),
     }
-    repo.commit("nop", "GitOps layouts", date=T0, files=files)
-    return repo

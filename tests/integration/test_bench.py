@@ -48,6 +48,18 @@ def test_the_import_benchmark_finds_the_generated_releases_cold_warm_and_in_the_
     assert found in out and out.rstrip().endswith("commits: yes"), out
 
 
+def test_the_layouts_benchmark_renders_the_overlay_over_a_shared_base_every_way() -> None:
+    out = bench(
+        "bench.bench_layouts", "--commits", "200", "--apps", "5", "--runs", "5",
+        "--uncached-runs", "2", "--baseline-runs", "1",
+    )  # fmt: skip
+    assert "reaching teams/payments/base, bases/web, components/probes" in out, out
+    for line in ("overlay, not cached", "overlay, cached (same", "overlay, cached (another"):
+        row = next((r for r in out.splitlines() if r.startswith(line)), None)
+        assert row is not None and row.rstrip().endswith("x"), out
+    assert "aim (issue 14): cached render ≤ 1 ms: " in out, out
+
+
 @pytest.mark.cluster
 def test_the_apply_benchmark_runs_on_the_local_control_plane() -> None:
     out = bench("bench.bench_apply", "--objects", "3", "--runs", "1")
