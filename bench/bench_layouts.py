@@ -32,7 +32,7 @@ from pathlib import Path
 from bench.bench_config import measure, percentile, print_ratios
 from bench.repo_generation import generate
 from hotfix_operator.config.planning import Planner
-from hotfix_operator.config.render import render_folder
+from hotfix_operator.config.render import kustomize_command
 from hotfix_operator.config.render_cache import RenderCache
 from hotfix_operator.settings import Settings
 from tests.gitrepos import PAYMENTS_OVERLAY, GitRepo, gitops_layout_files
@@ -42,11 +42,16 @@ CACHED_AIM_SECONDS = 0.001
 
 
 def baseline(url: str, workdir: Path, revision: str, settings: Settings) -> int:
-    """Naive: clone, check out the commit, kustomize build the overlay."""
+    """Naive: clone, check out the commit, kustomize build the overlay (no checks)."""
     target = Path(tempfile.mkdtemp(dir=workdir))
     subprocess.run(["git", "clone", "--quiet", "--no-checkout", url, str(target)], check=True)
     subprocess.run(["git", "-C", str(target), "checkout", "--quiet", revision], check=True)
-    return len(render_folder(target / PAYMENTS_OVERLAY, settings, repository=target).objects)
+    built = subprocess.run(
+        [*kustomize_command(settings), str(target / PAYMENTS_OVERLAY)],
+        capture_output=True,
+        check=True,
+    )
+    return built.stdout.count(b"\nkind: ") + built.stdout.startswith(b"kind: ")
 
 
 def main(argv: list[str] | None = None) -> int:
