@@ -339,7 +339,9 @@ class FakePlanner(Planner):
         assert self.merge_base is not None, "set FakePlanner.merge_base"
         return Resolution(self.merge_base, "MergeBase", "the merge-base today")
 
-    def render(self, repo_url: str, path: str, revision: str, *, grant: Any = None) -> Rendered:
+    def render(
+        self, repo_url: str, path: str, revision: str, *, grant: Any = None, helm: Any = None
+    ) -> Rendered:
         self.mirrors.get(repo_url)  # the allowlist, as the real planner checks it
         self._reachable()
         if revision in self.lost or revision not in self.configs:

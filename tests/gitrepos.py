@@ -729,3 +729,78 @@ def gitops_layout_files() -> dict[str, str]:
             "bases: [../kustomize-guestbook]\nnameSuffix: -nop\n"
         ),
     }
+
+
+#: Argo CD's helm-guestbook, grown as teams grow it: a vendored dependency, values per
+#: environment, the namespace in a value.
+_GUESTBOOK_DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}-{{ .Chart.Name }}
+  labels: {app: {{ .Chart.Name }}, release: {{ .Release.Name }}}
+spec:
+  replicas: {{ .Values.replicaCount }}
+  selector:
+    matchLabels: {app: {{ .Chart.Name }}, release: {{ .Release.Name }}}
+  template:
+    metadata:
+      labels: {app: {{ .Chart.Name }}, release: {{ .Release.Name }}}
+    spec:
+      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: guestbook
+          image: "{{ .Values.image.repository }}:{{ .Values.image.tag }}"
+          env:
+            - name: REDIS_HOST
+              value: "{{ .Release.Name }}-redis-lite.{{ .Release.Namespace }}.svc"
+          securityContext:
+            allowPrivilegeEscalation: false
+            capabilities: {drop: [ALL]}
+"""
+_GUESTBOOK_SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}-{{ .Chart.Name }}
+spec:
+  selector: {app: {{ .Chart.Name }}, release: {{ .Release.Name }}}
+  ports: [{port: {{ .Values.service.port }}, targetPort: 80}]
+"""
+
+
+def helm_guestbook_files(*, replicas: int = 1, tag: str = "0.1") -> dict[str, str]:
+    """``helm-guestbook/``: a chart with a vendored dependency (``charts/redis-lite``),
+    ``values.yaml`` (``replicas``, ``tag``) and ``values-nop.yaml``; plus
+    ``remote-dependency/``, a chart whose dependency is only in a remote repository."""
+    return {
+        "helm-guestbook/Chart.yaml": (
+            "apiVersion: v2\nname: helm-guestbook\nversion: 0.1.0\n"
+            "dependencies:\n  - name: redis-lite\n    version: 0.1.0\n"
+            "    repository: https://charts.example.com/stable\n"
+        ),
+        "helm-guestbook/values.yaml": (
+            f"replicaCount: {replicas}\nimage:\n  repository: registry.example.com/guestbook\n"
+            f"  tag: '{tag}'\nservice:\n  port: 80\n"
+        ),
+        "helm-guestbook/values-nop.yaml": "replicaCount: 2\n",
+        "helm-guestbook/templates/deployment.yaml": _GUESTBOOK_DEPLOYMENT,
+        "helm-guestbook/templates/service.yaml": _GUESTBOOK_SERVICE,
+        "helm-guestbook/charts/redis-lite/Chart.yaml": (
+            "apiVersion: v2\nname: redis-lite\nversion: 0.1.0\n"
+        ),
+        "helm-guestbook/charts/redis-lite/values.yaml": "maxMemory: 64mb\n",
+        "helm-guestbook/charts/redis-lite/templates/configmap.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-redis-lite\n"
+            "data:\n  maxmemory: {{ .Values.maxMemory | quote }}\n"
+        ),
+        "remote-dependency/Chart.yaml": (
+            "apiVersion: v2\nname: remote-dependency\nversion: 0.1.0\n"
+            "dependencies:\n  - name: redis\n    version: 18.0.0\n"
+            "    repository: https://charts.bitnami.com/bitnami\n"
+        ),
+        "remote-dependency/values.yaml": "{}\n",
+        "remote-dependency/templates/cm.yaml": (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+        ),
+    }

@@ -29,7 +29,7 @@ from hotfix_operator.config.history import (
     release_image,
     release_names,
 )
-from hotfix_operator.config.planning import BRANCH_MAX_AGE, Planner
+from hotfix_operator.config.planning import BRANCH_MAX_AGE, Planner, helm_options
 from hotfix_operator.errors import InputError, PolicyViolation, RenderError
 from hotfix_operator.recording import release_manifest
 
@@ -86,7 +86,8 @@ def import_releases(
     def image_at(change: FolderChange) -> tuple[str, Objects] | None:
         shown = f"{prd_branch} commit {change.commit[:12]} ({rfc3339(change.committed_at)})"
         try:
-            objects = planner.render(repo_url, path, change.commit).objects
+            helm = helm_options(app, None)  # a chart: the release is named after the app
+            objects = planner.render(repo_url, path, change.commit, helm=helm).objects
         except (InputError, RenderError) as exc:  # git failing is fatal, never skipped
             notes.append(f"{shown} does not render, skipped: {exc}")
             return None

@@ -131,6 +131,10 @@ class Settings(BaseModel):
     #: Server-side applies in flight at once for one HotfixDeployment.
     apply_concurrency: Annotated[int, Field(gt=0, le=64)] = 4
     kustomize: tuple[str, ...] = ()
+    #: The helm executable (empty: ``helm`` beside this Python, else on PATH).
+    helm: str = ""
+    #: What ``helm template --kube-version`` tells charts (``.Capabilities.KubeVersion``).
+    helm_kube_version: Annotated[str, Field(pattern=r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$")] = "1.33.0"
     #: Hosts of the cluster registry: ``<host>/<namespace>/<image>`` (config/images.py).
     image_registries: tuple[str, ...] = ("image-registry.openshift-image-registry.svc:5000",)
     #: The ClusterRole the deployer of each hotfix namespace is bound to (cluster/deployer.py).
@@ -231,6 +235,8 @@ _VARIABLES: Mapping[str, str] = {
     "HOTFIX_CHECK_INTERVAL": "check_interval",
     "HOTFIX_APPLY_CONCURRENCY": "apply_concurrency",
     "HOTFIX_KUSTOMIZE": "kustomize",
+    "HOTFIX_HELM": "helm",
+    "HOTFIX_HELM_KUBE_VERSION": "helm_kube_version",
     "HOTFIX_DEPLOYER_CLUSTER_ROLE": "deployer_cluster_role",
     "HOTFIX_IMAGE_REGISTRIES": "image_registries",
     "HOTFIX_LOG_FORMAT": "log_format",

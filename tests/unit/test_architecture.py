@@ -13,7 +13,11 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "hotfix_operator"
 ALLOWED = {
     "kubernetes": ("cluster/",),
     "kopf": ("handlers.py", "running.py"),
-    "subprocess": ("config/git/processes.py", "config/render/kustomize.py"),
+    "subprocess": (
+        "config/git/processes.py",
+        "config/render/kustomize.py",
+        "config/render/helm.py",
+    ),
     "git": ("config/git/",),
     "hotfix_operator.cluster": ("cluster/", "reconciling/", "running.py"),
     "hotfix_operator.reconciling": ("reconciling/", "handlers.py", "running.py"),

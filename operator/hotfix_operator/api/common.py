@@ -46,6 +46,8 @@ __all__ = [
     "CustomObject",
     "Duration",
     "Environment",
+    "HelmParameter",
+    "HelmSource",
     "ImageRef",
     "ObjectMeta",
     "PathGlob",
@@ -102,6 +104,11 @@ CONDITION_TYPE_PATTERN = (
 )
 CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
+#: A Helm value path as --set takes it: a.b, list[0], keys with - and _ (no = or ,).
+HELM_PARAMETER_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-\[\]]*$"
+#: A values file relative to the chart folder: no absolute path, no URL, no backslash.
+VALUE_FILE_PATTERN = r"^[^/\\:][^\\:]*$"
+
 #: What each pattern means, for error messages people can act on.
 PATTERN_HINTS: dict[str, str] = {
     DNS_LABEL_PATTERN: (
@@ -137,6 +144,14 @@ PATTERN_HINTS: dict[str, str] = {
     DIGEST_PATTERN: "must be sha256:<64 lowercase hex digits>",
     CONDITION_TYPE_PATTERN: "must be a CamelCase condition type like Ready",
     CONDITION_REASON_PATTERN: "must be a CamelCase reason like PinningFailed",
+    HELM_PARAMETER_PATTERN: (
+        "must be a value path like image.tag or hosts[0] (letters, digits, '_', '-', '.', "
+        "'[', ']'; no '=' or ',')"
+    ),
+    VALUE_FILE_PATTERN: (
+        "must be a values file relative to spec.source.path, like values-nop.yaml or "
+        "../values/nop.yaml (no leading '/', no URL, no '\\')"
+    ),
 }
 
 #: Characters of a commit SHA shown in printer columns (as ``git log --oneline`` does).
@@ -309,6 +324,42 @@ class Branches(SpecModel):
     )
 
 
+class HelmParameter(SpecModel):
+    """One value set on the command line, as Argo CD's spec.source.helm.parameters[]."""
+
+    name: Annotated[str, Field(min_length=1, max_length=256, pattern=HELM_PARAMETER_PATTERN)] = (
+        Field(description="The value's path in the chart's values, e.g. image.tag or hosts[0].")
+    )
+    value: Annotated[str, Field(max_length=4096)] = Field(
+        description="The value, e.g. 1.4.0 (helm --set; --set-string with forceString)."
+    )
+    force_string: bool = Field(
+        default=False,
+        description="Pass the value as a string even where it looks like a number or boolean.",
+    )
+
+
+class HelmSource(SpecModel):
+    """How a Helm chart folder is rendered (the names of Argo CD's spec.source.helm)."""
+
+    value_files: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=512, pattern=VALUE_FILE_PATTERN)]],
+        Field(max_length=32),
+    ] = Field(
+        default_factory=list,
+        description=(
+            "Values files, relative to spec.source.path, applied in order after the chart's "
+            "own values.yaml, e.g. [values-nop.yaml]; inside the repository (e.g. "
+            "../values/nop.yaml) and in folders the HotfixPolicy grants. Default: none (the "
+            "chart's values.yaml only)."
+        ),
+    )
+    parameters: Annotated[list[HelmParameter], Field(max_length=128)] = Field(
+        default_factory=list,
+        description="Values set on top of the values files, e.g. [{name: replicas, value: '1'}].",
+    )
+
+
 class Source(SpecModel):
     """Where the app's deployment config lives."""
 
@@ -330,6 +381,13 @@ class Source(SpecModel):
     branches: Branches = Field(
         default=Branches(),  # a value, not a factory: it becomes the CRD's schema default
         description="Names of the nop and prd branches. Default: {nop: nop, prd: prd}.",
+    )
+    helm: HelmSource | None = Field(
+        default=None,
+        description=(
+            "For a Helm chart folder (Chart.yaml): values files and parameters. The release "
+            "name is the app, the namespace the hotfix namespace."
+        ),
     )
 
     @field_validator("path", mode="before")

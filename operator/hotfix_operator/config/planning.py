@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from hotfix_operator.api.common import Environment
+from hotfix_operator.api.common import Environment, HelmSource
 from hotfix_operator.api.common import Resolution as ResolutionKind
 from hotfix_operator.api.delta import ConfigDelta
 from hotfix_operator.api.hotfixes import HotfixDeployment
@@ -41,11 +41,16 @@ from hotfix_operator.config.observing import Observer, Unobserved
 from hotfix_operator.config.pinning import Resolution, resolve_revision
 from hotfix_operator.config.policy import check_policy, check_requests
 from hotfix_operator.config.render import (
+    CHART_FILE,
+    Entry,
+    HelmOptions,
     Reached,
     Renderer,
     check_kustomizations,
     is_current,
     render_folder,
+    values_reached,
+    with_namespace,
 )
 from hotfix_operator.config.render_cache import RenderCache
 from hotfix_operator.config.sources import ConfigSource, Pin, Rendered, is_resolved, recorded_pin
@@ -60,7 +65,7 @@ from hotfix_operator.errors import (
 from hotfix_operator.naming import ownership_labels, planned_namespace
 from hotfix_operator.settings import Settings
 
-__all__ = ["GitSource", "Plan", "Planner", "select_release"]
+__all__ = ["GitSource", "Plan", "Planner", "helm_options", "select_release"]
 
 Objects = list[dict[str, Any]]
 
@@ -68,6 +73,17 @@ Objects = list[dict[str, Any]]
 BRANCH_MAX_AGE = 30.0
 #: How many (commit, folder) reference checks a planner remembers.
 _MAX_REACHES = 1024
+
+
+def helm_options(app: str, helm: HelmSource | None) -> HelmOptions:
+    """What ``helm template`` is told for a release of ``app`` (a chart folder only)."""
+    if helm is None:
+        return HelmOptions(release_name=app)
+    return HelmOptions(
+        release_name=app,
+        value_files=tuple(helm.value_files),
+        parameters=tuple((p.name, p.value, p.force_string) for p in helm.parameters),
+    )
 
 
 @dataclass(frozen=True)
@@ -197,7 +213,14 @@ class GitSource:
     planner: Planner
 
     def render(self, grant: Grant | None = None) -> Rendered:
-        return self.planner.render(self.pin.repo_url, self.pin.path, self.pin.revision, grant=grant)
+        pin = self.pin
+        return self.planner.render(
+            pin.repo_url,
+            pin.path,
+            pin.revision,
+            grant=grant,
+            helm=helm_options(pin.app, pin.helm),
+        )
 
 
 class Planner:
@@ -216,7 +239,7 @@ class Planner:
         self.observer = observer or Unobserved()
         self.mirrors = mirrors or MirrorPool(settings, self.observer)
         self.cache = cache or RenderCache(settings.cache_dir / "renders")
-        self._reaches: dict[tuple[str, str, str], Reach] = {}
+        self._reaches: dict[tuple[str, str, str, str], Reach] = {}
         self._reaches_lock = threading.Lock()
 
     def resolve(self, release: ConfigRelease, environment: Environment | str) -> Resolution:
@@ -255,30 +278,46 @@ class Planner:
             environment=Environment(environment),
             revision=resolution.revision,
             resolution=ResolutionKind(resolution.strategy),
+            app=release.spec.app,
+            helm=source.helm,
         )
 
     def source(self, pin: Pin) -> GitSource:
         return GitSource(pin, self)
 
     def render(
-        self, repo_url: str, path: str, revision: str, *, grant: Grant | None = None
+        self,
+        repo_url: str,
+        path: str,
+        revision: str,
+        *,
+        grant: Grant | None = None,
+        helm: HelmOptions | None = None,
     ) -> Rendered:
         """The app folder at ``revision``, rendered and policy-checked (not transformed).
 
         Every kustomization it reaches is checked in the mirror first; with a ``grant``,
         every folder reached outside the app's must be granted (NotPermitted otherwise).
         Only then are exactly those folders exported and rendered — or the render found
-        in the cache, keyed by the SHAs of all their trees.
+        in the cache, keyed by the SHAs of all their trees (and, for a Helm chart, by
+        ``helm``: release name, values files, parameters).
         """
         started, ok = time.monotonic(), False
         try:
-            rendered = self._render(repo_url, path, revision, grant)
+            rendered = self._render(repo_url, path, revision, grant, helm)
             ok = True
             return rendered
         finally:
             self.observer.rendered(time.monotonic() - started, ok=ok)
 
-    def _render(self, repo_url: str, path: str, revision: str, grant: Grant | None) -> Rendered:
+    def _render(
+        self,
+        repo_url: str,
+        path: str,
+        revision: str,
+        grant: Grant | None,
+        helm: HelmOptions | None,
+    ) -> Rendered:
         with self.mirrors.using(repo_url) as mirror:
             mirror.ensure_commit(revision)
             tree = mirror.tree_sha(revision, path)
@@ -287,7 +326,7 @@ class Planner:
                     f"folder {path!r} does not exist at commit {revision[:12]} of {repo_url}: "
                     "fix spec.source.path of the ConfigRelease"
                 )
-            reach = self._reach(mirror, repo_url, revision, path, tree)
+            reach = self._reach(mirror, repo_url, revision, path, tree, helm)
             if grant is not None:
                 grant.covering(repo_url, reach.reached)
             rendering = self.cache.get(reach.key)
@@ -297,29 +336,45 @@ class Planner:
                     mirror.export_folders(revision, reach.folders, repository)
                     inside = path.strip("/")
                     folder = repository / inside if inside not in ("", ".") else repository
-                    rendering = render_folder(folder, self.settings, repository=repository)
+                    rendering = render_folder(
+                        folder, self.settings, repository=repository, helm=helm
+                    )
                 self.cache.put(reach.key, rendering)
         check_policy(rendering.objects, self.settings)
         return Rendered(rendering.objects, renderer=rendering.renderer, reached=reach.reached)
 
-    def _reach(self, mirror: Mirror, repo_url: str, revision: str, path: str, tree: str) -> Reach:
-        """What the app's kustomizations reach at ``revision``: checked once per commit
-        and folder (a commit never changes), then remembered."""
-        memo = (repo_url, revision, path)
+    def _reach(
+        self,
+        mirror: Mirror,
+        repo_url: str,
+        revision: str,
+        path: str,
+        tree: str,
+        helm: HelmOptions | None,
+    ) -> Reach:
+        """What the app's render reads at ``revision``: checked once per commit, folder
+        and Helm options (a commit never changes), then remembered."""
+        memo = (repo_url, revision, path, helm.key() if helm is not None else "")
         with self._reaches_lock:
             known = self._reaches.get(memo)
         if known is not None:
             return known
         files = mirror.tree(revision)
         app = PurePosixPath(path.strip("/") or ".")
-        reached = check_kustomizations(files, self.settings, app=app)
-        if not reached:
+        chart = files.entry(app / CHART_FILE) is Entry.FILE
+        if chart:
+            options = helm or HelmOptions(release_name="")
+            reached = values_reached(files, self.settings, app=app, value_files=options.value_files)
+        else:
+            reached = check_kustomizations(files, self.settings, app=app)
+        if not reached and not chart:
             reach = Reach(key=RenderCache.key(tree), folders=(path,), reached=())
         else:
             trees = sorted((r.folder, files.oid(PurePosixPath(r.folder)) or "") for r in reached)
-            digest = hashlib.sha256(
-                "\n".join([f"{app} {tree}", *(f"{f} {oid}" for f, oid in trees)]).encode()
-            ).hexdigest()
+            lines = [f"{app} {tree}", *(f"{f} {oid}" for f, oid in trees)]
+            if chart:
+                lines.append(f"helm {helm.key() if helm is not None else ''}")
+            digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
             reach = Reach(
                 key=RenderCache.key(digest, "reach"),
                 folders=(path, *(r.folder for r in reached)),
@@ -349,7 +404,9 @@ class Planner:
         with self.mirrors.using(pin.repo_url) as mirror:
             head = mirror.branch_head(branch, max_age=BRANCH_MAX_AGE)
         try:
-            head_objects = self.render(pin.repo_url, pin.path, head, grant=grant).objects
+            head_objects = self.render(
+                pin.repo_url, pin.path, head, grant=grant, helm=helm_options(pin.app, pin.helm)
+            ).objects
         except PolicyViolation as exc:
             # Today's head may break a rule the pinned config keeps: still show a delta.
             raise PolicyViolation(f"today's {branch} head {head[:12]}: {exc}") from exc
@@ -407,7 +464,7 @@ class Planner:
             self.settings.namespace_prefix, owner_namespace, hotfix.name
         )
         result = transform(
-            rendered.objects,
+            with_namespace(rendered.objects, target),
             namespace=target,
             image=hotfix.spec.image,
             release_image=release.spec.image,

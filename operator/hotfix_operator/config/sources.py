@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from hotfix_operator.api.common import Environment, Resolution
+from hotfix_operator.api.common import Environment, HelmSource, Resolution
 from hotfix_operator.api.releases import ConfigRelease
 from hotfix_operator.config.grants import Grant
 from hotfix_operator.config.render import Reached, Renderer
@@ -41,6 +41,10 @@ class Pin:
     environment: Environment
     revision: str
     resolution: Resolution
+    #: The app: a Helm chart's release name.
+    app: str = ""
+    #: A Helm chart's values files and parameters (the release's spec.source.helm).
+    helm: HelmSource | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ def recorded_pin(release: ConfigRelease, environment: Environment | str) -> Pin:
         environment=env,
         revision=revision,
         resolution=resolution,
+        app=spec.app,
+        helm=spec.source.helm,
     )
 
 

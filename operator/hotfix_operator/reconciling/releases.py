@@ -34,6 +34,7 @@ from hotfix_operator.clock import now
 from hotfix_operator.cluster.resources import list_releases
 from hotfix_operator.cluster.snapshots import collect_snapshots, load_snapshot, save_snapshot
 from hotfix_operator.config.grants import Grant
+from hotfix_operator.config.planning import helm_options
 from hotfix_operator.config.sources import Rendered, is_resolved, recorded_pin
 from hotfix_operator.errors import HotfixError, NotPermitted, PolicyViolation, RenderError
 from hotfix_operator.reconciling.context import (
@@ -222,7 +223,11 @@ def _store_snapshot(
         for env, revision in revisions.items():
             try:
                 rendered[env] = op.planner.render(
-                    source.repo_url, source.path, revision, grant=granted
+                    source.repo_url,
+                    source.path,
+                    revision,
+                    grant=granted,
+                    helm=helm_options(release.spec.app, source.helm),
                 )
             except (RenderError, PolicyViolation, NotPermitted) as exc:
                 problems[f"the {env} config at {revision[:12]} is not deployable"] = exc

@@ -237,6 +237,8 @@ def _resolve_pinned(run: Run) -> None:
         environment=source.environment,
         revision=source.revision,
         resolution=source.resolution,
+        app=release.spec.app,
+        helm=release.spec.source.helm,
     )
     _permit(run, pin)
     _use(run, release, pin)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -33,7 +33,13 @@ from hotfix_operator.config.render.trees import DiskTree, Entry, Tree
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.settings import Settings
 
-__all__ = ["KUSTOMIZATION_FILES", "Reached", "check_kustomizations", "kustomization_in"]
+__all__ = [
+    "KUSTOMIZATION_FILES",
+    "Reached",
+    "check_kustomizations",
+    "kustomization_in",
+    "values_reached",
+]
 
 #: The file names kustomize looks for, in its order of preference.
 KUSTOMIZATION_FILES: tuple[str, ...] = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -134,6 +140,27 @@ def check_kustomizations(
     checker = _Checker(tree, app, settings)
     checker.kustomization(app, plugins=False, chain=())
     return tuple(checker.reached.values())
+
+
+def values_reached(
+    tree: Tree, settings: Settings, *, app: PurePosixPath, value_files: Sequence[str]
+) -> tuple[Reached, ...]:
+    """Check a Helm chart's values files (relative to ``app``, inside the repository,
+    regular files, no symlink on the way); return their folders outside ``app``."""
+    checker = _Checker(tree, app, settings)
+    where = "spec.source.helm.valueFiles"
+    reached: dict[PurePosixPath, Reached] = {}
+    for name in value_files:
+        reference = _Reference("valueFiles", name)
+        target, found = checker._checked_path(app, where, reference)
+        if found is not Entry.FILE:
+            raise PolicyViolation(
+                f"{where}: {reference.shown} is a folder, not a values file: name a YAML file"
+            )
+        folder = target.parent
+        if not _inside(folder, app) and folder not in reached:
+            reached[folder] = Reached(_shown(folder), where, reference.shown)
+    return tuple(reached.values())
 
 
 @dataclass(frozen=True)

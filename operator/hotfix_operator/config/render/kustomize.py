@@ -46,7 +46,7 @@ def render_kustomization(
     reach (the planner's export of exactly those); None: ``root`` alone.
     """
     top = repository or root
-    total = _scan_tree(top)
+    total = scan_tree(top)
     if total > settings.max_render_bytes:
         raise PolicyViolation(
             f"the kustomize config folders hold {total} bytes, more than the limit of "
@@ -67,7 +67,7 @@ def render_kustomization(
     return objects
 
 
-def _scan_tree(root: Path) -> int:
+def scan_tree(root: Path) -> int:
     """Total bytes of the folder's files; rejects symlinks and special files anywhere."""
     total = 0
     for directory, dirnames, filenames in os.walk(root):
