@@ -771,29 +771,48 @@ spec:
 
 def helm_guestbook_files(*, replicas: int = 1, tag: str = "0.1") -> dict[str, str]:
     """``helm-guestbook/``: a chart with a vendored dependency (``charts/redis-lite``),
-    ``values.yaml`` (``replicas``, ``tag``) and ``values-nop.yaml``; plus
-    ``remote-dependency/``, a chart whose dependency is only in a remote repository."""
+    ``values.yaml`` (``replicas``, ``tag``) and ``values-nop.yaml``; ``kustomize-helm/``,
+    a kustomization inflating a copy of that chart (``charts/helm-guestbook``) through
+    ``helmCharts``; ``remote-dependency/``, a chart whose dependency is only remote."""
+    chart = _helm_guestbook_chart(replicas=replicas, tag=tag)
     return {
-        "helm-guestbook/Chart.yaml": (
+        **{f"helm-guestbook/{name}": content for name, content in chart.items()},
+        **{f"kustomize-helm/charts/helm-guestbook/{n}": c for n, c in chart.items()},
+        **_other_charts(),
+    }
+
+
+def _helm_guestbook_chart(*, replicas: int, tag: str) -> dict[str, str]:
+    return {
+        "Chart.yaml": (
             "apiVersion: v2\nname: helm-guestbook\nversion: 0.1.0\n"
             "dependencies:\n  - name: redis-lite\n    version: 0.1.0\n"
             "    repository: https://charts.example.com/stable\n"
         ),
-        "helm-guestbook/values.yaml": (
+        "values.yaml": (
             f"replicaCount: {replicas}\nimage:\n  repository: registry.example.com/guestbook\n"
             f"  tag: '{tag}'\nservice:\n  port: 80\n"
         ),
-        "helm-guestbook/values-nop.yaml": "replicaCount: 2\n",
-        "helm-guestbook/templates/deployment.yaml": _GUESTBOOK_DEPLOYMENT,
-        "helm-guestbook/templates/service.yaml": _GUESTBOOK_SERVICE,
-        "helm-guestbook/charts/redis-lite/Chart.yaml": (
-            "apiVersion: v2\nname: redis-lite\nversion: 0.1.0\n"
-        ),
-        "helm-guestbook/charts/redis-lite/values.yaml": "maxMemory: 64mb\n",
-        "helm-guestbook/charts/redis-lite/templates/configmap.yaml": (
+        "values-nop.yaml": "replicaCount: 2\n",
+        "templates/deployment.yaml": _GUESTBOOK_DEPLOYMENT,
+        "templates/service.yaml": _GUESTBOOK_SERVICE,
+        "charts/redis-lite/Chart.yaml": ("apiVersion: v2\nname: redis-lite\nversion: 0.1.0\n"),
+        "charts/redis-lite/values.yaml": "maxMemory: 64mb\n",
+        "charts/redis-lite/templates/configmap.yaml": (
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-redis-lite\n"
             "data:\n  maxmemory: {{ .Values.maxMemory | quote }}\n"
         ),
+    }
+
+
+def _other_charts() -> dict[str, str]:
+    return {
+        "kustomize-helm/kustomization.yaml": (
+            "helmCharts:\n  - name: helm-guestbook\n    releaseName: guestbook\n"
+            "    valuesFile: values-nop.yaml\n"
+            "commonLabels: {inflated-by: kustomize}\n"
+        ),
+        "kustomize-helm/values-nop.yaml": "replicaCount: 2\n",
         "remote-dependency/Chart.yaml": (
             "apiVersion: v2\nname: remote-dependency\nversion: 0.1.0\n"
             "dependencies:\n  - name: redis\n    version: 18.0.0\n"

@@ -147,8 +147,9 @@ def test_a_chart_whose_dependency_is_only_in_a_remote_repository_is_refused(
 
 
 def test_a_chart_that_fails_reports_helms_own_error_line(repo: GitRepo, planner: Planner) -> None:
+    repo.branch("broken-template", repo.head("nop"))  # nop stays as the other tests want it
     broken = repo.commit(
-        "nop",
+        "broken-template",
         "a template that fails",
         date=T0 + timedelta(hours=2),
         files={
@@ -185,3 +186,41 @@ def test_values_files_stay_inside_the_repository(
 
     assert str(caught.value).startswith("spec.source.helm.valueFiles: valueFiles entry ")
     assert says in str(caught.value)
+
+
+def test_helm_charts_in_a_kustomization_inflate_a_local_chart_with_the_same_helm(
+    repo: GitRepo, planner: Planner
+) -> None:
+    rendered = planner.render(repo.url, "kustomize-helm", repo.head("nop"))
+
+    objects = by_kind(rendered.objects)
+    assert objects["Deployment"]["metadata"]["name"] == "guestbook-helm-guestbook"
+    assert objects["Deployment"]["spec"]["replicas"] == 2  # the kustomization's valuesFile
+    assert objects["ConfigMap"]["metadata"]["labels"] == {"inflated-by": "kustomize"}
+    assert rendered.renderer is not None and rendered.renderer.name == "kustomize"
+
+
+def test_helm_charts_naming_a_remote_repository_are_refused(
+    repo: GitRepo, planner: Planner
+) -> None:
+    repo.branch("remote-chart", repo.head("nop"))
+    remote = repo.commit(
+        "remote-chart",
+        "a remote chart",
+        date=T0 + timedelta(hours=3),
+        files={
+            "kustomize-helm/kustomization.yaml": (
+                "helmCharts:\n  - name: redis\n    repo: https://charts.bitnami.com/bitnami\n"
+                "    version: 18.0.0\n"
+            )
+        },
+    )
+
+    with pytest.raises(PolicyViolation) as caught:
+        planner.render(repo.url, "kustomize-helm", remote)
+
+    assert str(caught.value).startswith(
+        "kustomize-helm/kustomization.yaml: helmCharts entry 'redis' names the remote "
+        "repository https://charts.bitnami.com/bitnami (rule: helmCharts take local charts "
+        "only, nothing is fetched): vendor it"
+    )

@@ -72,7 +72,7 @@ def test_a_remote_resource_in_a_base_two_levels_down_is_refused(tmp_path: Path) 
     assert "copy what it refers to into the config repository" in message
 
 
-def test_a_component_with_helm_charts_is_refused(tmp_path: Path) -> None:
+def test_a_component_with_a_remote_helm_chart_is_refused(tmp_path: Path) -> None:
     folder = app(
         tmp_path,
         {
@@ -88,8 +88,11 @@ def test_a_component_with_helm_charts_is_refused(tmp_path: Path) -> None:
 
     message = refusal(folder)
 
-    assert message.startswith("components/cache/kustomization.yaml: helmCharts is not allowed")
-    assert "(rule: no Helm charts" in message and "render the chart into plain manifests" in message
+    assert message.startswith(
+        "components/cache/kustomization.yaml: helmCharts entry 'redis' names the remote "
+        "repository https://charts.example.com (rule: helmCharts take local charts only"
+    )
+    assert "vendor it" in message
 
 
 @pytest.mark.parametrize(
@@ -221,7 +224,7 @@ def test_a_helm_generator_in_a_validators_list_is_refused(tmp_path: Path) -> Non
     message = refusal(folder)
 
     assert message.startswith("kustomization.yaml: validators entry 'helm.yaml'")
-    assert "is a Helm chart generator (rule: no Helm charts" in message
+    assert "is a Helm chart generator (rule: Helm charts only through helmCharts" in message
 
 
 @pytest.mark.parametrize("remote", ["gh:example/config/base", "deploy@git.example.com:config"])

@@ -473,7 +473,7 @@ def test_dot_dot_inside_the_folder_is_allowed(tmp_path: Path) -> None:
         ("components: [../shared]\n", "escapes the config repository"),
         (
             "helmCharts:\n- name: redis\n  repo: https://charts.example.com\n",
-            "no Helm charts",
+            "vendor it",
         ),
     ],
 )

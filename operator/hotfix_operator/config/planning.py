@@ -366,7 +366,7 @@ class Planner:
             options = helm or HelmOptions(release_name="")
             reached = values_reached(files, self.settings, app=app, value_files=options.value_files)
         else:
-            reached = check_kustomizations(files, self.settings, app=app)
+            reached = check_kustomizations(files, self.settings, app=app).reached
         if not reached and not chart:
             reach = Reach(key=RenderCache.key(tree), folders=(path,), reached=())
         else:

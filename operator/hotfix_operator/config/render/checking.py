@@ -36,6 +36,7 @@ from hotfix_operator.settings import Settings
 __all__ = [
     "KUSTOMIZATION_FILES",
     "Reached",
+    "Walk",
     "check_kustomizations",
     "kustomization_in",
     "values_reached",
@@ -62,7 +63,11 @@ _REMOTE_MARKERS = (
 #: scp-like git addresses (``user@host:path``), which kustomize clones.
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
 
-_FORBIDDEN_FIELDS = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
+_FORBIDDEN_FIELDS = ("helmChartInflationGenerator",)
+#: helmGlobals keys allowed: where local charts are (never helm's config folder).
+_HELM_GLOBALS = frozenset({"chartHome"})
+#: helmCharts keys naming a remote chart.
+_REMOTE_CHART_KEYS = ("repo",)
 #: Fields listing files or folders; a folder holds a kustomization of its own.
 _FOLDER_FIELDS = ("resources", "bases", "components")
 #: Fields listing plugin configs: files, inline documents, or folders whose resources are.
@@ -85,8 +90,12 @@ _HELM_KIND = "HelmChartInflationGenerator"
 _PLUGIN_PATH_KEYS = frozenset({"path", "paths", "files", "envs", "env"})
 
 _NO_HELM = (
-    "(rule: no Helm charts, they are fetched from remote repositories): render the chart "
-    "into plain manifests in the config folder"
+    "(rule: Helm charts only through helmCharts with a local chart): use helmCharts with "
+    "the chart vendored in the kustomization's chartHome folder"
+)
+_VENDOR_CHART = (
+    "(rule: helmCharts take local charts only, nothing is fetched): vendor it — put the "
+    "chart into the kustomization's chartHome folder (default charts/<name>) and drop repo"
 )
 _NO_REMOTE = (
     "(rule: no remote bases or files, the hotfix must use the config as committed): copy "
@@ -128,18 +137,27 @@ class Reached:
         return f"{self.kustomization}: {self.reference}"
 
 
+@dataclass(frozen=True)
+class Walk:
+    """What the kustomizations of an app folder reach."""
+
+    #: Kustomization folders outside the app's folder, first reference first.
+    reached: tuple[Reached, ...]
+    #: The local Helm charts their helmCharts inflate (kustomize then runs with helm).
+    charts: tuple[PurePosixPath, ...]
+
+
 def check_kustomizations(
     tree: Tree | Path, settings: Settings, *, app: PurePosixPath = _ROOT
-) -> tuple[Reached, ...]:
+) -> Walk:
     """Check the kustomization of the folder ``app`` of ``tree`` and everything it
-    reaches; return the kustomization folders reached outside ``app``, first reference
-    first. A ``Path`` is a folder on disk standing for the whole repository.
+    reaches. A ``Path`` is a folder on disk standing for the whole repository.
     """
     if isinstance(tree, Path):
         tree = DiskTree(tree)
     checker = _Checker(tree, app, settings)
     checker.kustomization(app, plugins=False, chain=())
-    return tuple(checker.reached.values())
+    return Walk(tuple(checker.reached.values()), tuple(checker.charts))
 
 
 def values_reached(
@@ -190,6 +208,8 @@ class _Checker:
         self._checked: set[tuple[PurePosixPath, bool]] = set()
         #: kustomization folders outside the app's folder, by folder
         self.reached: dict[PurePosixPath, Reached] = {}
+        #: local charts helmCharts inflate
+        self.charts: list[PurePosixPath] = []
 
     def kustomization(
         self, folder: PurePosixPath, *, plugins: bool, chain: tuple[PurePosixPath, ...]
@@ -208,9 +228,46 @@ class _Checker:
         for field in _FORBIDDEN_FIELDS:
             if field in content:
                 raise PolicyViolation(f"{where}: {field} is not allowed {_NO_HELM}")
+        self._helm_charts(content, folder, where)
         inner = (*chain, folder)
         for reference in _references(content, where):
             self._follow(reference, folder, where, plugins=plugins, chain=inner)
+
+    def _helm_charts(self, content: Mapping[str, Any], folder: PurePosixPath, where: str) -> None:
+        """helmCharts inflate local charts only, from a chartHome inside the folder."""
+        globals_ = content.get("helmGlobals") or {}
+        if not isinstance(globals_, Mapping) or set(globals_) - _HELM_GLOBALS:
+            raise PolicyViolation(
+                f"{where}: helmGlobals may only set chartHome (rule: helm runs with its own "
+                "empty configuration): remove the other keys"
+            )
+        home = globals_.get("chartHome", "charts")
+        for index, chart in enumerate(_as_list(content.get("helmCharts"), where, "helmCharts")):
+            if not isinstance(chart, Mapping) or not isinstance(chart.get("name"), str):
+                raise RenderError(f"{where}: helmCharts[{index}] needs a name")
+            name = chart["name"]
+            shown = f"{where}: helmCharts entry {name!r}"
+            for key in _REMOTE_CHART_KEYS:
+                if chart.get(key):
+                    raise PolicyViolation(
+                        f"{shown} names the remote repository {chart[key]} {_VENDOR_CHART}"
+                    )
+            reference = _Reference("helmCharts", f"{home}/{name}")
+            target, found = self._checked_path(folder, where, reference)
+            if found is not Entry.FOLDER or not _inside(target, folder):
+                raise PolicyViolation(
+                    f"{shown} is not a chart folder inside the kustomization's folder "
+                    f"({_shown(target)}) {_VENDOR_CHART}"
+                )
+            self.charts.append(target)
+            for key in ("valuesFile", "additionalValuesFiles"):
+                values = chart.get(key)
+                for entry in values if isinstance(values, list) else [values]:
+                    if isinstance(entry, str):
+                        self._follow(
+                            _Reference(f"helmCharts.{key}", entry), folder, where,
+                            plugins=False, chain=(),
+                        )  # fmt: skip
 
     def _kustomization_file(self, folder: PurePosixPath) -> PurePosixPath | None:
         for name in KUSTOMIZATION_FILES:

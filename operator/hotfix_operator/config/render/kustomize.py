@@ -22,6 +22,11 @@ from typing import Any
 
 from hotfix_operator.config.manifests import SOURCE_ANNOTATION
 from hotfix_operator.config.render.checking import check_kustomizations
+from hotfix_operator.config.render.helm import (
+    check_dependencies,
+    helm_command,
+    offline_helm_environment,
+)
 from hotfix_operator.config.render.loading import (
     Budget,
     objects_from_stream,
@@ -53,8 +58,11 @@ def render_kustomization(
             f"{settings.max_render_bytes} (rule: size limit, HOTFIX_MAX_RENDER_BYTES): remove "
             "unused files or ask the operator admin to raise the limit"
         )
-    check_kustomizations(top, settings, app=PurePosixPath(root.relative_to(top).as_posix()))
-    output = _run_kustomize(root, top, settings)
+    walk = check_kustomizations(top, settings, app=PurePosixPath(root.relative_to(top).as_posix()))
+    budget = Budget(settings)
+    for chart in walk.charts:
+        check_dependencies(top / chart, chart.as_posix(), budget)
+    output = _run_kustomize(root, top, settings, helm=bool(walk.charts))
     if len(output) > settings.max_render_bytes:
         raise PolicyViolation(
             f"kustomize renders {len(output)} bytes, more than the limit of "
@@ -165,14 +173,20 @@ def _version_in(output: str) -> str:
     return match.group(0) if match else _UNKNOWN
 
 
-def _run_kustomize(root: Path, top: Path, settings: Settings) -> bytes:
-    command = [*kustomize_command(settings), ".", _LOAD_RESTRICTOR]
+def _run_kustomize(root: Path, top: Path, settings: Settings, *, helm: bool) -> bytes:
+    tool = kustomize_command(settings)
+    command = [*tool, ".", _LOAD_RESTRICTOR]
+    if helm:  # helmCharts of local charts: the same helm, as offline as a chart folder
+        command += ["--enable-helm", "--helm-command", helm_command(settings)]
     with tempfile.TemporaryDirectory(prefix="hotfix-kustomize-home-") as home:
+        environment = _offline_environment(home)
+        if helm:
+            environment.update(offline_helm_environment(home))
         try:
             result = subprocess.run(
                 command,
                 cwd=root,
-                env=_offline_environment(home),
+                env=environment,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=settings.git_timeout,
@@ -185,7 +199,7 @@ def _run_kustomize(root: Path, top: Path, settings: Settings) -> bytes:
             ) from exc
         except OSError as exc:
             raise RenderError(
-                f"kustomize cannot be started as {' '.join(command[:-2])!r} ({exc.strerror}): "
+                f"kustomize cannot be started as {' '.join(tool)!r} ({exc.strerror}): "
                 "install kustomize or kubectl, or fix HOTFIX_KUSTOMIZE"
             ) from exc
     if result.returncode != 0:
