@@ -4,6 +4,7 @@ dependencies only — a remote one refused — and helm's own error line when it
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from hotfix_operator.api.common import Source
 from hotfix_operator.api.hotfixes import parse_hotfix
 from hotfix_operator.api.releases import parse_release
 from hotfix_operator.config.planning import Planner
@@ -224,3 +227,17 @@ def test_helm_charts_naming_a_remote_repository_are_refused(
         "repository https://charts.bitnami.com/bitnami (rule: helmCharts take local charts "
         "only, nothing is fetched): vendor it"
     )
+
+
+def test_the_readmes_helm_examples_are_the_ones_rendered_here(repo: GitRepo) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    source = next(yaml.safe_load(b) for b in blocks if b.startswith("# ConfigRelease spec.source"))
+    kustomization = next(
+        yaml.safe_load(b) for b in blocks if b.startswith("# kustomize-helm/kustomization.yaml")
+    )
+
+    helm = Source.model_validate(source["source"]).helm
+    assert helm is not None and helm.value_files == ["values-nop.yaml"]
+    committed = yaml.safe_load(repo.show(repo.head("nop"), "kustomize-helm/kustomization.yaml"))
+    assert kustomization["helmCharts"] == committed["helmCharts"]

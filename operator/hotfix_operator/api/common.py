@@ -374,8 +374,9 @@ class Source(SpecModel):
     path: Annotated[str, Field(min_length=1, max_length=512, pattern=PATH_PATTERN)] = Field(
         description=(
             "The app's folder in that repository, relative to its root, e.g. apps/orders. "
-            "A folder with kustomization.yaml is built with kustomize, otherwise every YAML "
-            "file in it is used. No leading '/', no '..'."
+            "A folder with kustomization.yaml is built with kustomize, one with Chart.yaml "
+            "with helm template, otherwise every YAML file in it is used. No leading '/', "
+            "no '..'."
         )
     )
     branches: Branches = Field(
