@@ -57,7 +57,10 @@ def test_the_layouts_benchmark_renders_the_overlay_over_a_shared_base_every_way(
     for line in ("overlay, not cached", "overlay, cached (same", "overlay, cached (another"):
         row = next((r for r in out.splitlines() if r.startswith(line)), None)
         assert row is not None and row.rstrip().endswith("x"), out
+    row = next((r for r in out.splitlines() if r.startswith("chart, not cached")), None)
+    assert row is not None and row.rstrip().endswith("x"), out
     assert "aim (issue 14): cached render ≤ 1 ms: " in out, out
+    assert "aim (issue 14): uncached Helm ≤ 300 ms: " in out, out
 
 
 @pytest.mark.cluster
