@@ -20,11 +20,13 @@ from hotfix_operator.config.grants import (
     Grant,
     Namespace,
     admitted,
+    folder_granted,
     grant,
     path_matches,
     selects,
     strictest,
 )
+from hotfix_operator.config.render import Reached
 from hotfix_operator.errors import InputError, NotPermitted, TooManyHotfixes
 from tests.fakes import policy_body, settings_for
 
@@ -348,3 +350,72 @@ def test_the_policy_crd_is_cluster_scoped_with_defaults_and_columns() -> None:
     assert template["podSecurity"] == "restricted"
     assert template["copyFromSource"] == ["ResourceQuota", "LimitRange", "NetworkPolicy"]
     assert "resourceQuota" not in template  # absent, never null
+
+
+# --- folders a kustomization reaches: paths or sharedPaths of the granting policy --------
+
+
+def shared(name: str, shared_paths: list[str], repo_url: str = REPO) -> HotfixPolicy:
+    body = policy_body(
+        name, selector={"matchLabels": {"team": "payments"}}, repo_url=REPO,
+        paths=("apps/payment",),
+    )  # fmt: skip
+    body["spec"]["sources"] = [
+        {"repoURL": REPO, "paths": ["apps/payment"]},
+        {"repoURL": repo_url, "paths": ["apps/payment"], "sharedPaths": shared_paths},
+    ]
+    return parse_policy(body)
+
+
+def reached(folder: str) -> Reached:
+    return Reached(folder, "apps/payment/kustomization.yaml", f"resources entry '../../{folder}'")
+
+
+def test_a_shared_base_and_its_subfolders_are_granted_by_shared_paths(tmp_path: Path) -> None:
+    grant_ = granted([shared("payments", ["bases/*"])], tmp_path=tmp_path)
+
+    narrowed = grant_.covering(REPO, [reached("bases/web"), reached("bases/web/parts")])
+
+    assert [p.name for p in narrowed.policies] == ["payments"]
+    assert folder_granted(narrowed.policies[0], REPO, "bases/web/parts")
+    assert not folder_granted(narrowed.policies[0], REPO, "bases")  # never a parent
+    assert not folder_granted(narrowed.policies[0], REPO, "apps/ledger")
+
+
+def test_another_teams_folder_is_refused_naming_kustomization_reference_and_rule(
+    tmp_path: Path,
+) -> None:
+    grant_ = granted([shared("payments", ["bases/*"])], tmp_path=tmp_path)
+
+    with pytest.raises(NotPermitted) as caught:
+        grant_.covering(REPO, [reached("bases/web"), reached("apps/ledger")])
+
+    assert caught.value.message.startswith(
+        "apps/payment/kustomization.yaml: resources entry '../../apps/ledger' reaches folder "
+        "apps/ledger, which no HotfixPolicy granting this app grants (HotfixPolicy payments "
+        "grants paths apps/payment and sharedPaths bases/*, not apps/ledger) "
+        "(rule: every folder a kustomization reaches"
+    )
+
+
+def test_shared_paths_of_another_repository_grant_nothing_here(tmp_path: Path) -> None:
+    other = "https://git.example.com/other/config.git"
+    grant_ = granted([shared("payments", ["bases/*"], repo_url=other)], tmp_path=tmp_path)
+
+    with pytest.raises(NotPermitted, match="reaches folder bases/web"):
+        grant_.covering(REPO, [reached("bases/web")])
+
+
+def test_two_policies_never_combine_into_a_grant_of_all_folders(tmp_path: Path) -> None:
+    grant_ = granted(
+        [shared("bases", ["bases/*"]), shared("components", ["components/*"])],
+        tmp_path=tmp_path,
+    )
+
+    with pytest.raises(NotPermitted) as caught:
+        grant_.covering(REPO, [reached("bases/web"), reached("components/probes")])
+
+    assert "HotfixPolicy bases grants" in caught.value.message
+    assert "not components/probes" in caught.value.message
+    assert "HotfixPolicy components grants" in caught.value.message
+    assert grant_.covering(REPO, [reached("bases/web")]).policies[0].name == "bases"

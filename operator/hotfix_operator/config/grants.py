@@ -200,8 +200,8 @@ def folder_granted(policy: HotfixPolicy, repo_url: str, folder: str) -> bool:
 
 def _shown_globs(policy: HotfixPolicy, repo_url: str) -> str:
     sources = [s for s in policy.spec.sources if url_has_prefix(repo_url, s.repo_url)]
-    paths = ", ".join(g for s in sources for g in s.paths)
-    shared = ", ".join(g for s in sources for g in s.shared_paths) or "none"
+    paths = ", ".join(dict.fromkeys(g for s in sources for g in s.paths))
+    shared = ", ".join(dict.fromkeys(g for s in sources for g in s.shared_paths)) or "none"
     return f"paths {paths} and sharedPaths {shared}"
 
 
