@@ -31,7 +31,14 @@ from hotfix_operator.settings import Settings
 from tests.bad_inputs import BAD_INPUTS, EXTRA_ALLOWED, SERVER_REJECTED, BadInput
 from tests.controlplane.clusters import Cluster
 from tests.controlplane.nodes import NODE_NAMES, UNPULLABLE_REGISTRY
-from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, long_history, merge_flow
+from tests.gitrepos import (
+    ORDERS_IMAGE,
+    Scenario,
+    cherry_pick_flow,
+    helm_guestbook_files,
+    long_history,
+    merge_flow,
+)
 from tests.http_traps import HttpTrap
 from tests.operator_harness import (
     GROUP,
@@ -1591,3 +1598,44 @@ def test_an_overlay_over_a_shared_base_deploys_only_where_the_policy_grants_the_
         )
         assert failed.get("namespace") is None
         assert_warning_event(kube, second, "NotPermitted")
+
+
+def test_a_helm_chart_is_deployed_with_the_hotfix_namespace_and_the_releases_values(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """A chart folder (vendored dependency) recorded with spec.source.helm: the operator
+    renders it with helm, the hotfix namespace where the chart uses .Release.Namespace,
+    the release's values file, and the hotfix image swapped in."""
+    scenario = scenario_in(repos, merge_flow)
+    chart = {
+        name.removeprefix("helm-guestbook/"): content
+        for name, content in helm_guestbook_files(tag="1.4.0").items()
+        if name.startswith("helm-guestbook/")
+    }
+    chart["values.yaml"] = chart["values.yaml"].replace("/guestbook", "/orders")
+    nop = scenario.repo.commit(
+        "nop",
+        "orders as a Helm chart",
+        date=scenario.released_at + timedelta(days=20),
+        files={f"charts/orders/{name}": content for name, content in chart.items()},
+    )
+    release = release_body(scenario, team, operator_env, nop_revision=nop)
+    release["spec"]["source"]["path"] = "charts/orders"
+    release["spec"]["source"]["helm"] = {"valueFiles": ["values-nop.yaml"]}
+    kube.apply_cr(release)
+    kube.apply_cr(hotfix_body(team))
+
+    status = kube.wait_applied(team, "orders-hotfix", operator=operator)["status"]
+
+    target = status["namespace"]
+    assert (status["source"]["renderer"], status["source"]["rendererVersion"]) == (
+        "helm",
+        "v3.22.0",
+    )
+    deployment = kube.apps.read_namespaced_deployment("orders-helm-guestbook", target)
+    assert deployment.spec.replicas == 2  # values-nop.yaml
+    (container,) = deployment.spec.template.spec.containers
+    assert container.image == HOTFIX_IMAGE
+    assert container.env[0].value == f"orders-redis-lite.{target}.svc"
+    redis = kube.core.read_namespaced_config_map("orders-redis-lite", target)
+    assert redis.data == {"maxmemory": "64mb"}  # the vendored dependency

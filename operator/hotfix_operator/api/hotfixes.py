@@ -206,13 +206,15 @@ class SourceStatus(ApiModel):
     environment: Environment = Field(description="Which branch's history was used: nop or prd.")
     renderer: Annotated[str, Field(max_length=63)] | None = Field(
         default=None,
-        description="What rendered the folder: kustomize or yaml (every YAML file as it is).",
+        description=(
+            "What rendered the folder: kustomize, helm or yaml (every YAML file as it is)."
+        ),
     )
     renderer_version: Annotated[str, Field(max_length=128)] | None = Field(
         default=None,
         description=(
-            "The renderer's version, e.g. v5.7.1 for kustomize: a render that differs after a "
-            "tool upgrade is explained by it."
+            "The renderer's version, e.g. v5.7.1 for kustomize, v3.22.0 for helm: a render that "
+            "differs after a tool upgrade is explained by it."
         ),
     )
     from_snapshot: bool = Field(
