@@ -20,6 +20,7 @@ from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
 from tests.http_traps import HttpTrap
 from tests.tenancy_attacks import (
     ATTACKS,
+    ORDERS_KUSTOMIZATION,
     TEAM_LABEL,
     VICTIM_PASSWORD,
     Attack,
@@ -620,4 +621,48 @@ def test_plan_shows_how_each_image_is_pulled(merged: Scenario, tmp_path: Path) -
     assert "Images, and how the hotfix namespace pulls them:" in text.stdout
     assert "cluster registry, namespace team-orders: pulled through system:image-puller" in (
         text.stdout
+    )
+
+
+def test_plan_over_a_shared_base_is_allowed_offline_and_needs_shared_paths_with_a_policy(
+    tmp_path: Path,
+) -> None:
+    """Without --policy the whole repository is the team's; with one, the policy must list
+    the shared base in sharedPaths, as the operator decides it."""
+    scenario = merge_flow(tmp_path / "repo")
+    nop = scenario.repo.commit(
+        "nop",
+        "orders over the shared partner base",
+        date=scenario.released_at + timedelta(days=20),
+        files={
+            "bases/partner/kustomization.yaml": "resources: [partner.yaml]\n",
+            "bases/partner/partner.yaml": (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: partner-settings}\n"
+                "data: {PARTNER_REGION: eu-central}\n"
+            ),
+            "apps/orders/kustomization.yaml": ORDERS_KUSTOMIZATION + "  - ../../bases/partner\n",
+        },
+    )
+    release = record(scenario, tmp_path / "cache", "--nop-revision", nop)
+    own = {"repoURL": scenario.url, "paths": ["apps/orders"]}
+
+    offline = plan_files(scenario, tmp_path, release, hotfix_manifest())
+    granted = plan_with_policy(
+        scenario, tmp_path, release, hotfix_manifest(),
+        team_policy("orders", "orders", scenario, sources=[{**own, "sharedPaths": ["bases/*"]}]),
+    )  # fmt: skip
+    refused = plan_with_policy(
+        scenario, tmp_path, release, hotfix_manifest(),
+        team_policy("orders", "orders", scenario, sources=[own]),
+    )  # fmt: skip
+
+    for result in (offline, granted):
+        assert result.returncode == 0, result.stderr
+        names = {o["metadata"]["name"] for o in json.loads(result.stdout)["objects"]}
+        assert {"partner-settings", "orders"} <= names
+    assert_refused(
+        refused,
+        "apps/orders/kustomization.yaml: resources entry '../../bases/partner' reaches folder "
+        "bases/partner",
+        "sharedPaths none",
     )
