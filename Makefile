@@ -53,11 +53,12 @@ bundle: install ## regenerate the OLM bundle deploy/olm from the models and depl
 demo: install ## the mission story end to end on the local control plane (the main job)
 	$(PY) -m demo.run
 
-bench: install ## benchmarks (bench/): ratios against naive baselines measured in the same run
+bench: install ## benchmarks (bench/): ratios against naive baselines measured in the same run (the operator's: ~3 min)
 	$(PY) -m bench.bench_config
 	$(PY) -m bench.bench_import
 	$(PY) -m bench.bench_layouts
 	$(PY) -m bench.bench_apply
+	$(PY) -m bench.bench_operator
 
 clean: cluster-stop ## remove .venv and .cache (the control plane binaries stay in the user cache)
 	rm -rf $(VENV) .cache

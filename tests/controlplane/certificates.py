@@ -17,8 +17,10 @@ from tests.controlplane.errors import ControlPlaneError
 
 __all__ = ["Pki", "issue_pki"]
 
-#: The first address of ``--service-cluster-ip-range``: the in-cluster ``kubernetes`` Service.
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+#: ``--service-cluster-ip-range``: a /16 (65,534 ClusterIPs), so a thousand hotfixes with a
+#: few Services each fit (bench/bench_operator.py --large; a /24 held ~250 Services).
+#: Its first address is the in-cluster ``kubernetes`` Service.
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/16"
 _KUBERNETES_SERVICE_IP = "10.0.0.1"
 _DAYS = "365"
 

@@ -18,6 +18,8 @@ class Cluster:
 
     kubeconfig: Path
     server: str
+    #: The API server's audit log, when the control plane keeps one (private_cluster(audit=True)).
+    audit_log: Path | None = None
 
     def api_client(self) -> client.ApiClient:
         """A fresh client: tests may change its default headers (e.g. impersonation)."""

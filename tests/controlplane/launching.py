@@ -56,6 +56,13 @@ CONTROLLERS = (
 )
 
 _ADDRESS = "127.0.0.1"
+_AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+  - level: Metadata
+"""
 _PORT_RETRIES = 3
 
 
@@ -72,10 +79,12 @@ class ControlPlane:
         *,
         detach: bool = True,
         progress: Progress = print,
+        audit: bool = False,
     ) -> None:
         self.state_dir = state_dir
         self.detach = detach
         self.progress = progress
+        self.audit = audit
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         #: Each component's command line, to start it again (restart_apiserver).
         self._argvs: dict[str, list[str]] = {}
@@ -88,6 +97,11 @@ class ControlPlane:
     @property
     def logs(self) -> Path:
         return self.state_dir / "logs"
+
+    @property
+    def audit_log(self) -> Path | None:
+        """With ``audit``: the API server's audit log (one JSON line per request)."""
+        return self.logs / "audit.log" if self.audit else None
 
     def server(self) -> str | None:
         """The API server's URL while running (state, live processes, ``/readyz``), else None."""
@@ -186,6 +200,7 @@ class ControlPlane:
             # at once, and no node-lifecycle controller runs to lift the taint.
             "--disable-admission-plugins=TaintNodesByCondition",
             "--profiling=false",
+            *self._audit_flags(data_dir),
         ])  # fmt: skip
         self.progress(f"waiting for kube-apiserver at {state.server}/readyz")
         self._wait(state, pki, "/readyz", "kube-apiserver /readyz", deadline)
@@ -200,6 +215,10 @@ class ControlPlane:
             f"--root-ca-file={pki.ca_cert}",
             "--secure-port=0",
             "--profiling=false",
+            # The client's default 20/s (burst 30) queues the ReplicaSets, pods and
+            # namespace clean-ups of a thousand hotfixes for minutes.
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
         ])  # fmt: skip
         self._spawn(state, "kube-scheduler", [
             str(binaries.kube_scheduler),
@@ -266,6 +285,21 @@ class ControlPlane:
             deadline = time.monotonic() + timeout
             self._wait(state, pki, "/readyz", "kube-apiserver /readyz again", deadline)
             return time.monotonic() - started
+
+    def _audit_flags(self, data_dir: Path) -> list[str]:
+        """With ``audit``: every request once, when answered (user, user agent, verb,
+        resource, status code), without bodies — what bench_operator counts."""
+        if self.audit_log is None:
+            return []
+        policy = data_dir / "audit-policy.yaml"
+        policy.write_text(_AUDIT_POLICY, encoding="utf-8")
+        self.audit_log.parent.mkdir(parents=True, exist_ok=True)
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-maxbackup=0",
+        ]
 
     def _spawn(self, state: State, name: str, argv: list[str], *, keep_log: bool = False) -> None:
         self._argvs[name] = argv

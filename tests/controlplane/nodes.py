@@ -31,10 +31,11 @@ __all__ = [
 UNPULLABLE_REGISTRY = "unpullable.invalid/"
 #: Three nodes, so a two-replica Deployment may spread and a test sees several names.
 NODE_NAMES = ("kwok-node-0", "kwok-node-1", "kwok-node-2")
-#: What each fake node offers: enough for every test, far less than ``cpu: 1000``
-#: (which, requested, makes a pod Unschedulable as on any real cluster).
-NODE_CAPACITY = {"cpu": "32", "memory": "128Gi", "pods": "110"}
-#: Pod IPs kwok hands out; apart from the Service range (10.0.0.0/24).
+#: What each fake node offers: enough for every test and for the pods of a thousand
+#: hotfixes (bench/bench_operator.py --large), far less than ``cpu: 1000`` (which,
+#: requested, makes a pod Unschedulable as on any real cluster).
+NODE_CAPACITY = {"cpu": "32", "memory": "128Gi", "pods": "1000"}
+#: Pod IPs kwok hands out; apart from the Service range (10.0.0.0/16).
 POD_CIDR = "10.244.0.0/16"
 _ANNOTATION = "kwok.x-k8s.io/node"
 _STAGES = Path(__file__).resolve().parent / "stages"

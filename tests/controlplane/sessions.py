@@ -31,20 +31,25 @@ def local_cluster(progress: Callable[[str], None] = print) -> Iterator[Cluster]:
 
 
 @contextmanager
-def private_cluster(progress: Callable[[str], None] = print) -> Iterator[Cluster]:
+def private_cluster(
+    progress: Callable[[str], None] = print, *, audit: bool = False
+) -> Iterator[Cluster]:
     """A control plane of its own in a temporary folder, for a test that must not disturb
-    the shared one (e.g. deleting the CRDs); stopped and removed at exit."""
-    with private_control_plane(progress) as own:
+    the shared one (e.g. deleting the CRDs), or a benchmark that counts every request
+    (``audit``: the API server keeps an audit log); stopped and removed at exit."""
+    with private_control_plane(progress, audit=audit) as own:
         server = own.server()
         assert server is not None
-        yield Cluster(kubeconfig=own.kubeconfig, server=server)
+        yield Cluster(kubeconfig=own.kubeconfig, server=server, audit_log=own.audit_log)
 
 
 @contextmanager
-def private_control_plane(progress: Callable[[str], None] = print) -> Iterator[ControlPlane]:
+def private_control_plane(
+    progress: Callable[[str], None] = print, *, audit: bool = False
+) -> Iterator[ControlPlane]:
     """As ``private_cluster``, but the ControlPlane itself: a test may restart its parts."""
     workdir = Path(tempfile.mkdtemp(prefix="hotfix-cluster-"))
-    own = ControlPlane(workdir / "cluster", detach=False, progress=progress)
+    own = ControlPlane(workdir / "cluster", detach=False, progress=progress, audit=audit)
     try:
         own.start()
         if own.server() is None:

@@ -68,3 +68,18 @@ def test_the_apply_benchmark_runs_on_the_local_control_plane() -> None:
     out = bench("bench.bench_apply", "--objects", "3", "--runs", "1")
     ratios = [r for r in out.splitlines() if r.startswith("ratio kubectl / ours")]
     assert len(ratios) == 2 and all(r.endswith("x") for r in ratios), out
+
+
+@pytest.mark.cluster
+def test_the_operator_benchmark_runs_the_operator_and_the_baseline() -> None:
+    out = bench(
+        "bench.bench_operator", "--hotfixes", "3", "--one-at-a-time", "2",
+        "--baseline-runs", "1", "--check-interval", "2s",
+    )  # fmt: skip
+    ratios = [r for r in out.splitlines() if r.startswith("ratio baseline")]
+    assert len(ratios) == 3 and all(r.endswith("x") for r in ratios), out
+    assert "3 at once → all Applied: " in out and "lost: 0;" in out, out
+    assert "objects applied 60 (expected 60)" in out, out
+    assert "API requests per hotfix, created → Applied (one at a time, median): " in out, out
+    assert "429 Too Many Requests: " in out and "drift pass (nothing changed): " in out, out
+    assert len([r for r in out.splitlines() if r.startswith("aim (issue 11): ")]) == 5, out
