@@ -11,8 +11,13 @@ kopf settings and why:
 * standalone (no peering CRD): kopf's peering pauses every replica of equal priority, so
   replicas elect one leader on a Lease instead (cluster/leadership.py) and only it runs kopf;
 * watch timeouts below the usual load-balancer idle timeouts, so a silently dropped
-  watch is noticed within minutes; at most 32 objects' event queues worked at once
-  (kopf ≥ 1.45 processes each event as it comes: time-based batching is gone);
+  watch is noticed within minutes;
+* no limit on kopf's per-object workers (kopf ≥ 1.45 processes each event as it comes:
+  time-based batching is gone). At start kopf handles nothing until its index of
+  RoleBindings is complete, and each object's worker waits for that holding its slot:
+  with a limit below the number of RoleBindings (any real cluster has hundreds) the
+  operator waited forever after every restart or takeover. The work itself is bounded
+  by the handler pool below;
 * a worker pool for the synchronous handlers sized for I/O-bound work on small nodes.
 
 The log (stderr, logs.py) is one line per record, whatever the message holds, led by the
@@ -80,7 +85,7 @@ def kopf_settings() -> kopf.OperatorSettings:
     settings.watching.client_timeout = 300
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
-    settings.queueing.worker_limit = 32
+    settings.queueing.worker_limit = None  # see above: a limit deadlocks the index
     settings.execution.max_workers = MAX_WORKERS
     return settings
 

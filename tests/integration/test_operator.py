@@ -47,6 +47,7 @@ from tests.operator_harness import (
     OperatorProcess,
     install_crds,
     install_deployer_role,
+    unique,
 )
 from tests.polling import stays, wait_for
 from tests.tenancy_attacks import (
@@ -614,6 +615,25 @@ def test_operator_killed_after_namespace_creation(
         "Service/orders",
     }
     assert len(kube.apps.list_namespaced_deployment(target).items) == 1
+
+
+def test_an_operator_started_among_many_rolebindings_handles_hotfixes(
+    kube: Kube, operator: OperatorProcess, team: str, repos: Path, operator_env: dict[str, str]
+) -> None:
+    """kopf handles nothing until its index of RoleBindings is complete; a restart on a
+    cluster with more RoleBindings than kopf had workers (32) used to wait forever."""
+    crowd = kube.create_namespace(unique("crowd"))
+    try:
+        for index in range(40):
+            kube.bind(crowd, f"user-{index}", name=f"binding-{index}")
+        operator.stop()
+        operator.start()
+        scenario = scenario_in(repos, merge_flow)
+        kube.apply_cr(release_body(scenario, team, operator_env))
+        kube.apply_cr(hotfix_body(team))
+        kube.wait_applied(team, "orders-hotfix", operator=operator)
+    finally:
+        kube.core.delete_namespace(crowd)
 
 
 @contextmanager
