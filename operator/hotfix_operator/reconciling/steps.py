@@ -19,6 +19,7 @@ through the one error path (``Report.failed``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -399,33 +400,56 @@ def _namespace(run: Run) -> None:
     run.report.update(namespace=run.target)
     if created:
         run.report.event(Reason.NAMESPACE_CREATED, f"created namespace {run.target}")
-    copy_guardrails(
-        cluster,
-        source_namespace=team,
-        target_namespace=run.target,
-        labels=labels,
-        kinds=template.copy_from_source,
-    )
-    apply_template(cluster, plan.policy, target_namespace=run.target, labels=labels)
-    deployer = ensure_deployer(
-        cluster, run.target, cluster_role=run.op.settings.deployer_cluster_role, labels=labels
-    )
-    sync_image_puller(
-        cluster,
-        team_namespace=team,
-        hotfix_namespace=run.target,
-        needed=any(access.pull is ImagePull.GRANTED for access in plan.images),
-        labels=labels,
-    )
-    sync_pull_secret(deployer, hotfix_namespace=run.target, secret=run.pull_secret, labels=labels)
+    policy, target = plan.policy, run.target
+    pull_secret = run.pull_secret
+
+    def deployer_and_pull_secret() -> None:
+        deployer = ensure_deployer(
+            cluster, target, cluster_role=run.op.settings.deployer_cluster_role, labels=labels
+        )
+        sync_pull_secret(deployer, hotfix_namespace=target, secret=pull_secret, labels=labels)
+
     watched = run.op.team_bindings
-    mirror_access(
-        run.op.cluster,
-        source_namespace=team,
-        target_namespace=run.target,
-        labels=labels,
-        bindings=watched(team) if watched is not None else None,
+    # Each touches objects of its own in the claimed namespace, and all of them are done
+    # before anything is applied there: side by side, not one after the other.
+    together(
+        run.op.settings.apply_concurrency,
+        partial(
+            copy_guardrails,
+            cluster,
+            source_namespace=team,
+            target_namespace=target,
+            labels=labels,
+            kinds=template.copy_from_source,
+        ),
+        partial(apply_template, cluster, policy, target_namespace=target, labels=labels),
+        deployer_and_pull_secret,
+        partial(
+            sync_image_puller,
+            cluster,
+            team_namespace=team,
+            hotfix_namespace=target,
+            needed=any(access.pull is ImagePull.GRANTED for access in plan.images),
+            labels=labels,
+        ),
+        partial(
+            mirror_access,
+            cluster,
+            source_namespace=team,
+            target_namespace=target,
+            labels=labels,
+            bindings=watched(team) if watched is not None else None,
+        ),
     )
+
+
+def together(workers: int, *calls: Callable[[], object]) -> None:
+    """Run independent calls side by side (at most ``workers`` at once) and wait for all;
+    the first failure in the order given is raised, once every call has ended."""
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="step") as pool:
+        futures = [pool.submit(call) for call in calls]
+    for future in futures:
+        future.result()
 
 
 def _namespace_annotations(hotfix: HotfixDeployment, release: ConfigRelease) -> dict[str, str]:
@@ -472,7 +496,10 @@ def apply_step(*, report_changes: bool = False) -> Step:
         report.flush()
         concurrency = run.op.settings.apply_concurrency
         applied = apply_objects(
-            run.deployer, plan.objects, concurrency=concurrency, report_changes=report_changes
+            run.deployer,
+            plan.objects,
+            concurrency=concurrency,
+            report_changes=report_changes,
         )
         run.op.metrics.applied(entry.kind for entry in applied)
         pruned = prune(run.deployer, keep=applied, previous=previous)
