@@ -75,6 +75,7 @@ class FakeCluster:
     def __init__(self) -> None:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.calls: list[tuple[str, str, str]] = []  # (verb, kind, name)
+        self.applies = 0  # a clock for the time of our managedFields entry
         #: Every status written, in order: (kind, name, the status patch).
         self.statuses: list[tuple[str, str, dict[str, Any]]] = []
         #: (verb, kind, name) → the error that call raises (once set, every time).
@@ -196,13 +197,20 @@ class FakeCluster:
         content = {k: v for k, v in obj.items() if k != "status"}
         digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
         ours = {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": digest}
+        # As the API server: our entry's time moves only when our apply changed something.
+        self.applies += 1
+        previous = (live or {}).get("metadata", {}).get("managedFields") or []
+        if live is not None and [{**e, "time": None} for e in previous] == [{**ours, "time": None}]:
+            ours["time"] = previous[0]["time"]
+        else:
+            ours["time"] = f"apply-{self.applies}"
         if live is None:
             stored = copy.deepcopy(content)
             stored["metadata"]["uid"] = str(uuid.uuid4())
             stored["metadata"]["generation"] = 1
         else:
             stored = copy.deepcopy(live)
-            unchanged = live["metadata"].get("managedFields") == [ours]
+            unchanged = previous == [ours]
             stored.update({k: copy.deepcopy(v) for k, v in content.items() if k != "metadata"})
             stored["metadata"].update(copy.deepcopy(content["metadata"]))
             if not unchanged:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import yaml
 from kubernetes import client
 
 import tests.controlplane as controlplane
-from hotfix_operator.cluster.applying import InventoryEntry, apply_objects, prune
+from hotfix_operator.cluster.applying import AppliedDigests, InventoryEntry, apply_objects, prune
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.namespaces import delete_namespace, ensure_namespace
 from hotfix_operator.errors import ClusterError, Forbidden, PolicyViolation
@@ -160,6 +161,49 @@ def test_drift_is_restored_and_reported_per_object(kube: Cluster, namespace: str
     assert restored is not None
     assert restored["data"]["PARTNER_URL"] == "https://partner.example"
     assert live(kube, objects[1]) is not None
+
+
+def test_drift_is_found_from_our_last_apply_without_reading_first(
+    kube: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API server renews our managedFields entry (time, fields) exactly when our apply
+    changes something, and a re-created object has a new uid: a drift pass needs no read."""
+    objects = [
+        config_map(namespace, "orders-config", PARTNER_URL="https://partner.example"),
+        service(namespace, "orders"),
+        deployment(namespace, "orders"),
+    ]
+    now = [time.monotonic()]
+    remembered = AppliedDigests(lambda: now[0])
+    apply_objects(kube, objects, remembered=remembered)
+    core = client.CoreV1Api(kube.api_client)
+    core.patch_namespaced_config_map(
+        "orders-config", namespace, {"data": {"PARTNER_URL": "https://changed.example"}}
+    )
+    core.delete_namespaced_service("orders", namespace)
+    # managedFields times are whole seconds: the drift pass comes in a later one (as it
+    # does, minutes later, in the operator), and the digests are trusted by then.
+    time.sleep(1.1)
+    now[0] += AppliedDigests.TRUST_AFTER
+
+    def no_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a drift pass with digests read {args}")
+
+    monkeypatch.setattr(kube, "read", no_read)
+    monkeypatch.setattr(kube, "merge_patch", no_read)
+    entries = apply_objects(kube, objects, report_changes=True, remembered=remembered)
+
+    assert {e.name: e.changed for e in entries if e.kind != "Deployment"} == {
+        "orders-config": True,
+        "orders": True,
+    }
+    assert [e.changed for e in entries if e.kind == "Deployment"] == [False]
+    now[0] += AppliedDigests.TRUST_AFTER
+    again = apply_objects(kube, objects, report_changes=True, remembered=remembered)
+    assert not any(e.changed for e in again)
+    monkeypatch.undo()
+    restored = live(kube, objects[0])
+    assert restored is not None and restored["data"]["PARTNER_URL"] == "https://partner.example"
 
 
 def test_a_partial_failure_names_every_failed_object_and_applies_the_others(

@@ -22,6 +22,7 @@ from hotfix_operator.api.conditions import ConditionType, Phase, Reason
 from hotfix_operator.api.group import API_VERSION
 from hotfix_operator.api.hotfixes import HotfixDeploymentStatus
 from hotfix_operator.api.releases import ConfigReleaseStatus
+from hotfix_operator.cluster.applying import AppliedDigests, InventoryEntry
 from hotfix_operator.config.git import MirrorPool
 from hotfix_operator.errors import ClusterError, HotfixError, OwnershipConflict, PolicyViolation
 from hotfix_operator.naming import ANNOTATION_OWNER_UID, hotfix_namespace, ownership_labels
@@ -777,6 +778,77 @@ def test_drift_is_corrected_and_reported(world: World) -> None:
     status = world.status()
     assert status.last_drift_correction is not None and status.last_drift_check is not None
     assert "DriftCorrected" in world.events.reasons("Normal")
+
+
+class Clock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_drift_pass_reads_no_object_our_last_apply_left_as_it_is(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    world.op.applied = AppliedDigests(clock)
+    world.release()
+    namespace = deploy(world).namespace
+    assert namespace is not None
+    inventory = {i.name for i in world.status().inventory}
+    clock.now += AppliedDigests.TRUST_AFTER
+    world.drift_due()
+    reads: list[str] = []
+    real_read = world.cluster.read
+
+    def read(api_version: str, kind: str, name: str, **kwargs: Any) -> dict[str, Any] | None:
+        reads.append(f"{kind}/{name}")
+        return real_read(api_version, kind, name, **kwargs)
+
+    monkeypatch.setattr(world.cluster, "read", read)
+
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+
+    assert not {r.partition("/")[2] for r in reads} & inventory, reads
+    assert world.status().last_drift_check is not None
+    assert world.status().last_drift_correction is None
+    assert "DriftCorrected" not in world.events.reasons("Normal")
+
+
+def test_drift_is_reported_without_reading_first_too(world: World) -> None:
+    """Memory of our last apply, not a read: a tampered object is still restored and said so."""
+    clock = Clock()
+    world.op.applied = AppliedDigests(clock)
+    world.release()
+    namespace = deploy(world).namespace
+    assert namespace is not None
+    world.cluster.tamper(
+        "ConfigMap", "orders-config", namespace, lambda cm: cm["data"].pop("PARTNER_ENDPOINT")
+    )
+    clock.now += AppliedDigests.TRUST_AFTER
+    world.drift_due()
+
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+
+    assert world.config_map("orders-config")["PARTNER_ENDPOINT"]
+    assert world.status().last_drift_correction is not None
+    assert "DriftCorrected" in world.events.reasons("Normal")
+
+
+def test_a_digest_just_taken_is_not_trusted() -> None:
+    """Within the second of our last apply its managedFields time cannot tell: read first."""
+    clock = Clock()
+    digests = AppliedDigests(clock)
+    entry = InventoryEntry("v1", "ConfigMap", "orders-config", "hotfix-x")
+    digests.put(entry, b"digest")
+    assert digests.get(entry) is None
+    clock.now += AppliedDigests.TRUST_AFTER
+    assert digests.get(entry) == b"digest"
+    digests.forget("hotfix-x")
+    assert digests.get(entry) is None
 
 
 def test_a_hotfix_whose_namespace_was_taken_over_stops_applying(world: World) -> None:

@@ -9,8 +9,12 @@ them — so that no pod starts without its ConfigMaps and Secrets.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +33,7 @@ from hotfix_operator.naming import FIELD_MANAGER, LABEL_MANAGED_BY, MANAGER
 __all__ = [
     "EXPOSURE_KINDS",
     "FOUNDATION_KINDS",
+    "AppliedDigests",
     "InventoryEntry",
     "apply_objects",
     "prune",
@@ -122,20 +127,70 @@ class InventoryEntry:
         return f"{self.kind}/{self.name}"
 
 
+class AppliedDigests:
+    """What our last apply left of each object — its uid and our managedFields entry,
+    digested (16 bytes an object) — by hotfix namespace.
+
+    An apply that changes nothing leaves both as they were; one that restores a drifted
+    field renews our entry (its time, its fields), one that re-creates a deleted object
+    gives it a new uid. So a drift pass compares the apply's answer with this instead of
+    reading every object first: one request an object instead of two. Kept in memory
+    only: after a restart (or a takeover) the first pass reads first, as before.
+
+    The entry's time is in whole seconds: a change our apply undoes within the same
+    second as the apply remembered would leave it as it was. So a digest is trusted only
+    ``TRUST_AFTER`` seconds after it was taken (drift passes are minutes apart); sooner,
+    the object is read first.
+    """
+
+    TRUST_AFTER = 2.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._by_namespace: dict[str, dict[tuple[str, str, str], tuple[bytes, float]]] = {}
+
+    def get(self, entry: InventoryEntry) -> bytes | None:
+        """The digest of our last apply, if old enough to be trusted."""
+        with self._lock:
+            found = self._by_namespace.get(entry.namespace, {}).get(self._key(entry))
+        if found is None or self._clock() - found[1] < self.TRUST_AFTER:
+            return None
+        return found[0]
+
+    def put(self, entry: InventoryEntry, digest: bytes) -> None:
+        taken = self._clock()
+        with self._lock:
+            self._by_namespace.setdefault(entry.namespace, {})[self._key(entry)] = (digest, taken)
+
+    def forget(self, namespace: str) -> None:
+        """The namespace is (being) deleted: nothing of it is applied again."""
+        with self._lock:
+            self._by_namespace.pop(namespace, None)
+
+    @staticmethod
+    def _key(entry: InventoryEntry) -> tuple[str, str, str]:
+        group, kind, name, _ = entry.key
+        return (group, kind, name)
+
+
 def apply_objects(
     cluster: Cluster,
     objects: Sequence[Mapping[str, Any]],
     *,
     concurrency: int = 4,
     report_changes: bool = False,
+    remembered: AppliedDigests | None = None,
 ) -> list[InventoryEntry]:
     """Server-side apply every object; all of them, or an error naming each failure.
 
     Unknown or cluster-scoped kinds are found before anything is applied. Within a wave
     up to ``concurrency`` objects are applied at once and every one is attempted; a
     wave with failures stops the later waves (no workload without its configuration).
-    Returns the entries in the order of ``objects``. ``report_changes`` reads every
-    object before applying it, to set ``changed`` on its entry (drift correction).
+    Returns the entries in the order of ``objects``. ``report_changes`` sets ``changed``
+    on each entry (drift correction): by comparing the apply's answer with what
+    ``remembered`` kept of our last apply, or, for an object it holds nothing of, by
+    reading the object before applying it. ``remembered`` is updated by every apply.
     """
     entries = [InventoryEntry.of(obj) for obj in objects]
     _check_kinds(cluster, entries)
@@ -147,7 +202,10 @@ def apply_objects(
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="apply") as pool:
         ordered = [waves[wave] for wave in sorted(waves)]
         for position, indices in enumerate(ordered):
-            outcomes = pool.map(lambda i: _apply_one(cluster, objects[i], report_changes), indices)
+            outcomes = pool.map(
+                lambda i: _apply_one(cluster, objects[i], entries[i], report_changes, remembered),
+                indices,
+            )
             for index, outcome in zip(indices, outcomes, strict=True):
                 if isinstance(outcome, HotfixError):
                     failures.append((entries[index], outcome))
@@ -181,20 +239,37 @@ def _check_kinds(cluster: Cluster, entries: Sequence[InventoryEntry]) -> None:
 
 
 def _apply_one(
-    cluster: Cluster, obj: Mapping[str, Any], report_changes: bool
+    cluster: Cluster,
+    obj: Mapping[str, Any],
+    entry: InventoryEntry,
+    report_changes: bool,
+    remembered: AppliedDigests | None,
 ) -> HotfixError | bool:
     """The error, or whether the object changed (always False without ``report_changes``)."""
+    known = remembered.get(entry) if remembered is not None else None
     try:
-        before = _read_back(cluster, obj) if report_changes else None
+        before = _read_back(cluster, obj) if report_changes and known is None else None
         after = cluster.apply(obj)
     except HotfixError as exc:
         # The API server may quote what it refused; a Secret's values never reach a
         # condition, an Event or a log through that.
         secrets = secret_values(obj)
         return type(exc)(scrub(exc.message, secrets)) if secrets else exc
+    digest = _digest(after)
+    if remembered is not None:
+        remembered.put(entry, digest)
     if not report_changes:
         return False
+    if known is not None:
+        return digest != known
     return before is None or _our_fields(before) != _our_fields(after)
+
+
+def _digest(live: Mapping[str, Any]) -> bytes:
+    """The uid and our apply's managedFields entry, digested (``AppliedDigests``)."""
+    uid = (live.get("metadata") or {}).get("uid")
+    text = json.dumps([uid, _our_fields(live)], sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def _read_back(cluster: Cluster, obj: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from hotfix_operator.api.group import Resource
 from hotfix_operator.cluster.access import is_mirrored
+from hotfix_operator.cluster.applying import AppliedDigests
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.namespaces import hotfix_owner
 from hotfix_operator.cluster.resources import read_own
@@ -108,6 +109,8 @@ class Operator:
     #: Where a team namespace's RoleBindings come from: a watch-fed index (kopf), so a
     #: drift pass re-mirrors access without a list per hotfix; None: listed from the API.
     team_bindings: TeamBindings | None = None
+    #: What the last apply left of each object: a drift pass needs no read first.
+    applied: AppliedDigests = field(default_factory=AppliedDigests)
     git_slots: GitSlots = field(init=False)
     #: uid → (a generation no reconciliation has observed yet, since when: monotonic
     #: seconds), as the periodic pass saw it (check_hotfix: an event kopf lost).

@@ -157,6 +157,7 @@ def finalize_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> bo
         owner = _owner(body)
         target = owner.recorded or _computed_target(op, owner)
         _revoke_image_puller(op, owner, target)
+        op.applied.forget(target)
         try:
             gone = delete_namespace(op.cluster, target, owner=owner)
         except OwnershipConflict as exc:
@@ -337,6 +338,7 @@ def _expire(run: Run) -> None:
     expires = rfc3339(status.expires_at) if status.expires_at else "its expiry"
     conflict: OwnershipConflict | None = None
     _revoke_image_puller(run.op, run.owner, run.target)
+    run.op.applied.forget(run.target)
     try:
         gone = delete_namespace(run.op.cluster, run.target, owner=run.owner)
     except OwnershipConflict as exc:

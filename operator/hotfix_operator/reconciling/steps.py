@@ -500,6 +500,7 @@ def apply_step(*, report_changes: bool = False) -> Step:
             plan.objects,
             concurrency=concurrency,
             report_changes=report_changes,
+            remembered=run.op.applied,
         )
         run.op.metrics.applied(entry.kind for entry in applied)
         pruned = prune(run.deployer, keep=applied, previous=previous)
