@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -300,6 +301,8 @@ class Request:
     resource: str
     code: int
     message: str = ""
+    #: when the API server received it (``at``: when it answered)
+    received: float = 0.0
 
 
 def operator_requests(audit_log: Path) -> list[Request]:
@@ -317,10 +320,17 @@ def operator_requests(audit_log: Path) -> list[Request]:
             if ref.get("subresource"):
                 resource += f"/{ref['subresource']}"
             stamp = datetime.fromisoformat(event["stageTimestamp"].replace("Z", "+00:00"))
+            received = datetime.fromisoformat(
+                event["requestReceivedTimestamp"].replace("Z", "+00:00")
+            )
             response = event.get("responseStatus") or {}
             code = int(response.get("code") or 0)
             message = str(response.get("message") or "") if code >= 400 else ""
-            found.append(Request(stamp.timestamp(), event["verb"], resource, code, message))
+            found.append(
+                Request(
+                    stamp.timestamp(), event["verb"], resource, code, message, received.timestamp()
+                )
+            )
     return found
 
 
@@ -469,6 +479,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-interval", default="15s", help="HOTFIX_CHECK_INTERVAL")
     parser.add_argument("--large", action="store_true", help="also 1,000 active hotfixes")
     parser.add_argument("--large-count", type=int, default=1000, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--timeline", action="store_true", help="every request of the median hotfix, in order"
+    )
     args = parser.parse_args(argv)
     check_seconds = Settings.model_validate(
         {"check_interval": args.check_interval}
@@ -549,6 +562,7 @@ class First:
     all_applied: float
     all_ready: float
     objects: int
+    burst_cpu: float
     rss_single: dict[str, int]
     rss_burst: dict[str, int]
     log_429: int
@@ -580,6 +594,7 @@ def measure_first(
     burst_team, _ = bench.team("burst")
     burst_watcher = Watcher(bench.kube.api, burst_team)
     names = [f"burst-{i:04d}" for i in range(args.hotfixes)]
+    burst_cpu = _cpu_seconds(pid)
     burst_created = bench.create_hotfixes(burst_team, names)
     first = min(burst_created.values())
     timeout = slow + args.hotfixes
@@ -590,6 +605,7 @@ def measure_first(
     except AssertionError:
         missing = [n for n in names if n not in burst_watcher.seen.applied]
         raise AssertionError(f"lost: {len(missing)} never Applied, e.g. {missing[:5]}") from None
+    burst_cpu = _cpu_seconds(pid) - burst_cpu
     all_ready = burst_watcher.until(
         lambda s: all(n in s.ready for n in names), timeout, f"{len(names)} Ready"
     )
@@ -599,14 +615,14 @@ def measure_first(
     )
     return First(
         watcher, burst_watcher, single, names, created, base_applied, base_ready, first,
-        all_applied, all_ready, objects, rss_single, rss_burst, _lines_429(operator),
+        all_applied, all_ready, objects, burst_cpu, rss_single, rss_burst, _lines_429(operator),
     )  # fmt: skip
 
 
 def _lines_429(operator: OperatorProcess) -> int:
     return sum(
         1 for line in operator.log.read_text(errors="replace").splitlines()
-        if "429" in line or "Too Many Requests" in line
+        if re.search(r"\b429\b|Too Many Requests", line)
     )  # fmt: skip
 
 
@@ -704,6 +720,10 @@ def measure_second(
     say(f"ratio baseline / operator, → Ready p50: "
         f"{percentile(base_ready, 0.5) / percentile(to_ready, 0.5):.1f}x")  # fmt: skip
     n = len(names)
+    say(
+        f"operator CPU until all {n} Applied: {measured.burst_cpu:.1f} s "
+        f"({measured.burst_cpu / n * 1000:.0f} ms per hotfix; one process, one core at a time)"
+    )
     say(f"{n} at once → all Applied: {all_applied - first:.1f} s; all Ready: "
         f"{all_ready - first:.1f} s; lost: {n - len(burst_watcher.seen.applied)}; "
         f"objects applied {objects} (expected {n * len(app_files(0))})")  # fmt: skip
@@ -713,6 +733,12 @@ def measure_second(
         f"[{', '.join(sorted({f'{r.verb} {r.resource}: {r.message}' for r in too_many}))}], "
         f"{log_429} operator log lines")  # fmt: skip
     per = statistics.median(len(r) for r in single_requests)
+    if args.timeline:
+        name = sorted(single, key=lambda n: seen.applied[n] - created[n])[len(single) // 2]
+        say(f"timeline of {name} (ms after its create request was sent: received, answered):")
+        for r in between(requests, created[name], seen.applied[name]):
+            received, answered = (1000 * (t - created[name]) for t in (r.received, r.at))
+            say(f"  +{received:6.1f} +{answered:6.1f} {r.verb} {r.resource} {r.code}")
     verbs = Counter(f"{r.verb} {r.resource}" for r in single_requests[len(single) // 2])
     say(f"API requests per hotfix, created → Applied (one at a time, median): {per:.0f} "
         f"[{', '.join(f'{k} {v}' for k, v in verbs.most_common())}]")  # fmt: skip
