@@ -175,6 +175,7 @@ class FakeCluster:
         *,
         namespace: str | None = None,
         label_selector: str | None = None,
+        cached: bool = False,
     ) -> list[dict[str, Any]]:
         return [
             copy.deepcopy(obj)

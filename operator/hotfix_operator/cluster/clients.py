@@ -242,8 +242,16 @@ class Cluster:
         *,
         namespace: str | None = None,
         label_selector: str | None = None,
+        cached: bool = False,
     ) -> list[dict[str, Any]]:
-        """Every object of ``kind`` in ``namespace`` (all namespaces when None)."""
+        """Every object of ``kind`` in ``namespace`` (all namespaces when None).
+
+        ``cached``: as the API server's watch cache has them now (``resourceVersion=0``,
+        what informers list), instead of a read as fresh as etcd. A consistent list of a
+        kind written rarely waits for the cache to be confirmed current — up to 100 ms,
+        the server's progress-request tick; a cached one does not, and may lag the
+        newest writes by as long as the watch does (milliseconds).
+        """
         resource = self.resource_for(api_version, kind)
         where = f"in namespace {namespace}" if namespace else "in all namespaces"
         items: list[dict[str, Any]] = []
@@ -254,8 +262,9 @@ class Cluster:
                     "get",
                     self._path(resource, namespace=namespace),
                     label_selector=label_selector,
-                    limit=500,
+                    limit=None if cached else 500,
                     _continue=token,
+                    resource_version="0" if cached else None,
                 )
                 for item in page.get("items") or []:
                     # List items carry neither apiVersion nor kind; callers expect both.

@@ -32,6 +32,7 @@ def sync_copies(
 ) -> list[str]:
     """Apply ``build(source)`` for each source into ``target_namespace``; delete the copies
     (found by ``copy_label``) no source asks for any more. Returns the names applied.
+    The copies are listed from the API server's cache: they were made by an earlier pass.
 
     ``replace_when(existing, wanted)``: a copy that cannot be patched into the wanted one
     (an immutable field changed) is deleted and made anew.
@@ -43,6 +44,7 @@ def sync_copies(
             kind,
             namespace=target_namespace,
             label_selector=f"{LABEL_MANAGED_BY}={MANAGER},{copy_label}",
+            cached=True,
         )
     }
     applied: list[str] = []

@@ -102,7 +102,9 @@ def copy_guardrails(
             api_version,
             kind,
             sources=(
-                cluster.read_all(api_version, kind, namespace=source_namespace)
+                # From the cache: a quota made this very moment is copied on the next
+                # pass, as if this one had come a moment sooner.
+                cluster.read_all(api_version, kind, namespace=source_namespace, cached=True)
                 if kind in kinds
                 else []
             ),
