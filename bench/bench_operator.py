@@ -306,31 +306,32 @@ class Request:
 
 
 def operator_requests(audit_log: Path) -> list[Request]:
-    """The operator's requests in the audit log (watches left out: they are long-lived)."""
+    """The operator's requests in the audit log and its rotated parts (the API server
+    starts a new file every 100 MB), watches left out: they are long-lived."""
     found = []
-    with audit_log.open(encoding="utf-8") as handle:
-        for line in handle:
-            event = json.loads(line)
-            if not str(event.get("userAgent", "")).startswith(OPERATOR_AGENTS):
-                continue
-            if event.get("verb") == "watch":
-                continue
-            ref = event.get("objectRef") or {}
-            resource = ref.get("resource", event.get("requestURI", "?").split("?")[0])
-            if ref.get("subresource"):
-                resource += f"/{ref['subresource']}"
-            stamp = datetime.fromisoformat(event["stageTimestamp"].replace("Z", "+00:00"))
-            received = datetime.fromisoformat(
-                event["requestReceivedTimestamp"].replace("Z", "+00:00")
-            )
-            response = event.get("responseStatus") or {}
-            code = int(response.get("code") or 0)
-            message = str(response.get("message") or "") if code >= 400 else ""
-            found.append(
-                Request(
-                    stamp.timestamp(), event["verb"], resource, code, message, received.timestamp()
-                )
-            )
+    lines = (
+        line
+        for part in sorted(audit_log.parent.glob(f"{audit_log.stem}*{audit_log.suffix}"))
+        for line in part.open(encoding="utf-8")
+    )
+    for line in lines:
+        event = json.loads(line)
+        if not str(event.get("userAgent", "")).startswith(OPERATOR_AGENTS):
+            continue
+        if event.get("verb") == "watch":
+            continue
+        ref = event.get("objectRef") or {}
+        resource = ref.get("resource", event.get("requestURI", "?").split("?")[0])
+        if ref.get("subresource"):
+            resource += f"/{ref['subresource']}"
+        stamp = datetime.fromisoformat(event["stageTimestamp"].replace("Z", "+00:00"))
+        received = datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00"))
+        response = event.get("responseStatus") or {}
+        code = int(response.get("code") or 0)
+        message = str(response.get("message") or "") if code >= 400 else ""
+        found.append(
+            Request(stamp.timestamp(), event["verb"], resource, code, message, received.timestamp())
+        )
     return found
 
 
@@ -689,6 +690,7 @@ def measure_second(
 
     time.sleep(1.5)  # the audit log's last lines
     requests = operator_requests(audit_log)
+    assert requests, f"no request of the operator in {audit_log}: nothing can be counted"
     log_429 = measured.log_429 + _lines_429(operator)
     single_requests = [
         between(requests, created[n], seen.applied[n]) for n in single
