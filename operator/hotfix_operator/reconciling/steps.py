@@ -512,6 +512,9 @@ def apply_step(*, report_changes: bool = False) -> Step:
             said = message + (f", pruned {shown}" if pruned else "")
             report.event(Reason.APPLIED, said)
             report.logger.info("%s", said)  # what the operator did: once, not every pass
+        if flipped:
+            # Applied is said as soon as it is true, not after the readiness step's reads.
+            report.flush()
         if report_changes:
             report.update(last_drift_check=now())
             corrected = [e for e in applied if e.changed]
