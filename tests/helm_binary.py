@@ -13,7 +13,6 @@ it (HOTFIX_HELM overrides); the Containerfile builds the same version in a build
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import platform
 import shutil
@@ -23,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.controlplane.building import find_go
+from tests.controlplane.building import find_go, locked
 
 __all__ = ["HELM_MODULE", "HELM_VERSION", "ensure_helm", "helm_path"]
 
@@ -56,8 +55,7 @@ def ensure_helm(progress: object = print, root: Path | None = None) -> Path:
         return binary
     folder = binary.parent
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f"{folder.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(folder.parent / f"{folder.name}.lock"):
         if binary.is_file():  # built by another process meanwhile
             return binary
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))

@@ -315,3 +315,24 @@ class Kube:
             for pod in self.core.list_namespaced_pod(namespace).items
             if pod.status.phase == "Running" and pod.spec.node_name
         }
+
+
+def operator_of_its_own(
+    cluster: Cluster, tmp_path: Path
+) -> tuple[Kube, dict[str, str], OperatorProcess]:
+    """On a control plane a test has to itself (one it restarts, or whose CRDs it deletes):
+    the CRDs and the deployer role installed, the operator's namespace, and the operator
+    started with repositories under ``tmp_path/repos`` allowed. The caller stops it."""
+    from tests.bad_inputs import EXTRA_ALLOWED
+
+    api = cluster.api_client()
+    install_crds(api)
+    install_deployer_role(api)
+    kube = Kube(api)
+    env = {
+        "HOTFIX_ALLOWED_REPOS": f"file://{tmp_path / 'repos'}/,{EXTRA_ALLOWED}",
+        "HOTFIX_CACHE_DIR": str(tmp_path / "cache"),
+        "HOTFIX_CHECK_INTERVAL": "1s",
+        "HOTFIX_OPERATOR_NAMESPACE": kube.create_namespace("hotfix-operator"),
+    }
+    return kube, env, OperatorProcess(cluster, tmp_path / "operator.log", env).start()

@@ -43,6 +43,7 @@ __all__ = [
     "cache_root",
     "ensure_binaries",
     "find_go",
+    "locked",
     "pinned_versions",
 ]
 
@@ -179,7 +180,9 @@ def find_go() -> Path:
 
 
 @contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
+def locked(lock_path: Path) -> Iterator[None]:
+    """One builder at a time per cache folder (every Go tool the tests build: the control
+    plane, helm, promtool, OLM's validator); the others wait, then find it built."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -202,7 +205,7 @@ def ensure_binaries(progress: Progress = print, root: Path | None = None) -> Bin
     if binaries.all_present():
         return binaries
     root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / f"{key}.lock"):
+    with locked(root / f"{key}.lock"):
         if binaries.all_present():  # another process built it while we waited
             return binaries
         _build(folder, key, progress)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.bad_inputs import EXTRA_ALLOWED
 from tests.controlplane import Cluster, ControlPlane, private_control_plane
 from tests.gitrepos import merge_flow
 from tests.integration.test_operator import (
@@ -20,7 +19,7 @@ from tests.integration.test_operator import (
     scenario_in,
     wait_recorded,
 )
-from tests.operator_harness import Kube, OperatorProcess, install_crds, install_deployer_role
+from tests.operator_harness import operator_of_its_own
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -40,18 +39,8 @@ def test_the_operator_finishes_every_hotfix_across_an_api_server_restart(
     server = own.server()
     assert server is not None
     cluster = Cluster(kubeconfig=own.kubeconfig, server=server)
-    api = cluster.api_client()
-    install_crds(api)
-    install_deployer_role(api)
-    kube = Kube(api)
+    kube, env, operator = operator_of_its_own(cluster, tmp_path)
     repos = tmp_path / "repos"
-    env = {
-        "HOTFIX_ALLOWED_REPOS": f"file://{repos}/,{EXTRA_ALLOWED}",
-        "HOTFIX_CACHE_DIR": str(tmp_path / "cache"),
-        "HOTFIX_CHECK_INTERVAL": "1s",
-        "HOTFIX_OPERATOR_NAMESPACE": kube.create_namespace("hotfix-operator"),
-    }
-    operator = OperatorProcess(cluster, tmp_path / "operator.log", env).start()
     try:
         team = kube.granted_team(f"team-{uuid.uuid4().hex[:8]}")
         scenario = scenario_in(repos, merge_flow)

@@ -14,17 +14,10 @@ import pytest
 from kubernetes import client
 
 from hotfix_operator.api.crds import build_crds
-from tests.bad_inputs import EXTRA_ALLOWED
 from tests.controlplane import Cluster, private_cluster
 from tests.gitrepos import merge_flow
 from tests.integration.test_operator import hotfix_body, release_body, scenario_in
-from tests.operator_harness import (
-    TESTS_POLICY,
-    Kube,
-    OperatorProcess,
-    install_crds,
-    install_deployer_role,
-)
+from tests.operator_harness import TESTS_POLICY, install_crds, operator_of_its_own
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.cluster
@@ -39,18 +32,8 @@ def own_cluster() -> Iterator[Cluster]:
 def test_crds_recreated_under_a_running_operator_are_watched_again(
     own_cluster: Cluster, tmp_path: Path
 ) -> None:
-    api = own_cluster.api_client()
-    install_crds(api)
-    install_deployer_role(api)
-    kube = Kube(api)
+    kube, env, operator = operator_of_its_own(own_cluster, tmp_path)
     repos = tmp_path / "repos"
-    env = {
-        "HOTFIX_ALLOWED_REPOS": f"file://{repos}/,{EXTRA_ALLOWED}",
-        "HOTFIX_CACHE_DIR": str(tmp_path / "cache"),
-        "HOTFIX_CHECK_INTERVAL": "1s",
-        "HOTFIX_OPERATOR_NAMESPACE": kube.create_namespace("hotfix-operator"),
-    }
-    operator = OperatorProcess(own_cluster, tmp_path / "operator.log", env).start()
     try:
         team = kube.granted_team(f"team-{uuid.uuid4().hex[:8]}")
         scenario = scenario_in(repos, merge_flow)
@@ -62,7 +45,7 @@ def test_crds_recreated_under_a_running_operator_are_watched_again(
         kube.delete("hotfixdeployments", team, "before")
         wait_for(lambda: kube.get("hotfixdeployments", team, "before") is None, 60, "finalized")
 
-        extensions = client.ApiextensionsV1Api(api)
+        extensions = client.ApiextensionsV1Api(kube.api)
         ours = {crd["metadata"]["name"] for crd in build_crds()}
         for name in ours:
             extensions.delete_custom_resource_definition(name)
@@ -72,7 +55,7 @@ def test_crds_recreated_under_a_running_operator_are_watched_again(
             return not names & ours
 
         wait_for(gone, 60, "our CRDs deleted")
-        install_crds(api)
+        install_crds(kube.api)
         kube.apply_policy(TESTS_POLICY)  # it went with its CRD
         kube.apply_cr(release_body(scenario, team, env))
         started = time.monotonic()

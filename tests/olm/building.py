@@ -9,7 +9,6 @@ on a file lock; the build goes to a temporary folder renamed into place when com
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -20,12 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.controlplane.building import cache_root, find_go
+from tests.controlplane.building import cache_root, find_go, locked
 from tests.controlplane.errors import ControlPlaneError
 
 __all__ = ["MODULE", "MODULE_DIR", "OlmTools", "build_key", "ensure_olm_tools", "pinned_version"]
@@ -87,17 +85,6 @@ def _root() -> Path:
     return cache_root().parent / "olm"
 
 
-@contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_olm_tools(progress: Progress = print, root: Path | None = None) -> OlmTools:
     """The cached validator and CRDs, built first if this machine has none yet."""
     root = root or _root()
@@ -106,7 +93,7 @@ def ensure_olm_tools(progress: Progress = print, root: Path | None = None) -> Ol
     tools = OlmTools.in_folder(folder)
     if tools.all_present():
         return tools
-    with _locked(root / f"{key}.lock"):
+    with locked(root / f"{key}.lock"):
         if not tools.all_present():
             _build(folder, key, progress)
     return tools

@@ -10,7 +10,6 @@ takes about six minutes on two cores; later ones find the binary at once.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import platform
@@ -23,7 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.controlplane.building import cache_root, find_go
+from tests.controlplane.building import cache_root, find_go, locked
 
 __all__ = ["MODULE_DIR", "PromtoolError", "ensure_promtool", "pinned_version", "promtool_path"]
 
@@ -67,8 +66,7 @@ def ensure_promtool(progress: Callable[[str], None] = print) -> Path:
         return binary
     folder = binary.parent
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with (folder.parent / f"{folder.name}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(folder.parent / f"{folder.name}.lock"):
         if not binary.is_file():  # else another process built it while we waited
             _build(folder, progress)
     return binary
