@@ -39,10 +39,12 @@ import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import kopf
 
+from hotfix_operator import reconciling
 from hotfix_operator.api.group import GROUP
 from hotfix_operator.api.releases import ConfigRelease, parse_release
 from hotfix_operator.cluster.clients import Cluster
@@ -60,7 +62,7 @@ from hotfix_operator.logs import log_handler
 from hotfix_operator.metrics import Metrics
 from hotfix_operator.metrics_server import Certificate, MetricsServer, serve_metrics
 from hotfix_operator.printable import printable
-from hotfix_operator.reconciling import Operator
+from hotfix_operator.reconciling import FollowUps, Operator, follow_up_delays
 from hotfix_operator.settings import Settings, describe, load_settings
 
 __all__ = ["kopf_settings", "run_operator", "upgrade"]
@@ -95,13 +97,16 @@ def build_operator(settings: Settings) -> Operator:
     (every worker applying at full concurrency), so no connection is discarded."""
     cluster = Cluster.from_environment(pool_size=MAX_WORKERS * settings.apply_concurrency)
     metrics = Metrics()
-    return Operator(
+    op = Operator(
         settings=settings,
         cluster=cluster,
         planner=Planner(settings, observer=metrics),
         events=EventRecorder(cluster),
         metrics=metrics,
     )
+    delays = follow_up_delays(settings.check_interval.total_seconds())
+    op.follow_ups = FollowUps(partial(reconciling.follow_readiness, op), delays)
+    return op
 
 
 def start_metrics(op: Operator) -> MetricsServer | None:
@@ -222,6 +227,8 @@ def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None)
                     return 0
         registry = kopf.OperatorRegistry()
         register_handlers(registry, op)
+        if op.follow_ups is not None:
+            op.follow_ups.start()
 
         if leadership is not None:
 
@@ -254,6 +261,8 @@ def run_operator(*, namespaces: Sequence[str] = (), liveness: str | None = None)
         if metrics_server is not None:
             metrics_server.close()
         stop.set()
+        if op.follow_ups is not None:
+            op.follow_ups.stop()
         if leadership is not None:
             leadership.release()
         op.planner.mirrors.close()

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,13 @@ from hotfix_operator.config.git import MirrorPool
 from hotfix_operator.errors import ClusterError, HotfixError, OwnershipConflict, PolicyViolation
 from hotfix_operator.naming import ANNOTATION_OWNER_UID, hotfix_namespace, ownership_labels
 from hotfix_operator.reconciling import (
+    FollowUps,
     Operator,
     check_hotfix,
     check_release,
     finalize_hotfix,
+    follow_readiness,
+    follow_up_delays,
     hotfixes,
     reconcile_hotfix,
     reconcile_release,
@@ -1792,3 +1796,63 @@ def test_the_teams_pull_secret_is_copied_attached_and_follows_rotation(world: Wo
     orders_ = world.cluster.get("Deployment", "orders", target)
     assert orders_ is not None
     assert "imagePullSecrets" not in orders_["spec"]["template"]["spec"]
+
+
+# --- readiness follow-ups ---------------------------------------------------------------
+
+
+def _following(world: World) -> tuple[Clock, FollowUps[tuple[str, str, str]]]:
+    clock = Clock()
+    world.op.follow_ups = FollowUps(
+        partial(follow_readiness, world.op), follow_up_delays(15.0), clock=clock
+    )
+    return clock, world.op.follow_ups
+
+
+def test_readiness_is_looked_at_again_soon_after_an_apply(world: World) -> None:
+    clock, follow_ups = _following(world)
+    world.release()
+    status = deploy(world)
+    assert status.phase is Phase.DEPLOYING and len(follow_ups) == 1
+    applies = len(world.cluster.writes("apply"))
+
+    clock.now += 0.5
+    assert follow_ups.run_due() == 1  # pods not running yet: still followed
+    assert world.status().phase is Phase.DEPLOYING and len(follow_ups) == 1
+    world.cluster.mark_available(str(status.namespace))
+    clock.now += 1.0
+    follow_ups.run_due()
+
+    assert world.status().phase is Phase.READY
+    assert world.conditions()["Ready"] == ("True", "Available")
+    assert len(follow_ups) == 0  # done: the periodic pass alone from now on
+    assert len(world.cluster.writes("apply")) == applies  # a follow-up only reads
+    assert world.events.reasons().count("Ready") == 1
+
+
+def test_a_follow_up_leaves_a_changed_stalled_or_busy_hotfix_alone(world: World) -> None:
+    clock, follow_ups = _following(world)
+    world.release()
+    deploy(world)
+    body = world.body("HotfixDeployment", "orders-hotfix")
+    uid = body["metadata"]["uid"]
+
+    with world.op.locks.hold(uid):  # a handler is on it: the next follow-up looks
+        clock.now += 0.5
+        follow_ups.run_due()
+    assert len(follow_ups) == 1
+
+    world.cluster.edit_spec("HotfixDeployment", "orders-hotfix", TEAM, image=HOTFIX_IMAGE + "2")
+    writes = len(world.cluster.calls)
+    clock.now += 1.0
+    follow_ups.run_due()  # the spec is ahead: its change handler follows it anew
+    assert len(follow_ups) == 0
+    assert world.cluster.calls[writes:] == []  # not even a status write
+
+
+def test_a_hotfix_that_failed_is_not_followed(world: World) -> None:
+    _, follow_ups = _following(world)
+    world.release()
+    with pytest.raises(HotfixError):
+        deploy(world, baseVersion="9.9.9")
+    assert len(follow_ups) == 0

@@ -9,17 +9,26 @@ Errors are the operator's own (errors.py); only handlers.py maps them to kopf.
 """
 
 from hotfix_operator.reconciling.context import EventSink, ObjectLocks, Operator, indexed_binding
-from hotfix_operator.reconciling.hotfixes import check_hotfix, finalize_hotfix, reconcile_hotfix
+from hotfix_operator.reconciling.follow_ups import FollowUps, follow_up_delays
+from hotfix_operator.reconciling.hotfixes import (
+    check_hotfix,
+    finalize_hotfix,
+    follow_readiness,
+    reconcile_hotfix,
+)
 from hotfix_operator.reconciling.orphans import sweep_orphans
 from hotfix_operator.reconciling.releases import check_release, reconcile_release, sweep_releases
 
 __all__ = [
     "EventSink",
+    "FollowUps",
     "ObjectLocks",
     "Operator",
     "check_hotfix",
     "check_release",
     "finalize_hotfix",
+    "follow_readiness",
+    "follow_up_delays",
     "indexed_binding",
     "reconcile_hotfix",
     "reconcile_release",

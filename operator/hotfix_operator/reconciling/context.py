@@ -18,6 +18,7 @@ from hotfix_operator.cluster.resources import read_own
 from hotfix_operator.config.planning import Planner
 from hotfix_operator.errors import NotPermitted
 from hotfix_operator.metrics import Metrics
+from hotfix_operator.reconciling.follow_ups import FollowUps
 from hotfix_operator.reconciling.git_slots import GitSlots
 from hotfix_operator.settings import Settings
 
@@ -115,6 +116,9 @@ class Operator:
     #: uid → (a generation no reconciliation has observed yet, since when: monotonic
     #: seconds), as the periodic pass saw it (check_hotfix: an event kopf lost).
     unobserved: dict[str, tuple[int, float]] = field(default_factory=dict)
+    #: Readiness looked at again soon after an apply (follow_ups.py); None: only by the
+    #: periodic pass. The payload names the hotfix: (namespace, name, uid).
+    follow_ups: FollowUps[tuple[str, str, str]] | None = None
 
     def __post_init__(self) -> None:
         self.git_slots = GitSlots(self.settings.git_concurrency_per_namespace)

@@ -16,6 +16,7 @@ restarted at any point finishes the job without duplicates.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -59,7 +60,9 @@ from hotfix_operator.reconciling.steps import (
     releases_of,
 )
 
-__all__ = ["check_hotfix", "finalize_hotfix", "reconcile_hotfix"]
+__all__ = ["check_hotfix", "finalize_hotfix", "follow_readiness", "reconcile_hotfix"]
+
+log = logging.getLogger("hotfix_operator.readiness")
 
 
 # --- entry points -----------------------------------------------------------------------
@@ -74,6 +77,47 @@ def reconcile_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> N
         if run is None:
             return
         _run_steps(run, pinned() if _resolved_for_spec(run) else from_spec())
+        _follow(run)
+
+
+def follow_readiness(op: Operator, hotfix: tuple[str, str, str]) -> bool:
+    """A readiness check only (follow_ups.py), soon after an apply; True when there is
+    nothing more to follow: Ready, stalled, not applied, changed since or gone."""
+    namespace, name, uid = hotfix
+    ref = {"namespace": namespace, "name": name, "uid": uid}
+    body = {"metadata": ref}
+    logger = logging.LoggerAdapter(log, {"k8s_ref": {"kind": HOTFIX_DEPLOYMENT.kind, **ref}})
+    with holding(op, HOTFIX_DEPLOYMENT, body, wait=False) as fresh:
+        if fresh is None:
+            return False  # a handler holds it (or it is gone): the next follow-up looks
+        generation = (fresh.get("metadata") or {}).get("generation")
+        if (fresh.get("status") or {}).get("observedGeneration") != generation:
+            return True  # the change handler follows it anew
+        run = _start(op, fresh, logger, quiet=True)
+        if run is None or not _awaiting_readiness(run):
+            return True
+        try:
+            _run_steps(run, [READINESS])
+        except HotfixError:
+            return True  # said in status; the periodic pass goes on
+        return not _awaiting_readiness(run)
+
+
+def _awaiting_readiness(run: Run) -> bool:
+    conditions = run.status.conditions
+    return (
+        is_true(conditions, ConditionType.APPLIED)
+        and not is_true(conditions, ConditionType.READY)
+        and not is_true(conditions, ConditionType.STALLED)
+    )
+
+
+def _follow(run: Run) -> None:
+    """Applied and waiting for its pods: look again soon, not only on the periodic pass."""
+    follow_ups = run.op.follow_ups
+    if follow_ups is not None and _awaiting_readiness(run):
+        owner = run.owner
+        follow_ups.schedule(owner.uid, (owner.namespace, owner.name, owner.uid))
 
 
 def check_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
@@ -144,6 +188,7 @@ def _reconcile_lost(op: Operator, body: Mapping[str, Any], logger: Logger) -> No
         LOST_EVENT_GRACE,
     )
     _run_steps(run, pinned() if _resolved_for_spec(run) else from_spec())
+    _follow(run)
 
 
 def finalize_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> bool:
@@ -293,6 +338,7 @@ def _retry_when_resolvable(run: Run) -> None:
         return  # still not usable: stay stalled, quietly
     run.report.logger.info("ConfigRelease %s is usable now", release.name)
     _run_steps(run, from_spec())
+    _follow(run)
 
 
 def _revoke_image_puller(op: Operator, owner: Owner, target: str) -> None:
