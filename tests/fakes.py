@@ -84,6 +84,8 @@ class FakeCluster:
         self.writers: list[tuple[str, str, str, str | None]] = []
         #: Who this view makes its requests as (see ``impersonating``).
         self.identity: str | None = None
+        #: (verb, kind, name or namespace) of every read: ("get", …) and ("list", …).
+        self.reads: list[tuple[str, str, str | None]] = []
         self._versions = itertools.count(1)
 
     # -- what tests do -----------------------------------------------------------------
@@ -165,6 +167,7 @@ class FakeCluster:
         self, api_version: str, kind: str, name: str, *, namespace: str | None = None
     ) -> dict[str, Any] | None:
         self._maybe_fail("read", kind, name)
+        self.reads.append(("get", kind, name))
         found = self.objects.get((kind, _group(api_version), namespace, name))
         return copy.deepcopy(found) if found is not None else None
 
@@ -177,6 +180,7 @@ class FakeCluster:
         label_selector: str | None = None,
         cached: bool = False,
     ) -> list[dict[str, Any]]:
+        self.reads.append(("list", kind, namespace))
         return [
             copy.deepcopy(obj)
             for (k, g, ns, _), obj in sorted(self.objects.items())

@@ -7,6 +7,7 @@ them), so importing this module changes nothing global.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,7 +16,13 @@ from typing import Any
 import kopf
 
 from hotfix_operator import reconciling
-from hotfix_operator.api.group import CONFIG_RELEASE, GROUP, HOTFIX_DEPLOYMENT, VERSION
+from hotfix_operator.api.group import (
+    CONFIG_RELEASE,
+    GROUP,
+    HOTFIX_DEPLOYMENT,
+    HOTFIX_POLICY,
+    VERSION,
+)
 from hotfix_operator.errors import HotfixError
 from hotfix_operator.logs import WAITING
 from hotfix_operator.metrics import Result
@@ -25,6 +32,7 @@ __all__ = ["register_handlers"]
 
 RELEASES = CONFIG_RELEASE.plural
 HOTFIXES = HOTFIX_DEPLOYMENT.plural
+POLICIES = HOTFIX_POLICY.plural
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 #: Retry delays for temporary errors: 5s, 10s, 20s, 40s, then every minute.
@@ -69,17 +77,31 @@ async def _sweep(op: Operator, logger: Logger, every: float) -> None:
         await asyncio.to_thread(reconciling.sweep_orphans, op, logger)
 
 
+#: The one key of the index of HotfixPolicies (cluster-scoped: all in one list).
+_ALL = "*"
+
+
 def _watching(op: Operator, kwargs: Mapping[str, Any]) -> Operator:
-    """``op``, reading team namespaces' RoleBindings from kopf's index ``team_bindings``
-    (passed to every handler as a keyword; the same index for the operator's life), where
-    a namespace without any has no key."""
+    """``op``, reading from kopf's indexes (passed to every handler as keywords; the same
+    indexes for the operator's life, where a key without values is absent): the team
+    namespaces' RoleBindings, the HotfixPolicies and each namespace's HotfixDeployments."""
     if op.team_bindings is None:
-        index: kopf.Index[str, dict[str, Any]] = kwargs["team_bindings"]
+        bindings: kopf.Index[str, dict[str, Any]] = kwargs["team_bindings"]
+        policies: kopf.Index[str, dict[str, Any]] = kwargs["hotfix_policies"]
+        hotfixes: kopf.Index[str, dict[str, Any]] = kwargs["team_hotfixes"]
 
-        def bindings(namespace: str) -> Sequence[Mapping[str, Any]]:
-            return list(index.get(namespace, []))
+        def team_bindings(namespace: str) -> Sequence[Mapping[str, Any]]:
+            return list(bindings.get(namespace, []))
 
-        op.team_bindings = bindings
+        def all_policies() -> Sequence[Mapping[str, Any]]:
+            return list(policies.get(_ALL, []))
+
+        def team_hotfixes(namespace: str) -> Sequence[Mapping[str, Any]]:
+            return list(hotfixes.get(namespace, []))
+
+        op.policies = all_policies
+        op.team_hotfixes = team_hotfixes
+        op.team_bindings = team_bindings
     return op
 
 
@@ -96,8 +118,8 @@ def register_handlers(registry: kopf.OperatorRegistry, op: Operator) -> None:
     @kopf.on.resume(GROUP, VERSION, RELEASES, registry=registry)
     @kopf.on.create(GROUP, VERSION, RELEASES, registry=registry)
     @kopf.on.update(GROUP, VERSION, RELEASES, field="spec", registry=registry)
-    def release_recorded(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:
-        _mapped(reconciling.reconcile_release, op, body, logger, retry)
+    def release_recorded(*, body: kopf.Body, logger: Logger, retry: int = 0, **kwargs: Any) -> None:
+        _mapped(reconciling.reconcile_release, _watching(op, kwargs), body, logger, retry)
 
     # Snapshots and orphans are checked by one operator-wide sweep, not a timer per
     # release: kopf puts a finalizer on every object with a timer, and a release must
@@ -123,6 +145,18 @@ def register_handlers(registry: kopf.OperatorRegistry, op: Operator) -> None:
     ) -> dict[str, dict[str, Any]] | None:
         indexed = reconciling.indexed_binding(body)
         return {namespace: indexed} if namespace and indexed is not None else None
+
+    # The HotfixPolicies (read on every pass) and each namespace's HotfixDeployments (what
+    # maxHotfixes counts): from indexes fed by the watches, not a list per hotfix.
+    @kopf.index(GROUP, VERSION, POLICIES, id="hotfix_policies", registry=registry)
+    def hotfix_policies(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+        return {_ALL: copy.deepcopy(dict(body))}
+
+    @kopf.index(GROUP, VERSION, HOTFIXES, id="team_hotfixes", registry=registry)
+    def team_hotfixes(
+        body: kopf.Body, namespace: str | None, **_: Any
+    ) -> dict[str, dict[str, Any]] | None:
+        return {namespace: reconciling.indexed_hotfix(body)} if namespace else None
 
     @kopf.on.resume(GROUP, VERSION, HOTFIXES, registry=registry)
     @kopf.on.create(GROUP, VERSION, HOTFIXES, registry=registry)

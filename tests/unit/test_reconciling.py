@@ -10,6 +10,7 @@ import base64
 import copy
 import logging
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -820,6 +821,59 @@ def test_a_drift_pass_reads_no_object_our_last_apply_left_as_it_is(
     assert world.status().last_drift_check is not None
     assert world.status().last_drift_correction is None
     assert "DriftCorrected" not in world.events.reasons("Normal")
+
+
+def _indexed(world: World) -> None:
+    """Give the operator what kopf's watch-fed indexes give it: policies, hotfixes."""
+    cluster = world.cluster
+    world.op.policies = lambda: cluster.of_kind("HotfixPolicy")
+    world.op.team_hotfixes = lambda namespace: cluster.of_kind("HotfixDeployment", namespace)
+
+
+def test_a_drift_pass_that_finds_nothing_changed_reads_each_thing_once(world: World) -> None:
+    """What a pass reads besides one apply an object: the hotfix, its release, the team
+    namespace once, the guardrails one list per kind, only the workload kinds applied;
+    policies and the team's hotfixes from the indexes; no pull secret deleted twice."""
+    clock = Clock()
+    world.op.applied = AppliedDigests(clock)
+    _indexed(world)
+    world.release()
+    deploy(world)
+    clock.now += AppliedDigests.TRUST_AFTER
+    world.drift_due()
+    world.cluster.reads.clear()
+    deletes = len(world.cluster.writes("delete"))
+
+    check_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+
+    reads = Counter((verb, kind) for verb, kind, _ in world.cluster.reads)
+    assert reads[("get", "Namespace")] == 2, reads  # the team's, and the hotfix's own
+    assert not {kind for verb, kind in reads if verb == "list"} & {
+        "HotfixPolicy",
+        "HotfixDeployment",
+        "StatefulSet",  # orders has none
+    }, reads
+    for kind in ("ResourceQuota", "LimitRange", "NetworkPolicy"):
+        assert reads[("list", kind)] == 2, reads  # the team's, and the copies
+    assert len(world.cluster.writes("delete")) == deletes  # the absent pull secret: known
+
+
+def test_a_policy_the_index_has_not_seen_yet_is_read_before_refusing(world: World) -> None:
+    """One GitOps sync applies a policy and a hotfix: the hotfix's event may come before
+    the policy's. A refusal by the index is checked against a fresh list."""
+    world.op.policies = lambda: []  # the index has not seen the policy yet
+    world.op.team_hotfixes = lambda namespace: []
+    world.release()
+    status = deploy(world)
+    assert world.conditions()["Applied"] == ("True", "Applied")
+    assert status.namespace is not None
+    # … and where the list finds none either, the hotfix is refused
+    world.cluster.objects = {
+        key: obj for key, obj in world.cluster.objects.items() if key[0] != "HotfixPolicy"
+    }
+    with pytest.raises(HotfixError):
+        deploy(world, "orders-hotfix-2")
+    assert world.conditions("orders-hotfix-2")["Stalled"][1] == "NotPermitted"
 
 
 def test_drift_is_reported_without_reading_first_too(world: World) -> None:

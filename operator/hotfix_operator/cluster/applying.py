@@ -149,6 +149,8 @@ class AppliedDigests:
         self._clock = clock
         self._lock = threading.Lock()
         self._by_namespace: dict[str, dict[tuple[str, str, str], tuple[bytes, float]]] = {}
+        #: namespace → (kind, name) of objects our last write deleted (or found gone).
+        self._absent: dict[str, set[tuple[str, str]]] = {}
 
     def get(self, entry: InventoryEntry) -> bytes | None:
         """The digest of our last apply, if old enough to be trusted."""
@@ -167,6 +169,23 @@ class AppliedDigests:
         """The namespace is (being) deleted: nothing of it is applied again."""
         with self._lock:
             self._by_namespace.pop(namespace, None)
+            self._absent.pop(namespace, None)
+
+    def is_absent(self, namespace: str, kind: str, name: str) -> bool:
+        """Our last write deleted it (or found it gone), and no write of ours made it since:
+        deleting it again is a request for nothing. Only we write it (as the deployer of
+        the namespace); after a restart nothing is known, and it is deleted once more."""
+        with self._lock:
+            return (kind, name) in self._absent.get(namespace, set())
+
+    def absent(self, namespace: str, kind: str, name: str, *, gone: bool = True) -> None:
+        """Remember that it is gone (``gone``) or was just written (not gone)."""
+        with self._lock:
+            names = self._absent.setdefault(namespace, set())
+            if gone:
+                names.add((kind, name))
+            else:
+                names.discard((kind, name))
 
     @staticmethod
     def _key(entry: InventoryEntry) -> tuple[str, str, str]:

@@ -29,23 +29,29 @@ def sync_copies(
     copy_label: str,
     build: Callable[[Mapping[str, Any]], Object],
     replace_when: Callable[[Mapping[str, Any], Object], bool] | None = None,
+    managed: Iterable[Mapping[str, Any]] | None = None,
 ) -> list[str]:
     """Apply ``build(source)`` for each source into ``target_namespace``; delete the copies
     (found by ``copy_label``) no source asks for any more. Returns the names applied.
     The copies are listed from the API server's cache: they were made by an earlier pass.
 
     ``replace_when(existing, wanted)``: a copy that cannot be patched into the wanted one
-    (an immutable field changed) is deleted and made anew.
+    (an immutable field changed) is deleted and made anew. ``managed``: the objects of
+    that kind labelled managed-by us in ``target_namespace``, when the caller listed them
+    already (the copies are those with ``copy_label``).
     """
-    current = {
-        str((obj.get("metadata") or {}).get("name")): obj
-        for obj in cluster.read_all(
+    if managed is None:
+        managed = cluster.read_all(
             api_version,
             kind,
             namespace=target_namespace,
             label_selector=f"{LABEL_MANAGED_BY}={MANAGER},{copy_label}",
             cached=True,
         )
+    current = {
+        str(meta.get("name")): obj
+        for obj in managed
+        if copy_label in ((meta := obj.get("metadata") or {}).get("labels") or {})
     }
     applied: list[str] = []
     for source in sources:

@@ -32,6 +32,7 @@ __all__ = [
     "apply_template",
     "copy_guardrails",
     "pod_security_labels",
+    "sync_guardrails",
 ]
 
 #: (apiVersion, kind) of what is copied from the team namespace.
@@ -84,6 +85,41 @@ def _copy(
     }
 
 
+def sync_guardrails(
+    cluster: Cluster,
+    policy: HotfixPolicy,
+    *,
+    source_namespace: str,
+    target_namespace: str,
+    labels: Mapping[str, str],
+) -> list[str]:
+    """The copies (``copy_guardrails``) and the policy's template (``apply_template``),
+    with one list per kind of what is in the hotfix namespace for both."""
+    managed = {
+        kind: cluster.read_all(
+            api_version,
+            kind,
+            namespace=target_namespace,
+            label_selector=f"{LABEL_MANAGED_BY}={MANAGER}",
+            cached=True,
+        )
+        for api_version, kind in COPIED_KINDS
+    }
+    return [
+        *copy_guardrails(
+            cluster,
+            source_namespace=source_namespace,
+            target_namespace=target_namespace,
+            labels=labels,
+            kinds=policy.spec.namespace_template.copy_from_source,
+            managed=managed,
+        ),
+        *apply_template(
+            cluster, policy, target_namespace=target_namespace, labels=labels, managed=managed
+        ),
+    ]
+
+
 def copy_guardrails(
     cluster: Cluster,
     *,
@@ -91,6 +127,7 @@ def copy_guardrails(
     target_namespace: str,
     labels: Mapping[str, str],
     kinds: Collection[str] = ("ResourceQuota", "LimitRange", "NetworkPolicy"),
+    managed: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> list[str]:
     """Copy the team namespace's quotas, limit ranges and network policies (of ``kinds``)
     into the hotfix namespace; delete copies whose source is gone or whose kind is no
@@ -111,13 +148,19 @@ def copy_guardrails(
             target_namespace=target_namespace,
             copy_label=LABEL_COPY_OF,
             build=lambda source: _copy(source, source_namespace, target_namespace, labels),
+            managed=managed.get(kind) if managed is not None else None,
         )
         copied += [f"{kind}/{name}" for name in names]
     return copied
 
 
 def apply_template(
-    cluster: Cluster, policy: HotfixPolicy, *, target_namespace: str, labels: Mapping[str, str]
+    cluster: Cluster,
+    policy: HotfixPolicy,
+    *,
+    target_namespace: str,
+    labels: Mapping[str, str],
+    managed: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> list[str]:
     """The policy's own ResourceQuota and LimitRange (``policy-<name>``) in the hotfix
     namespace, in addition to the copies; removed when the template drops them."""
@@ -151,6 +194,7 @@ def apply_template(
             target_namespace=target_namespace,
             copy_label=LABEL_FROM_POLICY,
             build=lambda source: {**source, "metadata": dict(meta)},
+            managed=managed.get(kind) if managed is not None else None,
         )
         applied += [f"{kind}/{n}" for n in names]
     return applied

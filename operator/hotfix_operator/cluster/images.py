@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hotfix_operator.cluster.applying import AppliedDigests
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.config.images import PULL_SECRET, puller_binding_name
 from hotfix_operator.naming import LABEL_MANAGED_BY, MANAGER
@@ -96,12 +97,20 @@ def sync_pull_secret(
     hotfix_namespace: str,
     secret: Mapping[str, Any] | None,
     labels: Mapping[str, str],
+    remembered: AppliedDigests | None = None,
 ) -> None:
     """The pull secret's copy in the hotfix namespace (re-copied on every pass, so a
-    rotated secret follows), or none when the team namespace has none."""
+    rotated secret follows), or none when the team namespace has none (not deleted
+    again when ``remembered`` knows our last pass deleted it)."""
     if secret is None:
+        if remembered is not None and remembered.is_absent(hotfix_namespace, "Secret", PULL_SECRET):
+            return
         deployer.delete("v1", "Secret", PULL_SECRET, namespace=hotfix_namespace)
+        if remembered is not None:
+            remembered.absent(hotfix_namespace, "Secret", PULL_SECRET)
         return
+    if remembered is not None:
+        remembered.absent(hotfix_namespace, "Secret", PULL_SECRET, gone=False)
     deployer.apply(
         {
             "apiVersion": "v1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hotfix_operator.api.policies import HotfixPolicy, parse_policy
@@ -17,10 +18,13 @@ __all__ = ["read_namespace", "read_policies", "ungoverned_namespaces"]
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 
-def read_policies(cluster: Cluster, logger: Logger) -> list[HotfixPolicy]:
-    """Every valid HotfixPolicy; an invalid one (edited past its schema) grants nothing."""
+def read_policies(
+    cluster: Cluster, logger: Logger, bodies: Iterable[Mapping[str, Any]] | None = None
+) -> list[HotfixPolicy]:
+    """Every valid HotfixPolicy (``bodies``: as a watch-fed index has them; None: listed);
+    an invalid one (edited past its schema) grants nothing."""
     policies = []
-    for body in list_policies(cluster):
+    for body in list_policies(cluster) if bodies is None else bodies:
         try:
             policies.append(parse_policy(body))
         except InputError as exc:

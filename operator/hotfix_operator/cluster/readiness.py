@@ -18,7 +18,7 @@ failure: the workload is ``Progressing``. A Deployment past its progress deadlin
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from hotfix_operator.api.conditions import Reason
 from hotfix_operator.cluster.clients import Cluster
 
 __all__ = [
+    "WORKLOAD_KINDS",
     "PodProblem",
     "Readiness",
     "deployment_problem",
@@ -35,6 +36,8 @@ __all__ = [
     "workloads_ready",
 ]
 
+#: The kinds whose availability is the hotfix's readiness.
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet"})
 #: The kubelet's waiting reasons of an image that does not pull.
 IMAGE_PULL_REASONS = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
@@ -243,13 +246,19 @@ def _needs_probe_events(pods: Sequence[Mapping[str, Any]]) -> bool:
 
 
 def workload_readiness(
-    cluster: Cluster, namespace: str, *, images: Mapping[str, str] | None = None
+    cluster: Cluster,
+    namespace: str,
+    *,
+    images: Mapping[str, str] | None = None,
+    kinds: Collection[str] = WORKLOAD_KINDS,
 ) -> Readiness:
     """Every Deployment and StatefulSet available, else what is not and its first failing
     pod, e.g. ``Deployment/orders: 0/1 available: pod orders-…, container app:
     ImagePullBackOff of image …``. No workloads count as ready.
 
     ``images``: image → how the hotfix namespace pulls it, added to an image pull failure.
+    ``kinds``: the workload kinds to look at (those applied: a kind never applied is not
+    listed on every pass).
     """
     problems: list[str] = []
     reason: Reason | None = None
@@ -258,6 +267,8 @@ def workload_readiness(
     pods: list[dict[str, Any]] | None = None
     probe_failures: dict[str, str] | None = None
     for kind, judge in (("Deployment", deployment_problem), ("StatefulSet", statefulset_problem)):
+        if kind not in kinds:
+            continue
         workloads = cluster.read_all("apps/v1", kind, namespace=namespace)
         count += len(workloads)
         for workload in sorted(workloads, key=lambda w: str(w["metadata"]["name"])):

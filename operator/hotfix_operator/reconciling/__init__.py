@@ -8,7 +8,13 @@
 Errors are the operator's own (errors.py); only handlers.py maps them to kopf.
 """
 
-from hotfix_operator.reconciling.context import EventSink, ObjectLocks, Operator, indexed_binding
+from hotfix_operator.reconciling.context import (
+    EventSink,
+    ObjectLocks,
+    Operator,
+    indexed_binding,
+    indexed_hotfix,
+)
 from hotfix_operator.reconciling.follow_ups import FollowUps, follow_up_delays
 from hotfix_operator.reconciling.hotfixes import (
     check_hotfix,
@@ -30,6 +36,7 @@ __all__ = [
     "follow_readiness",
     "follow_up_delays",
     "indexed_binding",
+    "indexed_hotfix",
     "reconcile_hotfix",
     "reconcile_release",
     "sweep_orphans",

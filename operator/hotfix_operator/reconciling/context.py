@@ -30,6 +30,8 @@ __all__ = [
     "TeamBindings",
     "holding",
     "indexed_binding",
+    "indexed_hotfix",
+    "refuse_hotfix_namespace",
     "refuse_in_hotfix_namespace",
 ]
 
@@ -82,6 +84,17 @@ class ObjectLocks:
 TeamBindings = Callable[[str], Sequence[Mapping[str, Any]]]
 
 
+def indexed_hotfix(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the watch-fed index keeps of a HotfixDeployment: what maxHotfixes decides on
+    (config/grants.py ``admitted``), as plain data."""
+    meta = body.get("metadata") or {}
+    kept = ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp")
+    return {
+        "metadata": {key: meta[key] for key in kept if meta.get(key) is not None},
+        "status": {"phase": (body.get("status") or {}).get("phase")},
+    }
+
+
 def indexed_binding(body: Mapping[str, Any]) -> dict[str, Any] | None:
     """What the watch-fed index keeps of a RoleBinding: a mirrored one's name, roleRef
     and subjects (plain data, not the watch's live body); None for any other."""
@@ -110,6 +123,12 @@ class Operator:
     #: Where a team namespace's RoleBindings come from: a watch-fed index (kopf), so a
     #: drift pass re-mirrors access without a list per hotfix; None: listed from the API.
     team_bindings: TeamBindings | None = None
+    #: Every HotfixPolicy, from a watch-fed index (kopf): no list on every pass; None:
+    #: listed from the API.
+    policies: Callable[[], Sequence[Mapping[str, Any]]] | None = None
+    #: A namespace → its HotfixDeployments (what maxHotfixes counts), from a watch-fed
+    #: index; None: listed from the API.
+    team_hotfixes: Callable[[str], Sequence[Mapping[str, Any]]] | None = None
     #: What the last apply left of each object: a drift pass needs no read first.
     applied: AppliedDigests = field(default_factory=AppliedDigests)
     git_slots: GitSlots = field(init=False)
@@ -141,7 +160,11 @@ def refuse_in_hotfix_namespace(op: Operator, kind: str, name: str, namespace: st
     Checked before any git work. Whoever is admin there (the team) could otherwise chain
     hotfix namespaces, each escaping the limits set on the team namespace.
     """
-    owner = hotfix_owner(op.cluster, namespace)
+    refuse_hotfix_namespace(kind, name, namespace, hotfix_owner(op.cluster, namespace))
+
+
+def refuse_hotfix_namespace(kind: str, name: str, namespace: str, owner: str | None) -> None:
+    """NotPermitted when ``owner`` says ``namespace`` is the hotfix namespace of a hotfix."""
     if owner is not None:
         raise NotPermitted(
             f"{kind} {name} is in namespace {namespace}, the hotfix namespace of "

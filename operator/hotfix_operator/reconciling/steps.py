@@ -49,13 +49,14 @@ from hotfix_operator.cluster.access import mirror_access
 from hotfix_operator.cluster.applying import InventoryEntry, apply_objects, prune
 from hotfix_operator.cluster.clients import Cluster
 from hotfix_operator.cluster.deployer import deployer_of, ensure_deployer
-from hotfix_operator.cluster.guardrails import apply_template, copy_guardrails, pod_security_labels
+from hotfix_operator.cluster.guardrails import pod_security_labels, sync_guardrails
 from hotfix_operator.cluster.images import sync_image_puller, sync_pull_secret, team_pull_secret
 from hotfix_operator.cluster.namespaces import Owner, ensure_namespace
-from hotfix_operator.cluster.readiness import workload_readiness
+from hotfix_operator.cluster.policies import read_namespace
+from hotfix_operator.cluster.readiness import WORKLOAD_KINDS, workload_readiness
 from hotfix_operator.cluster.resources import get_release, list_releases
 from hotfix_operator.cluster.snapshots import load_snapshot
-from hotfix_operator.config.grants import Grant, refuse_too_long_ttl
+from hotfix_operator.config.grants import Grant, Namespace, refuse_too_long_ttl
 from hotfix_operator.config.planning import Plan, select_release
 from hotfix_operator.config.render import Renderer
 from hotfix_operator.config.sources import (
@@ -72,7 +73,7 @@ from hotfix_operator.errors import (
     RenderError,
 )
 from hotfix_operator.naming import ownership_labels
-from hotfix_operator.reconciling.context import Operator, refuse_in_hotfix_namespace
+from hotfix_operator.reconciling.context import Operator, refuse_hotfix_namespace
 from hotfix_operator.reconciling.reporting import Report
 from hotfix_operator.reconciling.tenancy import admit, grant_for
 
@@ -110,6 +111,8 @@ class Run:
     source: ConfigSource | None = None
     #: What the HotfixPolicies grant this hotfix, and their limits.
     grant: Grant | None = None
+    #: The team namespace (its labels, whether it is a hotfix namespace), read once a run.
+    team: Namespace | None = None
     #: The team namespace's pull secret hotfix-image-pull, when it has one.
     pull_secret: dict[str, Any] | None = None
     plan: Plan | None = None
@@ -152,6 +155,18 @@ def _permit(run: Run, pin: Pin) -> None:
     admit(run.op, run.hotfix, run.grant)
 
 
+def team_namespace(run: Run) -> Namespace:
+    """The hotfix's own namespace as it is now: read once in a run."""
+    if run.team is None:
+        run.team = read_namespace(run.op.cluster, str(run.hotfix.namespace))
+    return run.team
+
+
+def _refuse_in_hotfix_namespace(run: Run) -> None:
+    team = team_namespace(run)
+    refuse_hotfix_namespace("HotfixDeployment", run.hotfix.name, team.name, team.hotfix_of)
+
+
 def granted(run: Run, repo_url: str, path: str, environment: str) -> Grant:
     """What the HotfixPolicies grant this hotfix for that source (NotPermitted: nothing)."""
     return grant_for(
@@ -162,6 +177,7 @@ def granted(run: Run, repo_url: str, path: str, environment: str) -> Grant:
         path=path,
         environment=Environment(environment),
         what=f"HotfixDeployment {run.hotfix.name}",
+        read=team_namespace(run),
     )
 
 
@@ -183,7 +199,7 @@ def releases_of(run: Run) -> list[ConfigRelease]:
 def _resolve_from_spec(run: Run) -> None:
     """A new spec: choose the release and take its recorded revision (never resolve it)."""
     report, hotfix = run.report, run.hotfix
-    refuse_in_hotfix_namespace(run.op, "HotfixDeployment", hotfix.name, str(hotfix.namespace))
+    _refuse_in_hotfix_namespace(run)
     report.progressing(Reason.RESOLVING, "resolving the release and its config revision")
     report.update(phase=Phase.RESOLVING)
     report.flush()
@@ -213,9 +229,7 @@ def _resolve_pinned(run: Run) -> None:
     """A known spec: exactly the release and revision recorded in status."""
     ref, source = run.status.release, run.status.source
     assert ref is not None and source is not None  # _resolved_for_spec
-    refuse_in_hotfix_namespace(
-        run.op, "HotfixDeployment", run.hotfix.name, str(run.hotfix.namespace)
-    )
+    _refuse_in_hotfix_namespace(run)
     body = get_release(run.op.cluster, str(run.hotfix.namespace), ref.name)
     remedy = (
         "delete and re-create the HotfixDeployment (or change its spec) to deploy on the "
@@ -407,7 +421,13 @@ def _namespace(run: Run) -> None:
         deployer = ensure_deployer(
             cluster, target, cluster_role=run.op.settings.deployer_cluster_role, labels=labels
         )
-        sync_pull_secret(deployer, hotfix_namespace=target, secret=pull_secret, labels=labels)
+        sync_pull_secret(
+            deployer,
+            hotfix_namespace=target,
+            secret=pull_secret,
+            labels=labels,
+            remembered=run.op.applied,
+        )
 
     watched = run.op.team_bindings
     # Each touches objects of its own in the claimed namespace, and all of them are done
@@ -415,14 +435,13 @@ def _namespace(run: Run) -> None:
     together(
         run.op.settings.apply_concurrency,
         partial(
-            copy_guardrails,
+            sync_guardrails,
             cluster,
+            policy,
             source_namespace=team,
             target_namespace=target,
             labels=labels,
-            kinds=template.copy_from_source,
         ),
-        partial(apply_template, cluster, policy, target_namespace=target, labels=labels),
         deployer_and_pull_secret,
         partial(
             sync_image_puller,
@@ -555,7 +574,10 @@ def _readiness(run: Run) -> None:
     progress deadline passed the hotfix is Stalled with that message."""
     report = run.report
     images = {i.image: i.message for i in run.status.images or []}
-    readiness = workload_readiness(run.deployer, run.target, images=images)
+    kinds = {item.kind for item in run.status.inventory if item.api_version == "apps/v1"}
+    readiness = workload_readiness(
+        run.deployer, run.target, images=images, kinds=kinds & WORKLOAD_KINDS
+    )
     ready, message = readiness.ready, readiness.message
     was = _reason(report, ConditionType.READY)
     reason = Reason.AVAILABLE if ready else readiness.reason or Reason.PROGRESSING
