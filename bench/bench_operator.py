@@ -60,6 +60,7 @@ from hotfix_operator.recording import record_release
 from hotfix_operator.settings import Settings
 from tests.controlplane import private_cluster
 from tests.controlplane.clusters import Cluster
+from tests.controlplane.state import load_state
 from tests.gitrepos import GitRepo
 from tests.operator_harness import (
     GROUP,
@@ -289,6 +290,34 @@ def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_cpu(cluster: Cluster, operator_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each control-plane component (from the control plane's state
+    file), of the operator and its children, and of the whole machine (busy and idle,
+    from /proc/stat): where the cores went in a window, by difference."""
+    state = load_state(Path(cluster.kubeconfig).parent)
+    seconds: dict[str, float] = {}
+    for process in state.processes if state is not None else []:
+        try:
+            seconds[process.name] = _own_cpu_seconds(process.pid)
+        except OSError:
+            continue  # stopped meanwhile
+    seconds["operator"] = _cpu_seconds(operator_pid)
+    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    hertz = os.sysconf("SC_CLK_TCK")
+    seconds["machine idle"] = (ticks[3] + ticks[4]) / hertz  # idle, iowait
+    seconds["machine busy"] = (sum(ticks[:8]) - ticks[3] - ticks[4]) / hertz
+    return seconds
+
+
+def _cpu_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: after[name] - before.get(name, 0.0) for name in after}
 
 
 # --- counting requests ------------------------------------------------------------------
@@ -564,6 +593,8 @@ class First:
     all_ready: float
     objects: int
     burst_cpu: float
+    #: CPU seconds of each process (and the machine) until all were Applied.
+    burst_machine: dict[str, float]
     rss_single: dict[str, int]
     rss_burst: dict[str, int]
     log_429: int
@@ -596,6 +627,7 @@ def measure_first(
     burst_watcher = Watcher(bench.kube.api, burst_team)
     names = [f"burst-{i:04d}" for i in range(args.hotfixes)]
     burst_cpu = _cpu_seconds(pid)
+    machine = _machine_cpu(bench.cluster, pid)
     burst_created = bench.create_hotfixes(burst_team, names)
     first = min(burst_created.values())
     timeout = slow + args.hotfixes
@@ -607,6 +639,7 @@ def measure_first(
         missing = [n for n in names if n not in burst_watcher.seen.applied]
         raise AssertionError(f"lost: {len(missing)} never Applied, e.g. {missing[:5]}") from None
     burst_cpu = _cpu_seconds(pid) - burst_cpu
+    burst_machine = _cpu_between(machine, _machine_cpu(bench.cluster, pid))
     all_ready = burst_watcher.until(
         lambda s: all(n in s.ready for n in names), timeout, f"{len(names)} Ready"
     )
@@ -616,7 +649,8 @@ def measure_first(
     )
     return First(
         watcher, burst_watcher, single, names, created, base_applied, base_ready, first,
-        all_applied, all_ready, objects, burst_cpu, rss_single, rss_burst, _lines_429(operator),
+        all_applied, all_ready, objects, burst_cpu, burst_machine, rss_single, rss_burst,
+        _lines_429(operator),
     )  # fmt: skip
 
 
@@ -729,6 +763,18 @@ def measure_second(
     say(f"{n} at once → all Applied: {all_applied - first:.1f} s; all Ready: "
         f"{all_ready - first:.1f} s; lost: {n - len(burst_watcher.seen.applied)}; "
         f"objects applied {objects} (expected {n * len(app_files(0))})")  # fmt: skip
+    busy = measured.burst_machine
+    parts = sorted(
+        ((name, s) for name, s in busy.items() if not name.startswith("machine")),
+        key=lambda item: -item[1],
+    )
+    others = busy["machine busy"] - sum(s for _, s in parts)
+    say(
+        f"CPU until all {n} Applied ({os.cpu_count()} cores; busy "
+        f"{busy['machine busy']:.1f} s, idle {busy['machine idle']:.1f} s): "
+        + ", ".join(f"{name} {s:.1f} s" for name, s in parts)
+        + f", the rest of the machine {others:.1f} s"
+    )
     say(f"ratio baseline (one after another) / operator, {n} → Applied: "
         f"{n * percentile(base_applied, 0.5) / (all_applied - first):.1f}x")  # fmt: skip
     say(f"429 Too Many Requests: {len(too_many)} in the audit log "
