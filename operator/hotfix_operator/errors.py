@@ -8,6 +8,7 @@
     │   ├── PinningError             the historical revision cannot be determined
     │   ├── ContainerNotFound        no container matches the image to swap
     │   ├── NotPermitted             the request is not allowed where it was made
+    │   │   └── HooksNotAllowed      spec.hooks: Run where no granting policy allows hooks
     │   └── PolicyViolation          the rendered config breaks a safety rule
     ├── ReleaseNotFound              no ConfigRelease yet: waited for, it may appear
     ├── ReleaseNotReady              the ConfigRelease is not resolved (yet): waited for
@@ -15,6 +16,7 @@
     ├── TooManyHotfixes              the team's maxHotfixes are active: waited for, one ends
     ├── OwnershipConflict            the hotfix namespace is not this hotfix's: no retry
     ├── RenderError                  kustomize or YAML failed on the config folder
+    ├── HookFailed                   a hook (e.g. a PreSync Job) failed: nothing more applied
     ├── GitBusy                      the namespace's git jobs are at their limit: retried
     ├── GitError                     git failed (network, timeout): retried with backoff
     │   ├── RepositoryNotAllowed     the URL is not allowlisted or is unsafe: no retry
@@ -40,6 +42,8 @@ __all__ = [
     "Forbidden",
     "GitBusy",
     "GitError",
+    "HookFailed",
+    "HooksNotAllowed",
     "HotfixError",
     "InputError",
     "NotPermitted",
@@ -123,6 +127,12 @@ class NotPermitted(InputError):
     reason = "NotPermitted"
 
 
+class HooksNotAllowed(NotPermitted):
+    """spec.hooks: Run, but no HotfixPolicy granting the hotfix has allowHooks: true."""
+
+    reason = "HooksNotAllowed"
+
+
 class PolicyViolation(InputError):
     """The rendered config breaks a safety rule; nothing of it is applied."""
 
@@ -172,6 +182,13 @@ class RenderError(HotfixError):
     """kustomize or the YAML parser failed on the app's config folder."""
 
     reason = "RenderFailed"
+    log_level = logging.WARNING
+
+
+class HookFailed(HotfixError):
+    """A hook the hotfix ran (a PreSync, Sync or PostSync Job or Pod) failed."""
+
+    reason = "HookFailed"
     log_level = logging.WARNING
 
 

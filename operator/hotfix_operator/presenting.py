@@ -122,6 +122,7 @@ def describe_plan(plan: Plan, *, colour: bool = False) -> str:
     lines += _table(summary)
     lines += ["", paint(f"Objects to apply ({len(plan.objects)}):", "bold")]
     lines += _table([("KIND", "NAME"), *(_identity(o) for o in plan.objects)])
+    lines += _hook_lines(plan, paint)
     if plan.images:
         lines += ["", paint("Images, and how the hotfix namespace pulls them:", "bold")]
         for access in plan.images:
@@ -138,6 +139,42 @@ def describe_plan(plan: Plan, *, colour: bool = False) -> str:
     elif plan.delta_error:
         lines += ["", paint(f"No delta against today's head: {plan.delta_error}", "yellow")]
     return "\n".join(lines) + "\n"
+
+
+def _hook_lines(plan: Plan, paint: _Paint) -> list[str]:
+    """The hooks run (spec.hooks: Run) in their order, and those not applied, with why."""
+    lines: list[str] = []
+    run = plan.runnable_hooks()
+    if run:
+        order = ("PreSync", "Sync", "PostSync")
+        ordered = sorted(run, key=lambda h: (order.index(h.phase), h.wave))
+        lines += ["", paint(f"Hooks to run, in this order (spec.hooks: Run) ({len(run)}):", "bold")]
+        lines += _table(
+            [
+                ("PHASE", "WAVE", "KIND", "NAME", "DELETE POLICY"),
+                *(
+                    (h.phase, str(h.wave), h.kind, h.name, ",".join(sorted(h.delete_policies)))
+                    for h in ordered
+                ),
+            ]
+        )
+    skipped = plan.skipped_hooks()
+    if skipped:
+        lines += ["", paint(f"Hooks not applied ({len(skipped)}):", "bold")]
+        lines += _table(
+            [
+                ("KIND", "NAME", "PHASE", "WHY"),
+                *((h.kind, h.name, h.phase, why) for h, why in skipped),
+            ]
+        )
+        if plan.hook_mode != "Run" and any(h.runnable for h, _ in skipped):
+            lines.append(
+                paint(
+                    "  spec.hooks: Run runs them where a HotfixPolicy allows it (allowHooks: true)",
+                    "dim",
+                )
+            )
+    return lines
 
 
 def describe_delta(

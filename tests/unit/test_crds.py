@@ -239,6 +239,7 @@ def test_spec_fields_match_the_design() -> None:
         "containers",
         "environment",
         "ttl",
+        "hooks",
     }
     assert set(hotfix["required"]) == {"app", "image"}
     assert hotfix["properties"]["environment"] == {

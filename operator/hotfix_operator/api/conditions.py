@@ -80,6 +80,7 @@ class Reason(StrEnum):
     RESOLVING = "Resolving"
     APPLYING = "Applying"
     PROGRESSING = "Progressing"
+    HOOKS_RUNNING = "HooksRunning"
     # a workload not available: its first failing pod (cluster/readiness.py)
     IMAGE_PULL_FAILED = "ImagePullFailed"
     CRASH_LOOP_BACK_OFF = "CrashLoopBackOff"
@@ -99,6 +100,8 @@ class Reason(StrEnum):
     DRIFT_CORRECTED = "DriftCorrected"
     SNAPSHOT_RESTORED = "SnapshotRestored"
     ORPHAN_DELETED = "OrphanDeleted"
+    HOOKS_SKIPPED = "HooksSkipped"
+    HOOK_SUCCEEDED = "HookSucceeded"
     # the end of a hotfix's life
     EXPIRED = "Expired"
     NOT_APPLIED = "NotApplied"
@@ -112,6 +115,8 @@ class Reason(StrEnum):
     RELEASE_APP_MISMATCH = "ReleaseAppMismatch"
     INVALID_SPEC = "InvalidSpec"
     NOT_PERMITTED = "NotPermitted"
+    HOOKS_NOT_ALLOWED = "HooksNotAllowed"
+    HOOK_FAILED = "HookFailed"
     PINNING_FAILED = "PinningFailed"
     REVISION_NOT_FOUND = "RevisionNotFound"
     REPOSITORY_NOT_ALLOWED = "RepositoryNotAllowed"

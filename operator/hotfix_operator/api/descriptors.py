@@ -107,6 +107,7 @@ SPEC_FIELDS: dict[str, dict[str, Field]] = {
         "containers": Field("Containers", _ADV),
         "environment": Field("Environment"),
         "ttl": Field("Time to live", _ADV),
+        "hooks": Field("Argo CD / Helm hooks", _ADV),
     },
     "HotfixPolicy": {
         "namespaceSelector": Field("Team namespaces"),
@@ -123,6 +124,7 @@ SPEC_FIELDS: dict[str, dict[str, Field]] = {
         "maxHotfixes": Field("Max hotfixes"),
         "maxTTL": Field("Max time to live"),
         "allowedKinds": Field("Allowed kinds", _ADV),
+        "allowHooks": Field("Allow hooks (e.g. migration Jobs)", _ADV),
         "namespaceTemplate": Field("Hotfix namespace template"),
         "namespaceTemplate.podSecurity": Field("Pod Security level"),
         "namespaceTemplate.copyFromSource": Field("Copied from the team namespace", _ADV),

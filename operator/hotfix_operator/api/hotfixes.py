@@ -34,6 +34,9 @@ from hotfix_operator.api.parsing import parse_object
 from hotfix_operator.durations import parse_duration
 
 __all__ = [
+    "HookMode",
+    "HookRun",
+    "HookState",
     "HotfixDeployment",
     "HotfixDeploymentSpec",
     "HotfixDeploymentStatus",
@@ -42,15 +45,26 @@ __all__ = [
     "InventoryItem",
     "Phase",
     "ReleaseRef",
+    "SkippedHook",
     "SourceStatus",
     "parse_hotfix",
 ]
+
+#: How many skipped hooks and hook runs status lists at most.
+MAX_HOOKS_LISTED = 32
 
 
 _RELEASE_OR_VERSION = (
     "spec.release and spec.baseVersion cannot both be set: the ConfigRelease named by "
     "spec.release is the version; remove spec.baseVersion (or spec.release)"
 )
+
+
+class HookMode(StrEnum):
+    """Whether the config's Argo CD and Helm hooks are run."""
+
+    SKIP = "Skip"
+    RUN = "Run"
 
 
 class HotfixDeploymentSpec(SpecModel):
@@ -145,6 +159,18 @@ class HotfixDeploymentSpec(SpecModel):
                 }
             ]
         },
+    )
+
+    hooks: HookMode = Field(
+        default=HookMode.SKIP,
+        description=(
+            "Skip (default): objects annotated argocd.argoproj.io/hook or helm.sh/hook (e.g. "
+            "a database migration Job) are not applied, only listed in status.skippedHooks. "
+            "Run: PreSync hooks run (and complete) before the other objects are applied, "
+            "Sync hooks with them, PostSync hooks once the workloads are available; only "
+            "where a HotfixPolicy granting the hotfix has allowHooks: true (HooksNotAllowed "
+            "otherwise), since an old migration can damage a shared database."
+        ),
     )
 
     @model_validator(mode="after")
@@ -271,6 +297,61 @@ class ImageStatus(ApiModel):
     )
 
 
+class SkippedHook(ApiModel):
+    """A hook of the config that was not applied, and why."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=63)] = Field(
+        description="The hook's kind, e.g. Job."
+    )
+    name: Annotated[str, Field(min_length=1, max_length=253)] = Field(
+        description="The hook's name in the hotfix namespace, e.g. db-migrate-1a2b3."
+    )
+    phase: Annotated[str, Field(min_length=1, max_length=63)] = Field(
+        description=(
+            "PreSync, Sync or PostSync; for one that never runs what it said, e.g. SyncFail."
+        )
+    )
+    why: Annotated[str, Field(min_length=1, max_length=256)] = Field(
+        description="Why it was not applied, e.g. spec.hooks is Skip."
+    )
+
+
+class HookState(StrEnum):
+    """How a hook run went."""
+
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class HookRun(ApiModel):
+    """A hook the operator ran (spec.hooks: Run): it runs once per desired object."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=63)] = Field(
+        description="The hook's kind, e.g. Job."
+    )
+    name: Annotated[str, Field(min_length=1, max_length=253)] = Field(
+        description="The hook's name in the hotfix namespace, e.g. db-migrate-1a2b3."
+    )
+    phase: Annotated[str, Field(min_length=1, max_length=63)] = Field(
+        description="PreSync, Sync or PostSync."
+    )
+    spec_hash: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        description=(
+            "A hash of the object as applied: the same hook is not run again (after a "
+            "restart, on a drift pass) unless the config changes it."
+        )
+    )
+    state: HookState = Field(description="Running, Succeeded or Failed.")
+    generation: Count | None = Field(
+        default=None,
+        description="metadata.generation it ran for: a failed hook runs again on a spec change.",
+    )
+    message: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None, description="How it ended, e.g. the Job's failure reason."
+    )
+
+
 class HotfixDeploymentStatus(ApiModel):
     """What the operator deployed, where, and how it is going; written by the operator only."""
 
@@ -303,6 +384,20 @@ class HotfixDeploymentStatus(ApiModel):
             "Every object applied in the hotfix namespace; only these are ever pruned on "
             "a spec change."
         ),
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
+    )
+    skipped_hooks: Annotated[list[SkippedHook], Field(max_length=MAX_HOOKS_LISTED)] = Field(
+        default_factory=list,
+        description=(
+            "Hooks of the config (argocd.argoproj.io/hook, helm.sh/hook) that were not "
+            f"applied, and why (at most {MAX_HOOKS_LISTED}); spec.hooks: Run runs those that "
+            "can run."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
+    )
+    hooks: Annotated[list[HookRun], Field(max_length=MAX_HOOKS_LISTED)] = Field(
+        default_factory=list,
+        description="The hooks run (spec.hooks: Run): each once per desired object.",
         json_schema_extra={"x-kubernetes-list-type": "atomic"},
     )
     config_delta: ConfigDelta | None = Field(

@@ -322,6 +322,15 @@ class HotfixPolicySpec(SpecModel):
             "narrows the operator's HOTFIX_ALLOWED_KINDS, never widens it. Default: those."
         ),
     )
+    allow_hooks: bool = Field(
+        default=False,
+        description=(
+            "Whether the selected teams' hotfixes may run their config's Argo CD and Helm "
+            "hooks (spec.hooks: Run), e.g. a database migration Job; default false: an old "
+            "version's migration can damage a shared nop database. The policy granting the "
+            "hotfix must allow it (HooksNotAllowed otherwise)."
+        ),
+    )
     namespace_template: NamespaceTemplate = Field(
         default=NamespaceTemplate(),  # a value: it becomes the CRD's schema default
         description="What every hotfix namespace of the selected teams gets.",

@@ -4,7 +4,8 @@ Server-side apply is idempotent: applying the same objects again changes nothing
 re-applying after a partial failure finishes the job. So there is no rollback: a failed
 apply is an error naming every object that failed, and the next attempt applies all of
 them again. Objects go in waves — configuration first, then workloads, then what exposes
-them — so that no pod starts without its ConfigMaps and Secrets.
+them — so that no pod starts without its ConfigMaps and Secrets; an Argo CD sync wave
+(``argocd.argoproj.io/sync-wave``) comes before that order: lower waves first.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hotfix_operator.cluster.clients import Cluster
+from hotfix_operator.config.hooks import sync_wave
 from hotfix_operator.config.manifests import api_group, scrub, secret_values
 from hotfix_operator.errors import (
     ClusterError,
@@ -36,6 +38,7 @@ __all__ = [
     "AppliedDigests",
     "InventoryEntry",
     "apply_objects",
+    "apply_wave",
     "prune",
 ]
 
@@ -65,6 +68,12 @@ def _wave(kind: str) -> int:
     if kind in EXPOSURE_KINDS:
         return 2
     return 1
+
+
+def apply_wave(obj: Mapping[str, Any]) -> tuple[int, int]:
+    """Where an object goes in the apply: its Argo CD sync wave (lower first; 0 without
+    one), then configuration, workloads, exposure within the wave."""
+    return (sync_wave(obj), _wave(str(obj.get("kind", ""))))
 
 
 @dataclass(frozen=True)
@@ -203,7 +212,8 @@ def apply_objects(
 ) -> list[InventoryEntry]:
     """Server-side apply every object; all of them, or an error naming each failure.
 
-    Unknown or cluster-scoped kinds are found before anything is applied. Within a wave
+    Unknown or cluster-scoped kinds are found before anything is applied. Objects go in
+    waves (``apply_wave``: sync wave, then kind order). Within a wave
     up to ``concurrency`` objects are applied at once and every one is attempted; a
     wave with failures stops the later waves (no workload without its configuration).
     Returns the entries in the order of ``objects``. ``report_changes`` sets ``changed``
@@ -213,9 +223,9 @@ def apply_objects(
     """
     entries = [InventoryEntry.of(obj) for obj in objects]
     _check_kinds(cluster, entries)
-    waves: dict[int, list[int]] = {}
-    for index, entry in enumerate(entries):
-        waves.setdefault(_wave(entry.kind), []).append(index)
+    waves: dict[tuple[int, int], list[int]] = {}
+    for index, obj in enumerate(objects):
+        waves.setdefault(apply_wave(obj), []).append(index)
 
     failures: list[tuple[InventoryEntry, HotfixError]] = []
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="apply") as pool:

@@ -35,7 +35,7 @@ from hotfix_operator.config.repository_urls import (
     url_has_prefix,
 )
 from hotfix_operator.durations import format_duration, parse_duration
-from hotfix_operator.errors import InputError, NotPermitted, TooManyHotfixes
+from hotfix_operator.errors import HooksNotAllowed, InputError, NotPermitted, TooManyHotfixes
 from hotfix_operator.settings import Settings
 
 __all__ = [
@@ -120,6 +120,21 @@ class Grant:
             "outside the app's folder must match spec.sources[].paths or sharedPaths of the "
             "policy granting the app): use a base the policy grants, or ask a platform admin "
             f"to add the folder to that policy's sharedPaths; {_TENANCY}"
+        )
+
+    def allowing_hooks(self, what: str) -> Grant:
+        """This grant narrowed to the policies with allowHooks: true (``spec.hooks: Run``);
+        HooksNotAllowed naming the policies that would have to allow it when none does."""
+        allowing = tuple(p for p in self.policies if p.spec.allow_hooks)
+        if allowing:
+            return replace(self, policies=allowing)
+        names = ", ".join(p.name for p in self.policies)
+        raise HooksNotAllowed(
+            f"{what} asks for spec.hooks: Run, but no HotfixPolicy granting it allows hooks "
+            f"(HotfixPolicy {names}: spec.allowHooks is false): nothing was applied; set "
+            "spec.hooks: Skip (hooks are then listed, not run), or ask a platform admin to set "
+            f"allowHooks: true on {'that policy' if len(self.policies) == 1 else 'one of them'}"
+            f" — an old migration can damage a shared database; {_TENANCY}"
         )
 
     def policy_for(

@@ -28,13 +28,14 @@ from typing import Any
 from hotfix_operator.api.common import Environment, HelmSource
 from hotfix_operator.api.common import Resolution as ResolutionKind
 from hotfix_operator.api.delta import ConfigDelta
-from hotfix_operator.api.hotfixes import HotfixDeployment
+from hotfix_operator.api.hotfixes import HookMode, HotfixDeployment
 from hotfix_operator.api.policies import HotfixPolicy
 from hotfix_operator.api.releases import ConfigRelease
 from hotfix_operator.config.delta import FieldChange, config_delta, field_changes
 from hotfix_operator.config.evicting import Eviction, evict
 from hotfix_operator.config.git import Mirror, MirrorPool
 from hotfix_operator.config.grants import Grant
+from hotfix_operator.config.hooks import Hook, split_hooks
 from hotfix_operator.config.images import PULL_SECRET, ImageAccess, image_access, images_of
 from hotfix_operator.config.manifests import redacted
 from hotfix_operator.config.observing import Observer, Unobserved
@@ -175,6 +176,27 @@ class Plan:
     policy: HotfixPolicy | None = None
     #: Every image the plan runs, and how it is pulled from the hotfix namespace.
     images: list[ImageAccess] = field(default_factory=list)
+    #: The config's hooks (not in ``objects``), transformed like them.
+    hooks: list[Hook] = field(default_factory=list)
+    #: The HotfixDeployment's spec.hooks: Skip (hooks are listed, not applied) or Run.
+    hook_mode: HookMode = HookMode.SKIP
+
+    def skipped_hooks(self) -> list[tuple[Hook, str]]:
+        """The hooks not applied, and why: all of them unless spec.hooks is Run, and
+        those that never run here (Skip, SyncFail, Helm test hooks …) in any case."""
+        skipped = []
+        for hook in self.hooks:
+            if hook.never is not None:
+                skipped.append((hook, hook.never))
+            elif self.hook_mode is not HookMode.RUN:
+                skipped.append((hook, "spec.hooks is Skip (the default)"))
+        return skipped
+
+    def runnable_hooks(self) -> list[Hook]:
+        """The hooks run (spec.hooks: Run), in render order."""
+        if self.hook_mode is not HookMode.RUN:
+            return []
+        return [hook for hook in self.hooks if hook.runnable]
 
     def to_json(self, *, show_secrets: bool = False) -> dict[str, Any]:
         """The shape ``hotfixctl plan --output json`` prints (a stable contract).
@@ -197,12 +219,27 @@ class Plan:
                 {"image": a.image, "pull": str(a.pull), "message": a.message} for a in self.images
             ],
             "objects": self.objects if show_secrets else [redacted(o) for o in self.objects],
+            "hooks": {
+                "mode": str(self.hook_mode),
+                "run": [_hook_json(hook) for hook in self.runnable_hooks()],
+                "skipped": [{**_hook_json(hook), "why": why} for hook, why in self.skipped_hooks()],
+            },
             "configDelta": (
                 self.config_delta.model_dump(mode="json", by_alias=True)
                 if self.config_delta is not None
                 else None
             ),
         }
+
+
+def _hook_json(hook: Hook) -> dict[str, Any]:
+    return {
+        "kind": hook.kind,
+        "name": hook.name,
+        "phase": hook.phase,
+        "wave": hook.wave,
+        "deletePolicies": sorted(str(p) for p in hook.delete_policies),
+    }
 
 
 @dataclass(frozen=True)
@@ -446,6 +483,8 @@ class Planner:
         pin = source.pin
         rendered = source.render(grant)
         check_policy(rendered.objects, self.settings)
+        # Hooks and sync waves are checked before transforming: errors name the file.
+        split_hooks(rendered.objects)
         policy: HotfixPolicy | None = None
         if grant is not None:
             grant = grant.covering(pin.repo_url, rendered.reached)
@@ -472,6 +511,7 @@ class Planner:
             labels=ownership_labels(owner_namespace, hotfix.name),
             pull_secret=PULL_SECRET if pull_secret else None,
         )
+        objects, hooks = split_hooks(result.objects)
         delta: ConfigDelta | None = None
         changes: dict[str, list[FieldChange]] = {}
         delta_error: str | None = None
@@ -485,7 +525,9 @@ class Planner:
             release_version=release.spec.version,
             pin=pin,
             namespace=target,
-            objects=result.objects,
+            objects=objects,
+            hooks=hooks,
+            hook_mode=hotfix.spec.hooks,
             swapped=result.swapped,
             renderer=rendered.renderer,
             from_snapshot=rendered.from_snapshot,

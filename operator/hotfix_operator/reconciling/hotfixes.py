@@ -48,6 +48,7 @@ from hotfix_operator.errors import (
 )
 from hotfix_operator.naming import hotfix_namespace, ownership_labels
 from hotfix_operator.reconciling.context import Logger, Operator, holding
+from hotfix_operator.reconciling.hooks import hooks_pending
 from hotfix_operator.reconciling.reporting import Report
 from hotfix_operator.reconciling.steps import (
     READINESS,
@@ -149,7 +150,7 @@ def check_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> None:
                 _run_steps(run, pinned())
             return  # else someone must change something first
         applied = is_true(conditions, ConditionType.APPLIED)
-        if applied and not _drift_due(run):
+        if applied and not _drift_due(run) and not hooks_pending(run):
             _run_steps(run, [READINESS])
         else:  # drift correction, or the retry of a transient failure
             _run_steps(run, pinned(report_changes=applied), quiet_when_busy=applied)
@@ -361,7 +362,10 @@ def _stalled_by_rollout(run: Run) -> bool:
 
 def _stalled_by_policy(run: Run) -> bool:
     stalled = find_condition(run.status.conditions, ConditionType.STALLED)
-    return stalled is not None and stalled.reason == Reason.NOT_PERMITTED
+    return stalled is not None and stalled.reason in (
+        Reason.NOT_PERMITTED,
+        Reason.HOOKS_NOT_ALLOWED,
+    )
 
 
 def _permitted_now(run: Run) -> bool:

@@ -35,6 +35,7 @@ from hotfix_operator.api.conditions import (
 )
 from hotfix_operator.api.group import GROUP
 from hotfix_operator.api.hotfixes import (
+    HookMode,
     HotfixDeployment,
     HotfixDeploymentStatus,
     ImagePull,
@@ -57,6 +58,7 @@ from hotfix_operator.cluster.readiness import WORKLOAD_KINDS, workload_readiness
 from hotfix_operator.cluster.resources import get_release, list_releases
 from hotfix_operator.cluster.snapshots import load_snapshot
 from hotfix_operator.config.grants import Grant, Namespace, refuse_too_long_ttl
+from hotfix_operator.config.hooks import HookPhase
 from hotfix_operator.config.planning import Plan, select_release
 from hotfix_operator.config.render import Renderer
 from hotfix_operator.config.sources import (
@@ -74,6 +76,7 @@ from hotfix_operator.errors import (
 )
 from hotfix_operator.naming import ownership_labels
 from hotfix_operator.reconciling.context import Operator, refuse_hotfix_namespace
+from hotfix_operator.reconciling.hooks import report_skipped, run_phase
 from hotfix_operator.reconciling.reporting import Report
 from hotfix_operator.reconciling.tenancy import admit, grant_for
 
@@ -116,6 +119,10 @@ class Run:
     #: The team namespace's pull secret hotfix-image-pull, when it has one.
     pull_secret: dict[str, Any] | None = None
     plan: Plan | None = None
+    #: PreSync hooks still running: nothing else was applied, readiness has nothing to judge.
+    before_apply: list[str] | None = None
+    #: Sync hooks still running: PostSync waits for them.
+    sync_running: list[str] | None = None
 
     @property
     def status(self) -> HotfixDeploymentStatus:
@@ -168,17 +175,22 @@ def _refuse_in_hotfix_namespace(run: Run) -> None:
 
 
 def granted(run: Run, repo_url: str, path: str, environment: str) -> Grant:
-    """What the HotfixPolicies grant this hotfix for that source (NotPermitted: nothing)."""
-    return grant_for(
+    """What the HotfixPolicies grant this hotfix for that source (NotPermitted: nothing);
+    with spec.hooks: Run only the policies that allow hooks (HooksNotAllowed: none)."""
+    what = f"HotfixDeployment {run.hotfix.name}"
+    found = grant_for(
         run.op,
         run.report.logger,
         namespace=str(run.hotfix.namespace),
         repo_url=repo_url,
         path=path,
         environment=Environment(environment),
-        what=f"HotfixDeployment {run.hotfix.name}",
+        what=what,
         read=team_namespace(run),
     )
+    if run.hotfix.spec.hooks is HookMode.RUN:
+        found = found.allowing_hooks(what)
+    return found
 
 
 def releases_of(run: Run) -> list[ConfigRelease]:
@@ -507,12 +519,24 @@ def apply_step(*, report_changes: bool = False) -> Step:
         previous = [_entry(item, target) for item in run.status.inventory]
         planned = [InventoryEntry.of(obj) for obj in plan.objects]
         report.update(inventory=_items(_merge_inventory(planned, previous)))
+        report_skipped(run)
         if not is_true(report.conditions, ConditionType.APPLIED):
             message = f"applying {len(plan.objects)} objects to namespace {target}"
             report.condition(ConditionType.APPLIED, False, Reason.APPLYING, message)
             report.progressing(Reason.APPLYING, message)
             report.update(phase=Phase.DEPLOYING)
         report.flush()
+        waiting = run_phase(run, HookPhase.PRE_SYNC)
+        if waiting:
+            run.before_apply = waiting
+            message = (
+                f"waiting for PreSync hooks before applying {len(plan.objects)} objects to "
+                f"namespace {target}: {', '.join(waiting)}"
+            )
+            report.condition(ConditionType.APPLIED, False, Reason.HOOKS_RUNNING, message)
+            report.progressing(Reason.HOOKS_RUNNING, message)
+            report.update(phase=Phase.DEPLOYING)
+            return
         concurrency = run.op.settings.apply_concurrency
         applied = apply_objects(
             run.deployer,
@@ -542,6 +566,7 @@ def apply_step(*, report_changes: bool = False) -> Step:
                 report.update(last_drift_correction=now())
                 report.event(Reason.DRIFT_CORRECTED, f"restored {names} in namespace {target}")
                 report.logger.info("drift corrected: %s", names)
+        run.sync_running = run_phase(run, HookPhase.SYNC) or None
 
     return Step(ConditionType.APPLIED, Phase.DEPLOYING, apply)
 
@@ -573,6 +598,8 @@ def _readiness(run: Run) -> None:
     Warning Event per distinct reason); phase stays Deploying, and once a Deployment's
     progress deadline passed the hotfix is Stalled with that message."""
     report = run.report
+    if run.before_apply is not None:
+        return  # PreSync hooks run: the workloads are not applied yet
     images = {i.image: i.message for i in run.status.images or []}
     kinds = {item.kind for item in run.status.inventory if item.api_version == "apps/v1"}
     readiness = workload_readiness(
@@ -581,6 +608,12 @@ def _readiness(run: Run) -> None:
     ready, message = readiness.ready, readiness.message
     was = _reason(report, ConditionType.READY)
     reason = Reason.AVAILABLE if ready else readiness.reason or Reason.PROGRESSING
+    if ready and run.plan is not None:
+        hooks = run.sync_running or run_phase(run, HookPhase.POST_SYNC)
+        if hooks:
+            phase = "Sync" if run.sync_running else "PostSync"
+            ready, reason = False, Reason.HOOKS_RUNNING
+            message = f"{message}; running {phase} hooks: {', '.join(hooks)}"
     flipped = report.condition(ConditionType.READY, ready, reason, message)
     if ready:
         report.settled()
@@ -592,7 +625,8 @@ def _readiness(run: Run) -> None:
         report.clear(ConditionType.RECONCILING)
         report.update(phase=Phase.DEPLOYING)
     else:
-        report.progressing(Reason.PROGRESSING, message)
+        progress = Reason.HOOKS_RUNNING if reason is Reason.HOOKS_RUNNING else Reason.PROGRESSING
+        report.progressing(progress, message)
         report.update(phase=Phase.DEPLOYING)
     if readiness.reason is not None and reason != was:
         report.event(readiness.reason, message, warning=True)

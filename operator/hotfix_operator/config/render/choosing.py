@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hotfix_operator.config.hooks import name_generated
 from hotfix_operator.config.render.checking import kustomization_in
 from hotfix_operator.config.render.helm import CHART_FILE, HelmOptions, helm_version, render_chart
 from hotfix_operator.config.render.kustomize import (
@@ -100,6 +101,7 @@ def render_folder(
         )
     if not objects:
         raise RenderError(empty_hint)
+    objects = name_generated(objects)
     # Asked after the render, so that the folder's own errors come first.
     return Rendering(objects=objects, renderer=_renderer(name, settings))
 

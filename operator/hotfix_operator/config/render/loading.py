@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from hotfix_operator.config.hooks import is_hook
 from hotfix_operator.config.manifests import SOURCE_ANNOTATION
 from hotfix_operator.errors import PolicyViolation, RenderError
 from hotfix_operator.settings import Settings
@@ -190,10 +191,14 @@ def _checked_object(obj: object, where: str) -> dict[str, Any]:
             )
     metadata = obj.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
+    if (not isinstance(name, str) or not name) and isinstance(metadata, dict) and is_hook(obj):
+        # A hook's generateName becomes a deterministic name (hooks.name_generated).
+        name = metadata.get("generateName")
     if not isinstance(name, str) or not name:
         raise RenderError(
             f"{where} ({obj['kind']}) has no metadata.name: every object needs a fixed name "
-            "(generateName cannot be applied repeatably) — fix the file in the config repository"
+            "(generateName cannot be applied repeatably; only an Argo CD or Helm hook may "
+            "use it) — fix the file in the config repository"
         )
     try:
         json.dumps(obj, allow_nan=False)
