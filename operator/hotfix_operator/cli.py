@@ -160,6 +160,8 @@ def _grant_offline(args: argparse.Namespace, planner: Any, release: Any, hotfix:
         use_selectors=args.namespace_labels is not None,
     )
     refuse_too_long_ttl(hotfix.spec.ttl, granted.limits)
+    if hotfix.spec.hooks == "Run":
+        granted = granted.allowing_hooks(f"HotfixDeployment {hotfix.name}")
     return granted
 
 
