@@ -4,15 +4,17 @@ are not applied and why — before anything reaches a cluster."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.gitrepos import Scenario, merge_flow
+from tests.gitrepos import Scenario, helm_guestbook_files, merge_flow
 from tests.integration.test_cli import (
     hotfix_manifest,
     plan_files,
     plan_with_policy,
+    record,
     recorded_with,
 )
 from tests.tenancy_attacks import team_policy
@@ -116,3 +118,54 @@ def test_plan_with_a_policy_refuses_run_unless_it_allows_hooks(
         "PreSync",
         "PostSync",
     ]
+
+
+def test_a_charts_helm_hooks_are_mapped_as_argo_cd_maps_them(
+    merged: Scenario, tmp_path: Path
+) -> None:
+    """helm template renders hooks too: pre-install is PreSync (its weight its wave), a
+    test Pod never runs — so it is not held to the kind allowlist (Pod is not in it) —
+    and neither is applied as an ordinary object."""
+    chart = {
+        f"charts/orders/{name.removeprefix('helm-guestbook/')}": content
+        for name, content in helm_guestbook_files(tag="1.4.0").items()
+        if name.startswith("helm-guestbook/")
+    }
+    chart["charts/orders/values.yaml"] = chart["charts/orders/values.yaml"].replace(
+        "/guestbook", "/orders"
+    )
+    chart["charts/orders/templates/migrate.yaml"] = (
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n"
+        "  generateName: {{ .Release.Name }}-migrate-\n"
+        "  annotations:\n    helm.sh/hook: pre-install,pre-upgrade\n"
+        "    helm.sh/hook-weight: '-5'\n"
+        "    helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded\n"
+        "spec:\n  template:\n    spec:\n      restartPolicy: Never\n"
+        "      containers: [{name: migrate, image: registry.example.com/orders:1.4.0}]\n"
+    )
+    chart["charts/orders/templates/tests/test-connection.yaml"] = (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test-connection\n"
+        "  annotations: {helm.sh/hook: test}\n"
+        "spec:\n  restartPolicy: Never\n  containers: [{name: wget, image: busybox}]\n"
+    )
+    when = merged.released_at + timedelta(days=20)
+    merged.repo.commit("prd", "orders as a chart with hooks", date=when, files=chart)
+    nop = merged.repo.commit("nop", "orders as a chart with hooks", date=when, files=chart)
+    release = record(merged, tmp_path / "cache", "--nop-revision", nop, path="charts/orders")
+
+    result = plan_files(merged, tmp_path, release, hotfix_manifest(hooks="Run"))
+
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert {o["kind"] for o in plan["objects"]} == {"ConfigMap", "Deployment", "Service"}
+    (run,) = plan["hooks"]["run"]
+    assert run["name"].startswith("orders-migrate-") and run["kind"] == "Job"
+    assert (run["phase"], run["wave"]) == ("PreSync", -5)
+    assert run["deletePolicies"] == ["BeforeHookCreation", "HookSucceeded"]
+    (test,) = plan["hooks"]["skipped"]
+    assert (test["kind"], test["name"], test["phase"]) == (
+        "Pod",
+        "orders-test-connection",
+        "helm test",
+    )
+    assert test["why"] == "a Helm test hook runs only with helm test"

@@ -3,6 +3,7 @@
     hook_of          what a rendered object's hook annotations say: not a hook, or a
                      Hook (its phase, wave, delete policies; why it never runs, if so)
     split_hooks      a render → the objects applied as always, and the hooks
+    applicable       a render without the hooks that never run (not policy-checked)
     sync_wave        an object's ``argocd.argoproj.io/sync-wave`` (0 when none)
     name_generated   a hook with only ``generateName`` gets a deterministic name
     hook_waves       a phase's hooks, wave by wave (lower first)
@@ -41,6 +42,7 @@ __all__ = [
     "DeletePolicy",
     "Hook",
     "HookPhase",
+    "applicable",
     "hook_of",
     "hook_waves",
     "is_hook",
@@ -272,6 +274,18 @@ def split_hooks(objects: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]]
         else:
             hooks.append(hook)
     return plain, hooks
+
+
+def applicable(objects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects that may ever be applied: all but the hooks that never run here (a Helm
+    test Pod, Argo's Skip …). Only these are held to the policy (kinds, Pod Security) and
+    transformed: a chart's test Pod must not block the chart where Pods are not allowed."""
+    kept = []
+    for obj in objects:
+        hook = hook_of(obj)
+        if hook is None or hook.runnable:
+            kept.append(obj)
+    return kept
 
 
 def name_generated(objects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

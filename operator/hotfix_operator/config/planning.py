@@ -35,7 +35,7 @@ from hotfix_operator.config.delta import FieldChange, config_delta, field_change
 from hotfix_operator.config.evicting import Eviction, evict
 from hotfix_operator.config.git import Mirror, MirrorPool
 from hotfix_operator.config.grants import Grant
-from hotfix_operator.config.hooks import Hook, split_hooks
+from hotfix_operator.config.hooks import Hook, applicable, split_hooks
 from hotfix_operator.config.images import PULL_SECRET, ImageAccess, image_access, images_of
 from hotfix_operator.config.manifests import redacted
 from hotfix_operator.config.observing import Observer, Unobserved
@@ -377,7 +377,7 @@ class Planner:
                         folder, self.settings, repository=repository, helm=helm
                     )
                 self.cache.put(reach.key, rendering)
-        check_policy(rendering.objects, self.settings)
+        check_policy(applicable(rendering.objects), self.settings)
         return Rendered(rendering.objects, renderer=rendering.renderer, reached=reach.reached)
 
     def _reach(
@@ -482,15 +482,17 @@ class Planner:
         """
         pin = source.pin
         rendered = source.render(grant)
-        check_policy(rendered.objects, self.settings)
         # Hooks and sync waves are checked before transforming: errors name the file.
-        split_hooks(rendered.objects)
+        never = [hook for hook in split_hooks(rendered.objects)[1] if not hook.runnable]
+        # Hooks that never run are listed, never applied: no rule holds them.
+        wanted = applicable(rendered.objects)
+        check_policy(wanted, self.settings)
         policy: HotfixPolicy | None = None
         if grant is not None:
             grant = grant.covering(pin.repo_url, rendered.reached)
-            policy = grant.policy_for(rendered.objects, self.settings.allowed_kinds)
+            policy = grant.policy_for(wanted, self.settings.allowed_kinds)
             check_requests(
-                rendered.objects,
+                wanted,
                 pod_security=grant.limits.pod_security,
                 allowed_service_types=self.settings.allowed_service_types,
             )
@@ -503,7 +505,7 @@ class Planner:
             self.settings.namespace_prefix, owner_namespace, hotfix.name
         )
         result = transform(
-            with_namespace(rendered.objects, target),
+            with_namespace(wanted, target),
             namespace=target,
             image=hotfix.spec.image,
             release_image=release.spec.image,
@@ -511,7 +513,8 @@ class Planner:
             labels=ownership_labels(owner_namespace, hotfix.name),
             pull_secret=PULL_SECRET if pull_secret else None,
         )
-        objects, hooks = split_hooks(result.objects)
+        objects, runnable = split_hooks(result.objects)
+        hooks = [*runnable, *never]
         delta: ConfigDelta | None = None
         changes: dict[str, list[FieldChange]] = {}
         delta_error: str | None = None
