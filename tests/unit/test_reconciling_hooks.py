@@ -12,9 +12,11 @@ import pytest
 
 from hotfix_operator.api.conditions import Phase
 from hotfix_operator.api.hotfixes import HookState
+from hotfix_operator.cluster.hooks import hook_outcome
 from hotfix_operator.config.hooks import name_generated
 from hotfix_operator.errors import HotfixError
-from hotfix_operator.reconciling import Operator, check_hotfix
+from hotfix_operator.reconciling import Operator, check_hotfix, reconcile_hotfix
+from tests.fakes import FakeCluster
 from tests.unit.test_reconciling import (
     LOG,
     NOP_140,
@@ -251,11 +253,81 @@ def test_before_hook_creation_deletes_an_earlier_runs_object_first(world: World)
     )
     world.cluster.edit_spec("HotfixDeployment", "orders-hotfix", "team-orders", hooks="Run")
 
-    from hotfix_operator.reconciling import reconcile_hotfix
-
     reconcile_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
 
     calls = [c for c in world.cluster.calls if c[1] == "Job"]
     assert calls == [("delete", "Job", migration_name()), ("apply", "Job", migration_name())]
     live = world.cluster.get("Job", migration_name(), namespace)
     assert live is not None and "old" not in live["spec"]
+
+
+def test_a_failed_hook_is_deleted_by_hook_failed_and_runs_again_on_a_spec_change(
+    world: World,
+) -> None:
+    config = with_hooks()
+    config[0]["metadata"]["annotations"]["argocd.argoproj.io/hook-delete-policy"] = "HookFailed"
+    world.planner.commit(NOP_140, config)
+    set_policy(world, allowHooks=True)
+    deploy(world, hooks="Run")
+    finish(world, migration_name(), failed=True)
+    with pytest.raises(HotfixError):
+        check(world)
+    assert jobs(world) == []  # HookFailed deleted it
+    (record,) = world.status().hooks
+    assert (record.state, record.generation) == (HookState.FAILED, 1)
+
+    world.cluster.edit_spec("HotfixDeployment", "orders-hotfix", "team-orders", ttl="2h")
+    reconcile_hotfix(world.op, world.body("HotfixDeployment", "orders-hotfix"), LOG)
+
+    assert jobs(world) == [migration_name()]  # the same name, run again
+    (record,) = world.status().hooks
+    assert (record.state, record.generation) == (HookState.RUNNING, 2)
+
+
+@pytest.mark.parametrize(
+    ("obj", "state", "said"),
+    [
+        ({"kind": "Job", "status": {}}, HookState.RUNNING, "0 pod(s) active"),
+        ({"kind": "Job", "status": {"active": 1, "failed": 1}}, HookState.RUNNING, "1 failed"),
+        (
+            {"kind": "Job", "status": {"conditions": [{"type": "Complete", "status": "True"}]}},
+            HookState.SUCCEEDED,
+            "the Job completed",
+        ),
+        (
+            {
+                "kind": "Job",
+                "status": {
+                    "conditions": [
+                        {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}
+                    ]
+                },
+            },
+            HookState.FAILED,
+            "DeadlineExceeded: the Job failed",
+        ),
+        ({"kind": "Pod", "status": {"phase": "Running"}}, HookState.RUNNING, "Running"),
+        ({"kind": "Pod", "status": {"phase": "Succeeded"}}, HookState.SUCCEEDED, "succeeded"),
+        (
+            {"kind": "Pod", "status": {"phase": "Failed", "message": "exit code 3"}},
+            HookState.FAILED,
+            "the pod failed: exit code 3",
+        ),
+        ({"kind": "ConfigMap"}, HookState.SUCCEEDED, "created"),
+    ],
+)
+def test_a_hook_is_judged_as_argo_cd_judges_it(
+    obj: dict[str, Any], state: HookState, said: str
+) -> None:
+    cluster = FakeCluster()
+    api_version = {"Job": "batch/v1"}.get(obj["kind"], "v1")
+    body = {"apiVersion": api_version, "metadata": {"name": "h", "namespace": "ns"}, **obj}
+    cluster.put(body)
+
+    outcome = hook_outcome(cluster, body)  # type: ignore[arg-type]
+
+    assert outcome.state is state and said in outcome.message
+    assert (
+        hook_outcome(cluster, {**body, "metadata": {"name": "gone", "namespace": "ns"}}).state
+        is None
+    )  # type: ignore[arg-type]
