@@ -538,9 +538,10 @@ def test_the_sample_policy_applies_with_defaults_and_printer_columns(
         assert listed.returncode == 0, listed.stderr
         header, row = listed.stdout.splitlines()
         assert header.split() == [
-            "NAME", "ENVIRONMENTS", "MAX", "HOTFIXES", "MAX", "TTL", "POD", "SECURITY", "AGE",
+            "NAME", "ENVIRONMENTS", "MAX", "HOTFIXES", "MAX", "TTL", "POD", "SECURITY", "HOOKS",
+            "AGE",
         ]  # fmt: skip
-        assert row.split()[:5] == [name, '["nop"]', "3", "72h", "restricted"]
+        assert row.split()[:6] == [name, '["nop"]', "3", "72h", "restricted", "false"]
     finally:
         custom.delete_cluster_custom_object(GROUP, VERSION, "hotfixpolicies", name)
 

@@ -340,7 +340,15 @@ def test_the_policy_crd_is_cluster_scoped_with_defaults_and_columns() -> None:
     (version,) = crd["spec"]["versions"]
     assert "subresources" not in version  # the operator only reads it
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Environments", "Max Hotfixes", "Max TTL", "Pod Security", "Kinds", "Age"]
+    assert columns == [
+        "Environments",
+        "Max Hotfixes",
+        "Max TTL",
+        "Pod Security",
+        "Hooks",
+        "Kinds",
+        "Age",
+    ]
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert spec["required"] == ["namespaceSelector", "sources"]
     props = spec["properties"]

@@ -312,6 +312,7 @@ _HOTFIX_COLUMNS = [
     _column("Release", ".status.release.name", "The ConfigRelease used.", priority=1),
     _column("Env", ".spec.environment", "nop or prd config.", priority=1),
     _column("Image", ".spec.image", "The hotfix image.", priority=1),
+    _column("Hooks", ".spec.hooks", "Skip (hooks listed, not applied) or Run.", priority=1),
     _MESSAGE,
 ]
 _POLICY_COLUMNS = [
@@ -322,6 +323,12 @@ _POLICY_COLUMNS = [
         "Pod Security",
         ".spec.namespaceTemplate.podSecurity",
         "The Pod Security level of every hotfix namespace.",
+    ),
+    _column(
+        "Hooks",
+        ".spec.allowHooks",
+        "Whether hotfixes may run their config's Argo CD / Helm hooks (spec.hooks: Run).",
+        "boolean",
     ),
     _column(
         "Kinds",
