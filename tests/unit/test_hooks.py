@@ -19,8 +19,9 @@ from hotfix_operator.config.hooks import (
     sync_wave,
 )
 from hotfix_operator.config.render import render_folder
-from hotfix_operator.errors import RenderError
+from hotfix_operator.errors import HooksNotAllowed, RenderError
 from tests.fakes import settings_for
+from tests.unit.test_grants import granted, policy
 
 BEFORE = frozenset({DeletePolicy.BEFORE_HOOK_CREATION})
 
@@ -249,3 +250,26 @@ def test_a_hooks_run_is_keyed_by_its_desired_object() -> None:
     changed = argo("PreSync")
     changed["spec"] = {"backoffLimit": 1}
     assert spec_hash(one) != spec_hash(changed)
+
+
+def test_hooks_need_the_policy_that_grants_the_app_never_another(tmp_path: Path) -> None:
+    """A hostile tenant's hope: policy A grants the app, policy B (another folder) allows
+    hooks — together they would. One policy must grant the whole request."""
+    grants_app = policy("a-app", paths=("apps/payment",))
+    allows_hooks = policy("b-hooks", paths=("apps/ledger",), allowHooks=True)
+    found = granted([grants_app, allows_hooks], tmp_path=tmp_path)
+
+    with pytest.raises(HooksNotAllowed) as refused:
+        found.allowing_hooks("HotfixDeployment payment-hotfix")
+
+    message = str(refused.value)
+    assert refused.value.reason == "HooksNotAllowed"
+    assert message.startswith(
+        "HotfixDeployment payment-hotfix asks for spec.hooks: Run, but no HotfixPolicy "
+        "granting it allows hooks (HotfixPolicy a-app: spec.allowHooks is false)"
+    )
+    assert "set spec.hooks: Skip" in message and "allowHooks: true on that policy" in message
+
+    both = policy("c-both", paths=("apps/payment",), allowHooks=True)
+    narrowed = granted([grants_app, both], tmp_path=tmp_path).allowing_hooks("it")
+    assert [p.name for p in narrowed.policies] == ["c-both"]
