@@ -80,6 +80,8 @@ def test_the_operator_benchmark_runs_the_operator_and_the_baseline() -> None:
     assert len(ratios) == 3 and all(r.endswith("x") for r in ratios), out
     assert "3 at once → all Applied: " in out and "lost: 0;" in out, out
     assert "objects applied 60 (expected 60)" in out, out
+    cores = next(r for r in out.splitlines() if r.startswith("CPU until all 3 Applied ("))
+    assert all(part in cores for part in ("kube-apiserver", "etcd", "operator", "idle")), out
     assert "API requests per hotfix, created → Applied (one at a time, median): " in out, out
     assert "429 Too Many Requests: " in out and "drift pass (nothing changed): " in out, out
     assert len([r for r in out.splitlines() if r.startswith("aim (issue 11): ")]) == 5, out

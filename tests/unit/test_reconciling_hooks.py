@@ -5,6 +5,7 @@ PreSync → the other objects with Sync → PostSync once the workloads are avai
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,20 @@ from hotfix_operator.api.hotfixes import HookState
 from hotfix_operator.cluster.hooks import hook_outcome
 from hotfix_operator.config.hooks import name_generated
 from hotfix_operator.errors import HotfixError
-from hotfix_operator.reconciling import Operator, check_hotfix, reconcile_hotfix
+from hotfix_operator.reconciling import (
+    FollowUps,
+    Operator,
+    check_hotfix,
+    follow_readiness,
+    follow_up_delays,
+    reconcile_hotfix,
+)
 from tests.fakes import FakeCluster
 from tests.unit.test_reconciling import (
     LOG,
     NOP_140,
     PRD_140,
+    Clock,
     World,
     _world_with,
     deploy,
@@ -331,3 +340,35 @@ def test_a_hook_is_judged_as_argo_cd_judges_it(
         hook_outcome(cluster, {**body, "metadata": {"name": "gone", "namespace": "ns"}}).state
         is None
     )  # type: ignore[arg-type]
+
+
+def test_follow_ups_carry_the_hooks_through_without_waiting_for_the_periodic_pass(
+    world: World,
+) -> None:
+    """A PreSync Job done is noticed by the next follow-up (0.5 to 7.5 s after the apply),
+    which applies the rest; another one starts PostSync once the pods run — and none of
+    them flips Ready before the PostSync hook succeeded."""
+    clock = Clock()
+    world.op.follow_ups = FollowUps(
+        partial(follow_readiness, world.op), follow_up_delays(15.0), clock=clock
+    )
+    set_policy(world, allowHooks=True)
+    namespace = deploy(world, hooks="Run").namespace
+    assert len(world.op.follow_ups) == 1  # PreSync runs: followed although not Applied
+
+    finish(world, migration_name())
+    clock.now += 0.5
+    world.op.follow_ups.run_due()
+    assert world.cluster.get("Deployment", "orders", namespace) is not None
+
+    world.cluster.mark_available(str(namespace))
+    clock.now += 1.0
+    world.op.follow_ups.run_due()
+    assert "smoke" in jobs(world)
+    assert world.conditions()["Ready"] == ("False", "HooksRunning")
+
+    finish(world, "smoke")
+    clock.now += 2.0
+    world.op.follow_ups.run_due()
+    assert world.status().phase is Phase.READY
+    assert len(world.op.follow_ups) == 0

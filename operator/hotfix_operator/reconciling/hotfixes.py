@@ -82,8 +82,10 @@ def reconcile_hotfix(op: Operator, body: Mapping[str, Any], logger: Logger) -> N
 
 
 def follow_readiness(op: Operator, hotfix: tuple[str, str, str]) -> bool:
-    """A readiness check only (follow_ups.py), soon after an apply; True when there is
-    nothing more to follow: Ready, stalled, not applied, changed since or gone."""
+    """Readiness looked at again (follow_ups.py) soon after an apply — or, while hooks of
+    ``spec.hooks: Run`` are pending, the pass the periodic one would make (a PreSync Job
+    done lets the apply go on, PostSync starts once the workloads are available). True
+    when there is nothing more to follow: Ready, stalled, changed since or gone."""
     namespace, name, uid = hotfix
     ref = {"namespace": namespace, "name": name, "uid": uid}
     body = {"metadata": ref}
@@ -95,28 +97,30 @@ def follow_readiness(op: Operator, hotfix: tuple[str, str, str]) -> bool:
         if (fresh.get("status") or {}).get("observedGeneration") != generation:
             return True  # the change handler follows it anew
         run = _start(op, fresh, logger, quiet=True)
-        if run is None or not _awaiting_readiness(run):
+        if run is None or not _awaiting(run):
             return True
         try:
-            _run_steps(run, [READINESS])
+            if hooks_pending(run):
+                _run_steps(run, pinned(), quiet_when_busy=True)
+            else:
+                _run_steps(run, [READINESS])
         except HotfixError:
             return True  # said in status; the periodic pass goes on
-        return not _awaiting_readiness(run)
+        return not _awaiting(run)
 
 
-def _awaiting_readiness(run: Run) -> bool:
+def _awaiting(run: Run) -> bool:
+    """Not Ready yet, nor stalled: applied and waiting for its pods, or for its hooks."""
     conditions = run.status.conditions
-    return (
-        is_true(conditions, ConditionType.APPLIED)
-        and not is_true(conditions, ConditionType.READY)
-        and not is_true(conditions, ConditionType.STALLED)
-    )
+    if is_true(conditions, ConditionType.STALLED) or is_true(conditions, ConditionType.READY):
+        return False
+    return is_true(conditions, ConditionType.APPLIED) or hooks_pending(run)
 
 
 def _follow(run: Run) -> None:
-    """Applied and waiting for its pods: look again soon, not only on the periodic pass."""
+    """Waiting for its pods or hooks: look again soon, not only on the periodic pass."""
     follow_ups = run.op.follow_ups
-    if follow_ups is not None and _awaiting_readiness(run):
+    if follow_ups is not None and _awaiting(run):
         owner = run.owner
         follow_ups.schedule(owner.uid, (owner.namespace, owner.name, owner.uid))
 
