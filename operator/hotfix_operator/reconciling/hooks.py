@@ -9,8 +9,9 @@
 Level-based like the rest: a hook's run is recorded in status.hooks (kind, name, the hash
 of the desired object, Running/Succeeded/Failed) before it is applied, so a restarted
 operator follows the same run instead of starting another, and a drift pass never reruns
-a hook that succeeded. Waiting never blocks a worker: the step returns, and the periodic
-pass (HOTFIX_CHECK_INTERVAL) looks again, as readiness does.
+a hook that succeeded. Waiting never blocks a worker: the step returns, and the follow-ups
+(0.5 to 7.5 s after the apply, follow_ups.py) and then the periodic pass
+(HOTFIX_CHECK_INTERVAL) look again, as for readiness.
 """
 
 from __future__ import annotations
