@@ -68,6 +68,9 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupted)
+    # Ctrl-C stops the demo even where it was started with SIGINT ignored (a background
+    # job of a non-interactive shell, e.g. CI): Python then keeps ignoring it otherwise.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(
         paint("hotfix-operator demo: a hotfix of orders 1.4.0 on the nop config of its time", "1")
     )

@@ -68,6 +68,13 @@ def _mapped(
         op.metrics.reconciled(kind, result, time.monotonic() - started)
 
 
+async def _check_hotfixes(op: Operator, every: float) -> None:
+    """Every ``every`` seconds, in a thread: the periodic pass over all HotfixDeployments."""
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(reconciling.sweep_hotfixes, op)
+
+
 async def _sweep(op: Operator, logger: Logger, every: float) -> None:
     """Every ``every`` seconds, in a thread: the periodic pass over all ConfigReleases,
     then over the hotfix namespaces whose HotfixDeployment is gone."""
@@ -99,8 +106,12 @@ def _watching(op: Operator, kwargs: Mapping[str, Any]) -> Operator:
         def team_hotfixes(namespace: str) -> Sequence[Mapping[str, Any]]:
             return list(hotfixes.get(namespace, []))
 
+        def all_hotfixes() -> Sequence[Mapping[str, Any]]:
+            return [hotfix for namespace in list(hotfixes) for hotfix in team_hotfixes(namespace)]
+
         op.policies = all_policies
         op.team_hotfixes = team_hotfixes
+        op.all_hotfixes = all_hotfixes
         op.team_bindings = team_bindings
     return op
 
@@ -123,16 +134,20 @@ def register_handlers(registry: kopf.OperatorRegistry, op: Operator) -> None:
 
     # Snapshots and orphans are checked by one operator-wide sweep, not a timer per
     # release: kopf puts a finalizer on every object with a timer, and a release must
-    # stay deletable while the operator is down.
+    # stay deletable while the operator is down. Hotfixes too get one periodic pass over
+    # all of them (from the index) instead of a kopf timer each: a timer keeps the latest
+    # body of its object and a task in memory, for every hotfix.
     @kopf.on.startup(registry=registry)
-    async def start_sweep(memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+    async def start_sweep(memo: kopf.Memo, logger: Logger, **kwargs: Any) -> None:
+        _watching(op, kwargs)
         memo["sweep"] = asyncio.create_task(_sweep(op, logger, snapshot_every))
+        memo["checks"] = asyncio.create_task(_check_hotfixes(op, check_every))
 
     @kopf.on.cleanup(registry=registry)
     async def stop_sweep(memo: kopf.Memo, **_: Any) -> None:
-        sweep = memo.get("sweep")
-        if sweep is not None:
-            sweep.cancel()
+        for task in ("sweep", "checks"):
+            if (running := memo.get(task)) is not None:
+                running.cancel()
 
     # Access to hotfix namespaces mirrors the team namespaces' RoleBindings to admin,
     # edit and view: kopf keeps them in an index fed by one watch (and handles nothing
@@ -167,12 +182,6 @@ def register_handlers(registry: kopf.OperatorRegistry, op: Operator) -> None:
     @kopf.on.update(GROUP, VERSION, HOTFIXES, field="spec", registry=registry)
     def hotfix_changed(*, body: kopf.Body, logger: Logger, retry: int = 0, **kwargs: Any) -> None:
         _mapped(reconciling.reconcile_hotfix, _watching(op, kwargs), body, logger, retry)
-
-    @kopf.timer(
-        GROUP, VERSION, HOTFIXES, interval=check_every, initial_delay=check_every, registry=registry
-    )
-    def hotfix_checked(*, body: kopf.Body, logger: Logger, retry: int = 0, **kwargs: Any) -> None:
-        _mapped(reconciling.check_hotfix, _watching(op, kwargs), body, logger, retry)
 
     @kopf.on.delete(GROUP, VERSION, HOTFIXES, registry=registry)
     def hotfix_deleted(*, body: kopf.Body, logger: Logger, retry: int = 0, **_: Any) -> None:

@@ -7,8 +7,8 @@
 * **Levels**: an operator fault is ERROR; a user's mistake (an invalid spec, an unknown
   version, a config that does not render) is WARNING, logged once by the reconciler with
   its reason; waiting (a release not resolved yet, a namespace being deleted) is DEBUG.
-  kopf logs every handler outcome itself — a retry at ERROR, a success at INFO, also every
-  15 s for every hotfix's timer — so its outcome lines are lowered to DEBUG here, where the
+  kopf logs every handler outcome itself — a retry at ERROR, a success at INFO — so its
+  outcome lines are lowered to DEBUG here, where the
   reconciler already said what happened (an exception that is not ours keeps ERROR, with
   its traceback).
 * **Safe**: names from the config repository and the stderr of git and kustomize are

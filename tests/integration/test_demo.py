@@ -79,6 +79,8 @@ def test_ctrl_c_stops_everything_the_demo_started() -> None:
         text=True,
         env={**env, "NO_COLOR": "1"},
         start_new_session=True,
+        # As from a terminal, whatever this test runs under (a background job ignores it).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert demo.stdout is not None
     seen = []

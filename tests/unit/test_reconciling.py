@@ -37,8 +37,10 @@ from hotfix_operator.reconciling import (
     follow_readiness,
     follow_up_delays,
     hotfixes,
+    indexed_hotfix,
     reconcile_hotfix,
     reconcile_release,
+    sweep_hotfixes,
     sweep_orphans,
     sweep_releases,
 )
@@ -1910,3 +1912,34 @@ def test_a_hotfix_that_failed_is_not_followed(world: World) -> None:
     with pytest.raises(HotfixError):
         deploy(world, baseVersion="9.9.9")
     assert len(follow_ups) == 0
+
+
+# --- the periodic pass over all hotfixes ------------------------------------------------
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["from the index", "listed"])
+def test_the_periodic_pass_checks_every_hotfix_but_those_being_deleted(
+    world: World, indexed: bool
+) -> None:
+    world.release()
+    for name in ("orders-a", "orders-b", "orders-c"):
+        deploy(world, name)
+        world.drift_due(name)
+    deleting = world.body("HotfixDeployment", "orders-c")
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    if indexed:
+        cluster = world.cluster
+        world.op.all_hotfixes = lambda: [
+            indexed_hotfix(body) for body in cluster.of_kind("HotfixDeployment")
+        ]
+    world.cluster.reads.clear()
+
+    assert sweep_hotfixes(world.op) == 2
+
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    for name in ("orders-a", "orders-b"):
+        checked = world.status(name).last_drift_check
+        assert checked is not None and checked > long_ago  # a drift pass ran
+    assert world.status("orders-c").last_drift_check == long_ago
+    listed = ("list", "HotfixDeployment", None) in world.cluster.reads
+    assert listed is not indexed

@@ -52,9 +52,10 @@ def read_own(
 ) -> dict[str, Any] | None:
     """The object ``body`` names, as the API server has it now; None once it is gone.
 
-    Handlers and timers start from kopf's copy, which a concurrent status write may have
-    made stale; a reconciliation holding the object's lock starts from this one. A body
-    of another object under the same name (deleted and created again) is None too.
+    Handlers start from kopf's copy (the periodic pass from its index's), which a
+    concurrent status write may have made stale; a reconciliation holding the object's
+    lock starts from this one. A body of another object under the same name (deleted and
+    created again) is None too.
     """
     meta = body.get("metadata") or {}
     fresh = cluster.read(

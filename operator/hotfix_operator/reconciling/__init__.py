@@ -1,7 +1,8 @@
 """Reconciliation: small steps, one status writer, one error path.
 
     reconcile_release / sweep_releases  ConfigRelease → resolved once, snapshot kept
-    reconcile_hotfix / check_hotfix     HotfixDeployment → namespace, objects, status
+    reconcile_hotfix / sweep_hotfixes   HotfixDeployment → namespace, objects, status;
+      check_hotfix, follow_readiness    the periodic pass, and readiness soon after an apply
     finalize_hotfix                     deletion: the namespace goes first
     sweep_orphans                       hotfix namespaces whose HotfixDeployment is gone
 
@@ -21,6 +22,7 @@ from hotfix_operator.reconciling.hotfixes import (
     finalize_hotfix,
     follow_readiness,
     reconcile_hotfix,
+    sweep_hotfixes,
 )
 from hotfix_operator.reconciling.orphans import sweep_orphans
 from hotfix_operator.reconciling.releases import check_release, reconcile_release, sweep_releases
@@ -39,6 +41,7 @@ __all__ = [
     "indexed_hotfix",
     "reconcile_hotfix",
     "reconcile_release",
+    "sweep_hotfixes",
     "sweep_orphans",
     "sweep_releases",
 ]

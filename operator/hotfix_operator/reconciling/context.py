@@ -45,11 +45,12 @@ class EventSink(Protocol):
 
 
 class ObjectLocks:
-    """One lock per object (by uid): handlers and timers never work on it at once.
+    """One lock per object (by uid): handlers and the periodic pass never work on it at once.
 
-    kopf runs an object's handlers one after another, but its timers run beside them in
-    other threads; without this a drift pass could re-apply the old image right after an
-    update applied the new one. Locks of objects nobody holds are dropped.
+    kopf runs an object's handlers one after another, but the periodic pass and the
+    follow-ups run beside them in other threads; without this a drift pass could re-apply
+    the old image right after an update applied the new one. Locks of objects nobody
+    holds are dropped.
     """
 
     def __init__(self) -> None:
@@ -129,6 +130,9 @@ class Operator:
     #: A namespace → its HotfixDeployments (what maxHotfixes counts), from a watch-fed
     #: index; None: listed from the API.
     team_hotfixes: Callable[[str], Sequence[Mapping[str, Any]]] | None = None
+    #: Every HotfixDeployment the operator serves, from the same index (what the periodic
+    #: pass goes over); None: listed from the API.
+    all_hotfixes: Callable[[], Sequence[Mapping[str, Any]]] | None = None
     #: What the last apply left of each object: a drift pass needs no read first.
     applied: AppliedDigests = field(default_factory=AppliedDigests)
     git_slots: GitSlots = field(init=False)

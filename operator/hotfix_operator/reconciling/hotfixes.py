@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from hotfix_operator.api.conditions import (
@@ -36,6 +37,7 @@ from hotfix_operator.api.hotfixes import (
 from hotfix_operator.clock import now, rfc3339
 from hotfix_operator.cluster.images import revoke_image_puller
 from hotfix_operator.cluster.namespaces import Owner, delete_namespace
+from hotfix_operator.cluster.resources import list_hotfixes
 from hotfix_operator.config.planning import select_release
 from hotfix_operator.config.sources import (
     recorded_pin,
@@ -46,6 +48,7 @@ from hotfix_operator.errors import (
     InputError,
     OwnershipConflict,
 )
+from hotfix_operator.metrics import Result
 from hotfix_operator.naming import hotfix_namespace, ownership_labels
 from hotfix_operator.reconciling.context import Logger, Operator, holding
 from hotfix_operator.reconciling.hooks import hooks_pending
@@ -61,9 +64,15 @@ from hotfix_operator.reconciling.steps import (
     releases_of,
 )
 
-__all__ = ["check_hotfix", "finalize_hotfix", "follow_readiness", "reconcile_hotfix"]
+__all__ = [
+    "check_hotfix",
+    "finalize_hotfix",
+    "follow_readiness",
+    "reconcile_hotfix",
+    "sweep_hotfixes",
+]
 
-log = logging.getLogger("hotfix_operator.readiness")
+log = logging.getLogger("hotfix_operator.hotfixes")
 
 
 # --- entry points -----------------------------------------------------------------------
@@ -87,9 +96,8 @@ def follow_readiness(op: Operator, hotfix: tuple[str, str, str]) -> bool:
     done lets the apply go on, PostSync starts once the workloads are available). True
     when there is nothing more to follow: Ready, stalled, changed since or gone."""
     namespace, name, uid = hotfix
-    ref = {"namespace": namespace, "name": name, "uid": uid}
-    body = {"metadata": ref}
-    logger = logging.LoggerAdapter(log, {"k8s_ref": {"kind": HOTFIX_DEPLOYMENT.kind, **ref}})
+    body = {"metadata": {"namespace": namespace, "name": name, "uid": uid}}
+    logger = _object_logger(body)
     with holding(op, HOTFIX_DEPLOYMENT, body, wait=False) as fresh:
         if fresh is None:
             return False  # a handler holds it (or it is gone): the next follow-up looks
@@ -107,6 +115,45 @@ def follow_readiness(op: Operator, hotfix: tuple[str, str, str]) -> bool:
         except HotfixError:
             return True  # said in status; the periodic pass goes on
         return not _awaiting(run)
+
+
+#: Hotfixes the periodic pass checks at once.
+CHECK_WORKERS = 4
+
+
+def sweep_hotfixes(op: Operator, *, workers: int = CHECK_WORKERS) -> int:
+    """The periodic pass (every HOTFIX_CHECK_INTERVAL): ``check_hotfix`` for every
+    HotfixDeployment the operator serves (from its watch-fed index; listed without one),
+    ``workers`` at once, but those being deleted. An error is said in the hotfix's status
+    and logged by the check; the next pass tries again. Returns how many were checked."""
+    found = op.all_hotfixes() if op.all_hotfixes is not None else list_hotfixes(op.cluster, None)
+    due = [body for body in found if not (body.get("metadata") or {}).get("deletionTimestamp")]
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="check") as pool:
+        for body in due:
+            pool.submit(_check_one, op, body)
+    return len(due)
+
+
+def _check_one(op: Operator, body: Mapping[str, Any]) -> None:
+    logger = _object_logger(body)
+    started, result = time.monotonic(), Result.ERROR
+    try:
+        check_hotfix(op, body, logger)
+        result = Result.SUCCESS
+    except HotfixError as exc:
+        result = Result.STALLED if exc.permanent else Result.RETRY
+        logger.debug("periodic pass: %s: %s", exc.reason, exc)  # reported by the check
+    except Exception:
+        logger.exception("the periodic pass failed; the next one tries again")
+    finally:
+        op.metrics.reconciled(HOTFIX_DEPLOYMENT.kind, result, time.monotonic() - started)
+
+
+def _object_logger(body: Mapping[str, Any]) -> Logger:
+    """A logger whose lines are led by ``[namespace/name]``, as kopf's per-object ones."""
+    meta = body.get("metadata") or {}
+    ref = {key: meta.get(key) for key in ("namespace", "name", "uid")}
+    return logging.LoggerAdapter(log, {"k8s_ref": {"kind": HOTFIX_DEPLOYMENT.kind, **ref}})
 
 
 def _awaiting(run: Run) -> bool:
