@@ -1918,13 +1918,16 @@ def test_a_hotfix_that_failed_is_not_followed(world: World) -> None:
 
 
 @pytest.mark.parametrize("indexed", [True, False], ids=["from the index", "listed"])
-def test_the_periodic_pass_checks_every_hotfix_but_those_being_deleted(
+def test_the_periodic_pass_checks_every_hotfix_but_those_being_deleted_or_new(
     world: World, indexed: bool
 ) -> None:
     world.release()
-    for name in ("orders-a", "orders-b", "orders-c"):
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for name in ("orders-a", "orders-b", "orders-c", "orders-new"):
         deploy(world, name)
         world.drift_due(name)
+        if name != "orders-new":  # created a moment ago: its handler looks after it
+            world.body("HotfixDeployment", name)["metadata"]["creationTimestamp"] = an_hour_ago
     deleting = world.body("HotfixDeployment", "orders-c")
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     if indexed:
@@ -1941,5 +1944,6 @@ def test_the_periodic_pass_checks_every_hotfix_but_those_being_deleted(
         checked = world.status(name).last_drift_check
         assert checked is not None and checked > long_ago  # a drift pass ran
     assert world.status("orders-c").last_drift_check == long_ago
+    assert world.status("orders-new").last_drift_check == long_ago
     listed = ("list", "HotfixDeployment", None) in world.cluster.reads
     assert listed is not indexed

@@ -124,10 +124,18 @@ CHECK_WORKERS = 4
 def sweep_hotfixes(op: Operator, *, workers: int = CHECK_WORKERS) -> int:
     """The periodic pass (every HOTFIX_CHECK_INTERVAL): ``check_hotfix`` for every
     HotfixDeployment the operator serves (from its watch-fed index; listed without one),
-    ``workers`` at once, but those being deleted. An error is said in the hotfix's status
-    and logged by the check; the next pass tries again. Returns how many were checked."""
+    ``workers`` at once — but those being deleted, and those created less than an
+    interval ago (their change handler and follow-ups look after them). An error is said
+    in the hotfix's status and logged by the check; the next pass tries again. Returns
+    how many were checked."""
     found = op.all_hotfixes() if op.all_hotfixes is not None else list_hotfixes(op.cluster, None)
-    due = [body for body in found if not (body.get("metadata") or {}).get("deletionTimestamp")]
+    settled = rfc3339(now() - op.settings.check_interval)
+    due = [
+        body
+        for body in found
+        if not (meta := body.get("metadata") or {}).get("deletionTimestamp")
+        and str(meta.get("creationTimestamp") or "") <= settled
+    ]
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="check") as pool:
         for body in due:
             pool.submit(_check_one, op, body)
