@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,20 +102,31 @@ def helm_version(settings: Settings) -> str:
 
 
 def _asked_version(command: str, timeout: float) -> str:
-    with tempfile.TemporaryDirectory(prefix="hotfix-helm-home-") as home:
+    output = version_output(
+        [command, "version", "--short"], offline_helm_environment, timeout=timeout
+    )
+    match = _VERSION.search(output or "")
+    return match.group(0).split("+")[0] if match else _UNKNOWN
+
+
+def version_output(
+    query: Sequence[str], environment: Callable[[str], dict[str, str]], *, timeout: float
+) -> str | None:
+    """What a tool's version query prints, run offline (``environment`` of a throwaway
+    home folder); None when it cannot run, times out or fails."""
+    with tempfile.TemporaryDirectory(prefix="hotfix-version-home-") as home:
         try:
             result = subprocess.run(
-                [command, "version", "--short"],
-                env=offline_helm_environment(home),
+                list(query),
+                env=environment(home),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=timeout,
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired):
-            return _UNKNOWN
-    match = _VERSION.search(result.stdout.decode("utf-8", "replace"))
-    return match.group(0).split("+")[0] if result.returncode == 0 and match else _UNKNOWN
+            return None
+    return result.stdout.decode("utf-8", "replace") if result.returncode == 0 else None
 
 
 def offline_helm_environment(home: str) -> dict[str, str]:

@@ -26,6 +26,7 @@ from hotfix_operator.config.render.helm import (
     check_dependencies,
     helm_command,
     offline_helm_environment,
+    version_output,
 )
 from hotfix_operator.config.render.loading import (
     Budget,
@@ -143,21 +144,8 @@ def _asked_version(command: tuple[str, ...], timeout: float) -> str:
         query = [*program, "version", "--client", "-o", "json"]
     else:
         query = [*program, "version"]
-    with tempfile.TemporaryDirectory(prefix="hotfix-kustomize-home-") as home:
-        try:
-            result = subprocess.run(
-                query,
-                env=_offline_environment(home),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=timeout,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return _UNKNOWN
-    if result.returncode != 0:
-        return _UNKNOWN
-    return _version_in(result.stdout.decode("utf-8", "replace"))
+    output = version_output(query, _offline_environment, timeout=timeout)
+    return _UNKNOWN if output is None else _version_in(output)
 
 
 def _version_in(output: str) -> str:
