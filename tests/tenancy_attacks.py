@@ -41,6 +41,15 @@ VICTIM_FILES = {
 ORDERS_KUSTOMIZATION = (
     "resources:\n  - configmap.yaml\n  - deployment.yaml\n  - service.yaml\n  - route.yaml\n"
 )
+#: Team orders' folder made an overlay over a shared base (what sharedPaths grants).
+SHARED_PARTNER_BASE = {
+    "bases/partner/kustomization.yaml": "resources: [partner.yaml]\n",
+    "bases/partner/partner.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: partner-settings}\n"
+        "data: {PARTNER_REGION: eu-central}\n"
+    ),
+    "apps/orders/kustomization.yaml": ORDERS_KUSTOMIZATION + "  - ../../bases/partner\n",
+}
 #: Team orders' folder made an overlay over team payments' folder.
 STEALING_OVERLAY = {
     "apps/payments/kustomization.yaml": "resources: [secret.yaml, configmap.yaml]\n",

@@ -20,7 +20,7 @@ from tests.gitrepos import ORDERS_IMAGE, Scenario, cherry_pick_flow, merge_flow
 from tests.http_traps import HttpTrap
 from tests.tenancy_attacks import (
     ATTACKS,
-    ORDERS_KUSTOMIZATION,
+    SHARED_PARTNER_BASE,
     TEAM_LABEL,
     VICTIM_PASSWORD,
     Attack,
@@ -634,14 +634,7 @@ def test_plan_over_a_shared_base_is_allowed_offline_and_needs_shared_paths_with_
         "nop",
         "orders over the shared partner base",
         date=scenario.released_at + timedelta(days=20),
-        files={
-            "bases/partner/kustomization.yaml": "resources: [partner.yaml]\n",
-            "bases/partner/partner.yaml": (
-                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: partner-settings}\n"
-                "data: {PARTNER_REGION: eu-central}\n"
-            ),
-            "apps/orders/kustomization.yaml": ORDERS_KUSTOMIZATION + "  - ../../bases/partner\n",
-        },
+        files=SHARED_PARTNER_BASE,
     )
     release = record(scenario, tmp_path / "cache", "--nop-revision", nop)
     own = {"repoURL": scenario.url, "paths": ["apps/orders"]}

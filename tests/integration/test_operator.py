@@ -52,7 +52,7 @@ from tests.operator_harness import (
 from tests.polling import stays, wait_for
 from tests.tenancy_attacks import (
     ATTACKS,
-    ORDERS_KUSTOMIZATION,
+    SHARED_PARTNER_BASE,
     TEAM_LABEL,
     VICTIM_PASSWORD,
     Attack,
@@ -1580,14 +1580,7 @@ def test_an_overlay_over_a_shared_base_deploys_only_where_the_policy_grants_the_
         "nop",
         "orders over the shared partner base",
         date=scenario.released_at + timedelta(days=20),
-        files={
-            "bases/partner/kustomization.yaml": "resources: [partner.yaml]\n",
-            "bases/partner/partner.yaml": (
-                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: partner-settings}\n"
-                "data: {PARTNER_REGION: eu-central}\n"
-            ),
-            "apps/orders/kustomization.yaml": ORDERS_KUSTOMIZATION + "  - ../../bases/partner\n",
-        },
+        files=SHARED_PARTNER_BASE,
     )
     key = uuid.uuid4().hex[:8]
     own = {"repoURL": scenario.url, "paths": ["apps/orders"]}
