@@ -296,6 +296,21 @@ def test_the_first_hotfixes_by_creation_then_uid_are_admitted(tmp_path: Path) ->
     admitted(ended, "uid-c", limits, "team-payments")
 
 
+def test_a_deployed_hotfix_keeps_its_place_against_one_created_in_the_same_second(
+    tmp_path: Path,
+) -> None:
+    """The uid only breaks ties between hotfixes not yet deployed: a later one whose uid
+    sorts first must not push out the one already running."""
+    limits = granted([policy(maxHotfixes=1)], tmp_path=tmp_path).limits
+    same_second = "2026-01-01T10:00:00Z"
+    running = {**hotfix("first", same_second, "uid-z"), "status": {"namespace": "hotfix-x"}}
+    later = hotfix("second", same_second, "uid-a")
+    admitted([running, later], "uid-z", limits, "team-payments")
+    with pytest.raises(TooManyHotfixes) as refused:
+        admitted([running, later], "uid-a", limits, "team-payments")
+    assert "(first)" in str(refused.value)
+
+
 def test_max_hotfixes_zero_allows_none(tmp_path: Path) -> None:
     limits = granted([policy(maxHotfixes=0)], tmp_path=tmp_path).limits
     with pytest.raises(TooManyHotfixes, match="allows no hotfixes"):

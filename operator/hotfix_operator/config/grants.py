@@ -358,11 +358,18 @@ def admitted(
     hotfixes: Iterable[Mapping[str, Any]], uid: str, limits: Limits, namespace: str
 ) -> None:
     """Raise TooManyHotfixes unless the hotfix ``uid`` is among the first
-    ``max_hotfixes`` active ones of its namespace, by (creationTimestamp, uid) — so
-    hotfixes created at once are decided the same way on every pass."""
+    ``max_hotfixes`` active ones of its namespace: those already deployed (with a
+    status.namespace) first, then by (creationTimestamp, uid) — so a running hotfix is
+    never pushed out by one created later in the same second, and hotfixes created at
+    once are decided the same way on every pass."""
     active = sorted(
         (
-            (str(meta.get("creationTimestamp") or ""), str(meta.get("uid")), str(meta.get("name")))
+            (
+                not (body.get("status") or {}).get("namespace"),
+                str(meta.get("creationTimestamp") or ""),
+                str(meta.get("uid")),
+                str(meta.get("name")),
+            )
             for body in hotfixes
             if (meta := body.get("metadata") or {})
             and not meta.get("deletionTimestamp")
@@ -370,14 +377,14 @@ def admitted(
         ),
     )
     first = active[: limits.max_hotfixes]
-    if any(entry[1] == uid for entry in first):
+    if any(entry[2] == uid for entry in first):
         return
     if not first:
         raise TooManyHotfixes(
             f"{limits.max_hotfixes_from} allows no hotfixes in namespace {namespace} "
             "(spec.maxHotfixes 0): ask a platform admin to raise it; this one waits as Pending"
         )
-    ahead = ", ".join(name for _, _, name in first)
+    ahead = ", ".join(entry[3] for entry in first)
     raise TooManyHotfixes(
         f"namespace {namespace} already has {len(first)} active HotfixDeployments ({ahead}), "
         f"the most {limits.max_hotfixes_from} allows (spec.maxHotfixes "

@@ -92,7 +92,7 @@ def indexed_hotfix(body: Mapping[str, Any]) -> dict[str, Any]:
     kept = ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp")
     return {
         "metadata": {key: meta[key] for key in kept if meta.get(key) is not None},
-        "status": {"phase": (body.get("status") or {}).get("phase")},
+        "status": {key: (body.get("status") or {}).get(key) for key in ("phase", "namespace")},
     }
 
 
